@@ -1,0 +1,73 @@
+/**
+ * The single CLI entry: `deno run -A cli/main.ts <command> ...` (the `deno task` names wrap it).
+ * Subcommands are imported lazily. Exit codes: 0 ok, 1 run failed, 2 usage error, 3 gate failed.
+ *
+ * @module
+ */
+import { exitCodeFor, InputError, UsageError } from "../core/errors.ts";
+import { unknownNameMessage } from "../core/did_you_mean.ts";
+import type { Command } from "./command.ts";
+import { errorLine, out } from "./output.ts";
+
+/** Subcommands and their lazy loaders. */
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  list: {
+    summary: "list registered engines, suites, protocols or datasets",
+    load: async () => (await import("./commands/list.ts")).command,
+  },
+};
+
+const HELP = `glip-bench: GLIP benchmarks, engines, metrics and reports
+
+Examples:
+  deno task bench odinw                 run ODinW-13 zero-shot (the demo when no data is present)
+  deno task list engines                what can run here, and why not
+  deno task eval coco --gt gt.json --dt dt.json
+  deno task report runs/odinw-2026-11-22 --out site
+
+Usage: deno task <command> [options]   (or: deno run -A cli/main.ts <command> ...)
+
+Commands:
+${""}`;
+
+/** Prints the top-level help. */
+export function printHelp(): void {
+  const names = Object.keys(COMMANDS);
+  const width = Math.max(...names.map((n) => n.length));
+  out(HELP + names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`).join("\n"));
+  out("\nEvery command takes --help, --json, --config FILE and --plugin PATH.");
+}
+
+/** Runs the CLI with `args`; returns the exit code. Never throws. */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    printHelp();
+    return name === undefined ? 2 : 0;
+  }
+  try {
+    const entry = COMMANDS[name];
+    if (!entry) throw new UsageError(unknownNameMessage("command", name, Object.keys(COMMANDS)));
+    const command = await entry.load();
+    return await command.run(rest);
+  } catch (error) {
+    reportError(error);
+    return exitCodeFor(error);
+  }
+}
+
+/** Prints an error: the message alone for expected errors, the stack for internal ones. */
+export function reportError(error: unknown): void {
+  if (error instanceof UsageError || error instanceof InputError) {
+    errorLine(error.message);
+  } else if (error instanceof Error) {
+    errorLine(error.message);
+    if (Deno.env.get("GLIP_BENCH_DEBUG")) errorLine(error.stack ?? "");
+  } else {
+    errorLine(String(error));
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,53 @@
+/**
+ * The four registries (engines, suites, protocols, datasets) and the built-in entries. Each
+ * built-in is a lazy import, so only what a command uses is loaded.
+ *
+ * @module
+ */
+import type { EngineFactory } from "../engines/engine.ts";
+import type { ProtocolDefinition, SuiteDefinition } from "../benchmarks/suite.ts";
+import type { DatasetDefinition } from "../datasets/dataset.ts";
+import { Registry } from "./registry.ts";
+
+/** Inference engines (`onnx`, `webgpu`, `wasm`, `auto`, plugins). */
+export const engines: Registry<EngineFactory> = new Registry<EngineFactory>("engine");
+/** Benchmark suites (`odinw`, `coco`, `lvis`, `flickr30k`, plugins). */
+export const suites: Registry<SuiteDefinition> = new Registry<SuiteDefinition>("suite");
+/** Evaluation protocols (`zero-shot`, `few-shot`, `prompt-tuning`). */
+export const protocols: Registry<ProtocolDefinition> = new Registry<ProtocolDefinition>("protocol");
+/** Datasets with cards and presence checks. */
+export const datasets: Registry<DatasetDefinition> = new Registry<DatasetDefinition>("dataset");
+
+/** The registries by the name `deno task list` uses. */
+export const registries = { engines, suites, protocols, datasets } as const;
+
+/** Name of one registry. */
+export type RegistryName = keyof typeof registries;
+
+let builtinsRegistered = false;
+
+/** Registers the built-in entries once. */
+export function registerBuiltins(): void {
+  if (builtinsRegistered) return;
+  builtinsRegistered = true;
+  for (const entry of BUILTIN_PROTOCOLS) protocols.register(entry);
+}
+
+const BUILTIN_PROTOCOLS = [
+  {
+    name: "zero-shot",
+    summary: "evaluate the checkpoint as it is (GLIP tools/test_grounding_net.py)",
+    load: () => ({ name: "zero-shot", summary: "no adaptation", adapts: false }),
+  },
+  {
+    name: "few-shot",
+    summary:
+      "k-shot full-model tuning x seeds, select on val, report on test (GLIP tools/finetune.py)",
+    load: () => ({ name: "few-shot", summary: "full-model tuning", adapts: true }),
+  },
+  {
+    name: "prompt-tuning",
+    summary: "k-shot prompt tuning (language_prompt_v2) x seeds, select on val, report on test",
+    load: () => ({ name: "prompt-tuning", summary: "prompt tuning", adapts: true }),
+  },
+];

@@ -1,0 +1,47 @@
+import { assertEquals, assertStringIncludes } from "../assert.ts";
+import { runCli } from "../cli_helpers.ts";
+
+Deno.test("an unknown command exits 2 with a did-you-mean", async () => {
+  const result = await runCli(["lsit", "engines"]);
+  assertEquals(result.code, 2);
+  assertStringIncludes(result.stderr, "Unknown command 'lsit'. Did you mean 'list'?");
+});
+
+Deno.test("list protocols prints the three GLIP protocols", async () => {
+  const result = await runCli(["list", "protocols", "--json"]);
+  assertEquals(result.code, 0, result.stderr);
+  const names = JSON.parse(result.stdout).map((row: { name: string }) => row.name);
+  assertEquals(names, ["few-shot", "prompt-tuning", "zero-shot"]);
+});
+
+Deno.test("an unknown flag is a usage error that suggests the right one", async () => {
+  const result = await runCli(["list", "engines", "--jsn"]);
+  assertEquals(result.code, 2);
+  assertStringIncludes(result.stderr, "Did you mean '--json'?");
+});
+
+Deno.test("--config merges under the flags and rejects unknown keys", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ jsno: true }));
+  const bad = await runCli(["list", "protocols", "--config", `${dir}/bad.json`]);
+  assertEquals(bad.code, 2);
+  assertStringIncludes(bad.stderr, "Unknown config key 'jsno'. Did you mean 'json'?");
+  await Deno.writeTextFile(`${dir}/good.json`, JSON.stringify({ json: true }));
+  const good = await runCli(["list", "protocols", "--config", `${dir}/good.json`]);
+  assertEquals(good.code, 0, good.stderr);
+  assertEquals(JSON.parse(good.stdout).length, 3);
+});
+
+Deno.test("a plugin from a file path registers a suite that list shows", async () => {
+  const result = await runCli([
+    "list",
+    "suites",
+    "--json",
+    "--plugin",
+    "tests/fixtures/plugins/example_plugin.ts",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const rows = JSON.parse(result.stdout) as { name: string; origin: string }[];
+  const suite = rows.find((row) => row.name === "example-hello");
+  assertEquals(suite?.origin, "tests/fixtures/plugins/example_plugin.ts");
+});

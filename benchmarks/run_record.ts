@@ -1,0 +1,286 @@
+/**
+ * The run record: the versioned JSON a benchmark run writes (`run.json`) and reports read.
+ * Every field that decides a number is in it: prompts and their hashes, thresholds, splits,
+ * engine and model provenance, seeds, timings and per-stage invocation counts.
+ *
+ * {@link validateRunRecord} checks a parsed file against the schema and names the first bad
+ * field, so a report never renders from a malformed or future-version record.
+ *
+ * @module
+ */
+import { InputError } from "../core/errors.ts";
+
+/** The schema identifier and version written into every record. */
+export const RUN_RECORD_SCHEMA = "glip-bench/run-record" as const;
+/** Current schema version. Readers refuse newer versions. */
+export const RUN_RECORD_VERSION = 1 as const;
+
+/** The 12 COCO summary numbers by name (pycocotools order). */
+export interface CocoSummary {
+  AP: number;
+  AP50: number;
+  AP75: number;
+  APs: number;
+  APm: number;
+  APl: number;
+  AR1: number;
+  AR10: number;
+  AR100: number;
+  ARs: number;
+  ARm: number;
+  ARl: number;
+}
+
+/** Metric results of one evaluation (one task, one split, one adaptation cell). */
+export interface MetricResult {
+  /** Which evaluator produced it. */
+  metric: "coco" | "lvis" | "flickr30k";
+  /** The headline number: COCO/LVIS AP, or Flickr R@1. -1 when undefined. */
+  headline: number;
+  /** Named summary numbers (COCO's 12, LVIS's AP..APf/AR@k, Flickr's R@k). */
+  named: Record<string, number>;
+  /** Per-category numbers (COCO/LVIS), keyed by category id. */
+  perCategory?: Record<string, Record<string, number>>;
+  /** Precision-recall curves at IoU 0.5 and averaged over 0.5:0.95 (area all, 100 dets), 101 points. */
+  prCurves?: { iou50: number[]; iou50to95: number[] };
+  /** Recall by phrase type (Flickr30K). */
+  byType?: Record<string, Record<string, number>>;
+}
+
+/** One prompt chunk as it was sent to the model. */
+export interface PromptRecord {
+  query: string;
+  /** sha256 of the query and its label-to-token map. */
+  hash: string;
+  labels: number[];
+  /** Labels whose names mapped to no token (scored 0, as in GLIP). */
+  droppedLabels: number[];
+}
+
+/** One adaptation cell (few-shot / prompt tuning): shots x seed. */
+export interface AdaptationCell {
+  shots: number | "all";
+  seed: number;
+  /** The checkpoint or prompt offset evaluated, and its sha256. */
+  checkpoint?: { path: string; sha256: string };
+  /** Best validation AP used for model selection. */
+  valAP?: number;
+  test: MetricResult;
+  /** Training curve, where the trainer recorded one. */
+  history?: { step: number; loss?: number; valAP?: number }[];
+}
+
+/** Results of one task (an ODinW dataset, COCO val2017, LVIS minival, a Flickr split). */
+export interface TaskResult {
+  name: string;
+  dataset: string;
+  split: string;
+  images: number;
+  annotations: number;
+  categories: { id: number; name: string }[];
+  prompts: PromptRecord[];
+  /** Zero-shot result (absent for adaptation-only records). */
+  result?: MetricResult;
+  /** Few-shot / prompt-tuning cells. */
+  cells?: AdaptationCell[];
+  /** COCO-format detections file, relative to the run folder. */
+  detectionsFile?: string;
+  /** Dataset card facts shown in reports. */
+  card?: { summary: string; quirks?: string[] };
+}
+
+/** Latency statistics of one stage, in milliseconds. */
+export interface StageTiming {
+  count: number;
+  totalMs: number;
+  p50Ms: number;
+  p90Ms: number;
+}
+
+/** A complete run record. */
+export interface RunRecord {
+  schema: typeof RUN_RECORD_SCHEMA;
+  version: typeof RUN_RECORD_VERSION;
+  /** Unique id: suite, model, engine, timestamp. */
+  id: string;
+  createdAt: string;
+  suite: string;
+  protocol: string;
+  /** Settings that decide the numbers. */
+  settings: {
+    split: string;
+    promptVariant?: string;
+    chunkSize?: number;
+    postprocess: Record<string, unknown>;
+    preprocess: Record<string, unknown>;
+    /** Only part of the images were run (smoke run); the numbers are not comparable. */
+    limit?: number;
+    /** Shard "i/n" when this record covers a slice of the images. */
+    shard?: string;
+    shots?: (number | "all")[];
+    seeds?: number[];
+    /** Where this run knowingly differs from GLIP's own settings, in words. */
+    deliberateDifferences: string[];
+  };
+  model: {
+    name: string;
+    configName: string;
+    bundleSha256: string;
+    checkpointSha256?: string;
+    demo: boolean;
+  };
+  engine: {
+    name: string;
+    executionProvider: string;
+    device: string;
+    dtype: string;
+    libraries: Record<string, string>;
+    [key: string]: unknown;
+  };
+  provenance: {
+    suiteVersion: string;
+    gitCommit?: string;
+    deno: string;
+    machine: { os: string; arch: string; cpus: number; memoryBytes: number; hostname?: string };
+    dataRoot: string;
+    /** sha256 over the annotation files used. */
+    dataHash: string;
+    /** Exact command line. */
+    command: string[];
+  };
+  tasks: TaskResult[];
+  /** Mean of the tasks' headline numbers (undefined cells excluded). */
+  summary: {
+    mean: number;
+    metric: string;
+    tasks: number;
+    byShots?: Record<string, { mean: number; std: number }>;
+  };
+  timings: {
+    wallSeconds: number;
+    imagesPerSecond: number;
+    peakRssBytes: number;
+    stages: Record<string, StageTiming>;
+  };
+  /** Invocations per stage (text encoder, image backbone, head, post-processing). */
+  invocations: Record<string, number>;
+}
+
+function fail(file: string, field: string, problem: string, value?: unknown): never {
+  throw new InputError(problem, { file, field, ...(arguments.length > 3 ? { value } : {}) });
+}
+
+function expectType(file: string, field: string, value: unknown, type: string): void {
+  const actual = Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
+  if (actual !== type) fail(file, field, `expected ${type}, found ${actual}`, value);
+}
+
+function validateMetric(file: string, field: string, value: unknown): void {
+  expectType(file, field, value, "object");
+  const metric = value as MetricResult;
+  if (!["coco", "lvis", "flickr30k"].includes(metric.metric)) {
+    fail(file, `${field}.metric`, "expected coco, lvis or flickr30k", metric.metric);
+  }
+  expectType(file, `${field}.headline`, metric.headline, "number");
+  expectType(file, `${field}.named`, metric.named, "object");
+}
+
+/**
+ * Checks that `data` is a run record of a version this code reads; returns it typed. Throws an
+ * {@link InputError} naming `file` and the first bad field.
+ */
+export function validateRunRecord(data: unknown, file: string): RunRecord {
+  expectType(file, "(root)", data, "object");
+  const record = data as RunRecord;
+  if (record.schema !== RUN_RECORD_SCHEMA) {
+    fail(file, "schema", `not a run record (expected "${RUN_RECORD_SCHEMA}")`, record.schema);
+  }
+  if (typeof record.version !== "number" || record.version > RUN_RECORD_VERSION) {
+    fail(
+      file,
+      "version",
+      `unsupported version; this glip-bench reads up to ${RUN_RECORD_VERSION}`,
+      record.version,
+    );
+  }
+  for (const key of ["id", "createdAt", "suite", "protocol"] as const) {
+    expectType(file, key, record[key], "string");
+  }
+  for (
+    const key of [
+      "settings",
+      "model",
+      "engine",
+      "provenance",
+      "summary",
+      "timings",
+      "invocations",
+    ] as const
+  ) {
+    expectType(file, key, record[key], "object");
+  }
+  expectType(
+    file,
+    "settings.deliberateDifferences",
+    record.settings.deliberateDifferences,
+    "array",
+  );
+  expectType(file, "tasks", record.tasks, "array");
+  record.tasks.forEach((task, i) => {
+    const field = `tasks[${i}]`;
+    expectType(file, field, task, "object");
+    expectType(file, `${field}.name`, task.name, "string");
+    expectType(file, `${field}.prompts`, task.prompts, "array");
+    if (task.result !== undefined) validateMetric(file, `${field}.result`, task.result);
+    (task.cells ?? []).forEach((cell, j) =>
+      validateMetric(file, `${field}.cells[${j}].test`, cell.test)
+    );
+  });
+  expectType(file, "summary.mean", record.summary.mean, "number");
+  return record;
+}
+
+/** Reads and validates a run record file. */
+export async function readRunRecord(path: string): Promise<RunRecord> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new InputError(`cannot read the run record (${(error as Error).message})`, {
+      file: path,
+    });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`not valid JSON: ${(error as Error).message}`, { file: path });
+  }
+  return validateRunRecord(data, path);
+}
+
+/** Writes a run record atomically (temp file, then rename). */
+export async function writeRunRecord(path: string, record: RunRecord): Promise<void> {
+  validateRunRecord(record, path);
+  const temp = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(temp, JSON.stringify(record, null, 2) + "\n");
+  await Deno.rename(temp, path);
+}
+
+/**
+ * Mean and standard deviation over seeds. The deviation is the population one (numpy's
+ * `np.std` default, ddof 0); GLIP's paper does not say which it used.
+ *
+ * @example
+ * ```ts
+ * import { meanAndStd } from "./run_record.ts";
+ * const { mean, std } = meanAndStd([1, 2, 3]);
+ * console.assert(mean === 2 && Math.abs(std - Math.sqrt(2 / 3)) < 1e-12);
+ * ```
+ */
+export function meanAndStd(values: number[]): { mean: number; std: number } {
+  if (values.length === 0) return { mean: -1, std: 0 };
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
+  return { mean, std: Math.sqrt(variance) };
+}

@@ -2,10 +2,92 @@
  * Contracts of benchmark suites and protocols, the units `deno task bench` runs. Plugins
  * register their own through `core/plugin_api.ts`.
  *
+ * A suite either describes its tasks as data ({@link DetectionSuite}: the standard runner then
+ * does prompts, engines, caching, resume, sharding, metrics and the run record) or runs itself
+ * ({@link CustomSuite}).
+ *
  * @module
  */
+import type { DatasetCard } from "../datasets/dataset.ts";
 
-/** Context handed to a suite or protocol run by the CLI. */
+/** A caption-prompt entry (GLIP `DATASETS.CAPTION_PROMPT`): text around a category name. */
+export interface CaptionPromptEntry {
+  prefix: string;
+  name: string;
+  suffix: string;
+}
+
+/** One detection task: a COCO-format split evaluated with COCO or LVIS metrics. */
+export interface DetectionTask {
+  /** Task name as the suite knows it (`Aquarium`, `val2017`, `minival`). */
+  name: string;
+  /** Dataset name in the datasets registry (`odinw`, `coco`, `lvis`, `demo`). */
+  dataset: string;
+  split: string;
+  /** COCO-format annotation file (absolute path). */
+  annotationFile: string;
+  /** Folder that image `file_name`s are relative to. */
+  imageRoot: string;
+  metric: "coco" | "lvis";
+  /**
+   * Names in label order: label i+1 is `names[i]` for contiguous labels (COCO, ODinW), or
+   * `labels[i]` when given (LVIS uses raw category ids as labels).
+   */
+  names: string[];
+  /** Label of each name; default 1..K. */
+  labels?: number[];
+  /** Category id reported for each label (COCO/ODinW: json id of the contiguous label). */
+  categoryIds: number[];
+  /** Caption prompts by label position (GLIP matches them by position, not by name). */
+  captionPrompt?: CaptionPromptEntry[];
+  /** Separator between names (GLIP: ". "). */
+  separator: string;
+  /** Names per prompt chunk (LVIS: 40); whole list in one prompt when absent. */
+  chunkSize?: number;
+  /** Detections kept per image per chunk (GLIP: 100; LVIS: 300). */
+  detectionsPerImage: number;
+  /** Box output convention: COCO xywh with +1, or LVIS xywh without. */
+  boxConvention: "coco" | "lvis";
+  /** LVIS: keep the top-k detections per category over the dataset (FixedAP). */
+  fixedApTopK?: number;
+  /** Original image size from the JSON (COCO rescale) or the loaded image (LVIS, Flickr). */
+  originalSizeFrom: "json" | "image";
+  /** Card shown in reports. */
+  card?: DatasetCard;
+  /** Training split for adaptation protocols, when the task has one. */
+  trainAnnotationFile?: string;
+  /** Validation split for model selection in adaptation protocols. */
+  valAnnotationFile?: string;
+}
+
+/** Options the bench command passes to a suite when resolving its tasks. */
+export interface SuiteOptions {
+  /** Data root (already resolved). */
+  dataRoot: string;
+  /** `--tasks a,b`. */
+  tasks?: string[];
+  /** `--set odinw13|odinw35`. */
+  set?: string;
+  /** `--prompt raw|engineered`. */
+  prompt?: string;
+  /** `--split`. */
+  split?: string;
+}
+
+/** A suite described as data: the standard runner runs its tasks. */
+export interface DetectionSuite {
+  kind: "detection";
+  name: string;
+  summary: string;
+  /** The settings this suite uses when the flags do not say (for run records and help). */
+  defaults: { split: string; prompt?: string; set?: string };
+  /** Resolves the tasks; throws UsageError for unknown tasks or missing splits. */
+  tasks(options: SuiteOptions): Promise<DetectionTask[]>;
+  /** Whether the data is present under the root (the demo runs when it is not). */
+  present(dataRoot: string): Promise<boolean>;
+}
+
+/** Context handed to a custom suite. */
 export interface SuiteRunContext {
   /** Remaining command-line arguments after the suite name. */
   args: string[];
@@ -13,13 +95,16 @@ export interface SuiteRunContext {
   json: boolean;
 }
 
-/** A benchmark suite: `odinw`, `coco`, `lvis`, `flickr30k`, or a plugin's. */
-export interface SuiteDefinition {
+/** A suite that runs itself (plugins that do not fit the detection runner). */
+export interface CustomSuite {
+  kind?: "custom";
   name: string;
   summary: string;
-  /** Runs the suite from command-line arguments; returns the exit code. */
   run(context: SuiteRunContext): Promise<number>;
 }
+
+/** Anything the suite registry holds. */
+export type SuiteDefinition = DetectionSuite | CustomSuite;
 
 /** An evaluation protocol: `zero-shot`, `few-shot`, `prompt-tuning`. */
 export interface ProtocolDefinition {

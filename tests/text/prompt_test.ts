@@ -1,0 +1,61 @@
+import { assertEquals } from "../assert.ts";
+import { SHARED } from "../cli_helpers.ts";
+import { loadBertTokenizer } from "../../models/text/tokenizer.ts";
+import { buildPrompt, cleanName } from "../../models/text/prompt.ts";
+
+interface PromptCase {
+  suite: string;
+  labels: number[];
+  names: string[];
+  captionPrompt: { prefix: string; name: string; suffix: string }[] | null;
+  separator: string;
+  query: string;
+  tokensPositive: [number, number][];
+  tokens: string[];
+  inputIds: number[];
+  charToToken: (number | null)[];
+  positiveMapLabelToToken: Record<string, number[]>;
+}
+
+const cases: PromptCase[] = JSON.parse(
+  await Deno.readTextFile(new URL("oracles/text/prompts.json", SHARED)),
+);
+const tokenizer = await loadBertTokenizer();
+
+for (const oracle of cases) {
+  Deno.test(`buildPrompt() reproduces GLIP's query and positive map for ${oracle.suite}`, () => {
+    const chunk = buildPrompt(tokenizer, oracle.names, {
+      labels: oracle.labels,
+      separator: oracle.separator,
+      captionPrompt: oracle.captionPrompt ?? undefined,
+    });
+    assertEquals(chunk.query, oracle.query);
+    assertEquals(chunk.tokensPositive.map((spans) => spans[0]), oracle.tokensPositive);
+    assertEquals(chunk.encoding.tokens, oracle.tokens);
+    assertEquals([...chunk.encoding.inputIds.subarray(0, chunk.encoding.length)], oracle.inputIds);
+    assertEquals(chunk.encoding.charToToken, oracle.charToToken);
+    const map = Object.fromEntries(
+      [...chunk.positiveMapLabelToToken].map(([label, tokens]) => [String(label), tokens]),
+    );
+    assertEquals(map, oracle.positiveMapLabelToToken);
+  });
+}
+
+Deno.test("cleanName() removes the greedy parenthesis span and one pass of double spaces", () => {
+  assertEquals(cleanName("bow_(weapon)"), "bow ");
+  assertEquals(cleanName("a_(b)_c_(d)"), "a ");
+  assertEquals(cleanName("x___y"), "x  y");
+});
+
+Deno.test("buildPrompt() drops a label whose name maps to no token and warns", () => {
+  const chunk = buildPrompt(tokenizer, ["cat", "   ", "dog"]);
+  assertEquals(chunk.droppedLabels, [2]);
+  assertEquals(chunk.positiveMapLabelToToken.has(2), false);
+  assertEquals(chunk.warnings.length, 1);
+});
+
+Deno.test("buildPrompt() pads the encoding to 256 with an attention mask", () => {
+  const chunk = buildPrompt(tokenizer, ["fish", "shark"]);
+  assertEquals(chunk.encoding.inputIds.length, 256);
+  assertEquals(chunk.encoding.attentionMask.reduce((a, b) => a + b, 0), chunk.encoding.length);
+});

@@ -302,11 +302,14 @@ export class GraphBuilder {
       type: {
         tensorType: {
           elemType: ONNX_TYPE[value.dtype],
-          shape: {
-            dim: (value.shape ?? []).map((d, i) =>
-              typeof d === "number" ? { dimValue: d } : { dimParam: d ?? `${value.name}_d${i}` }
-            ),
-          },
+          // An unknown shape is left out (an empty dim list would mean a scalar).
+          ...(value.shape === null ? {} : {
+            shape: {
+              dim: value.shape.map((d, i) =>
+                typeof d === "number" ? { dimValue: d } : { dimParam: d ?? `${value.name}_d${i}` }
+              ),
+            },
+          }),
         },
       },
     });

@@ -91,6 +91,7 @@ export class GraphBuilder {
   readonly #scopes: string[] = [];
   readonly #counters = new Map<string, number>();
   readonly #constants = new Map<string, Value>();
+  readonly #weights = new Map<string, Value>();
 
   /**
    * @param name Graph name.
@@ -99,9 +100,17 @@ export class GraphBuilder {
    */
   constructor(readonly name: string, readonly opset = 19) {}
 
-  /** Runs `fn` with `scope` appended to node names. */
+  /**
+   * Runs `fn` with `scope` in node names. A scope that already starts with the current path (the
+   * modules pass full parameter names) replaces it instead of being appended.
+   */
   scope<T>(scope: string, fn: () => T): T {
-    this.#scopes.push(scope);
+    const current = this.currentScope;
+    this.#scopes.push(
+      current && !scope.startsWith(`${current}.`) && scope !== current
+        ? `${current}.${scope}`
+        : scope,
+    );
     try {
       return fn();
     } finally {
@@ -111,7 +120,7 @@ export class GraphBuilder {
 
   /** The current scope path, e.g. `backbone.body.layers.0`. */
   get currentScope(): string {
-    return this.#scopes.join(".");
+    return this.#scopes.at(-1) ?? "";
   }
 
   #unique(base: string): string {
@@ -158,8 +167,14 @@ export class GraphBuilder {
     return out;
   }
 
-  /** Adds a float32 weight (initializer) under its parameter name. */
+  /**
+   * Adds a float32 weight (initializer) under its parameter name. Asking again for the same name
+   * and dims returns the same initializer (weights shared across FPN levels are stored once).
+   */
   weight(name: string, data: Float32Array, dims: number[]): Value {
+    const key = `${name}|${dims}`;
+    const existing = this.#weights.get(key);
+    if (existing) return existing;
     const count = dims.reduce((a, b) => a * b, 1);
     if (data.length !== count) {
       throw new GraphError(
@@ -173,7 +188,9 @@ export class GraphBuilder {
       dims,
       bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     });
-    return { name: unique, dtype: "float32", shape: dims };
+    const value: Value = { name: unique, dtype: "float32", shape: dims };
+    this.#weights.set(key, value);
+    return value;
   }
 
   /** A constant tensor (deduplicated by content). */

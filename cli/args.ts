@@ -40,8 +40,17 @@ export async function parseCommandArgs(
   command: string,
   args: string[],
   options: OptionSpecs,
+  settings: { configFlag?: string } = {},
 ): Promise<ParsedArgs> {
-  const all: OptionSpecs = { ...COMMON_OPTIONS, ...options };
+  // `export` uses --config for the model preset (as GLIP users expect), so its JSON config file
+  // is --config-file.
+  const configFlag = settings.configFlag ?? "config";
+  const common: OptionSpecs = { ...COMMON_OPTIONS };
+  if (configFlag !== "config") {
+    delete common.config;
+    common[configFlag] = { type: "string" };
+  }
+  const all: OptionSpecs = { ...common, ...options };
   let parsed;
   try {
     parsed = parseArgs({ args, options: all, strict: true, allowPositionals: true });
@@ -58,9 +67,9 @@ export async function parseCommandArgs(
     throw new UsageError(`${command}: ${message}. See '${command} --help'.`);
   }
   const values = { ...parsed.values } as ParsedArgs["values"];
-  const configPath = values.config as string | undefined;
+  const configPath = values[configFlag] as string | undefined;
   if (configPath) {
-    const fromFile = await readConfigFile(configPath, all);
+    const fromFile = await readConfigFile(configPath, all, configFlag);
     for (const [key, value] of Object.entries(fromFile)) {
       if (values[key] === undefined) values[key] = value;
       else if (key === "plugin") {
@@ -74,12 +83,15 @@ export async function parseCommandArgs(
 async function readConfigFile(
   path: string,
   options: OptionSpecs,
+  configFlag: string,
 ): Promise<ParsedArgs["values"]> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    throw new UsageError(`--config ${path}: cannot read the file (${(error as Error).message})`);
+    throw new UsageError(
+      `--${configFlag} ${path}: cannot read the file (${(error as Error).message})`,
+    );
   }
   let data: unknown;
   try {
@@ -90,14 +102,14 @@ async function readConfigFile(
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw new InputError("the config must be a JSON object", { file: path, value: data });
   }
-  const allowed = Object.keys(options).filter((k) => k !== "config" && k !== "help");
+  const allowed = Object.keys(options).filter((k) => k !== configFlag && k !== "help");
   const result: ParsedArgs["values"] = {};
   for (const [rawKey, value] of Object.entries(data as Record<string, unknown>)) {
     const key = rawKey === "plugins" ? "plugin" : flagName(rawKey);
     const spec = options[key];
     if (!spec || !allowed.includes(key)) {
       throw new UsageError(
-        `--config ${path}: ${unknownNameMessage("config key", rawKey, allowed)}`,
+        `--${configFlag} ${path}: ${unknownNameMessage("config key", rawKey, allowed)}`,
       );
     }
     result[key] = coerceConfigValue(path, rawKey, value, spec);

@@ -11,6 +11,10 @@ import { errorLine, out } from "./output.ts";
 
 /** Subcommands and their lazy loaders. */
 export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  export: {
+    summary: "turn an official GLIP checkpoint (or a seed) into a model bundle",
+    load: async () => (await import("./commands/export.ts")).command,
+  },
   list: {
     summary: "list registered engines, suites, protocols or datasets",
     load: async () => (await import("./commands/list.ts")).command,

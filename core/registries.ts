@@ -31,6 +31,11 @@ export function registerBuiltins(): void {
   if (builtinsRegistered) return;
   builtinsRegistered = true;
   for (const entry of BUILTIN_PROTOCOLS) protocols.register(entry);
+  engines.register({
+    name: "onnx",
+    summary: "onnxruntime-node: CPU (CUDA/TensorRT where their provider libraries are installed)",
+    load: async () => (await import("../engines/onnx_node/engine.ts")).onnxEngineFactory,
+  });
 }
 
 const BUILTIN_PROTOCOLS = [

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { InputError } from "../core/errors.ts";
 
 /** Fixed input/output names of the three graphs. */
 export const GRAPH_IO = {
@@ -114,4 +115,52 @@ export interface BundleManifest {
 export interface ModelBundle {
   dir: string;
   manifest: BundleManifest;
+}
+
+/** sha256 of the whole bundle: of its manifest's per-file hashes, in name order. */
+export async function bundleDigest(manifest: BundleManifest): Promise<string> {
+  const text = Object.keys(manifest.sha256).sort().map((k) => `${k}:${manifest.sha256[k]}`).join(
+    "\n",
+  );
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Opens a bundle folder: reads and checks `manifest.json` and that every listed file exists.
+ * Errors name the folder and what is wrong.
+ */
+export async function loadBundle(dir: string): Promise<ModelBundle> {
+  const path = `${dir}/manifest.json`;
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    throw new InputError(
+      `not a model bundle (${(error as Error).message}); export one with 'deno task export'`,
+      { file: path },
+    );
+  }
+  if (manifest.format !== "glip-bench-bundle") {
+    throw new InputError("not a glip-bench bundle", {
+      file: path,
+      field: "format",
+      value: manifest.format,
+    });
+  }
+  if (manifest.version !== 1) {
+    throw new InputError("unsupported bundle version", {
+      file: path,
+      field: "version",
+      value: manifest.version,
+    });
+  }
+  for (const file of Object.keys(manifest.sha256)) {
+    try {
+      await Deno.stat(`${dir}/${file}`);
+    } catch {
+      throw new InputError(`missing file ${file} listed in the manifest`, { file: path });
+    }
+  }
+  return { dir, manifest };
 }

@@ -1,0 +1,111 @@
+/**
+ * Writes a model bundle: the three graphs (the head in both deformable-conv forms) with their
+ * weights as external data, the tokenizer vocabulary, and a manifest with the architecture,
+ * pre/post-processing settings and the sha256 of every file.
+ *
+ * @module
+ */
+import { basename, join } from "node:path";
+import type { BundleManifest, DeformConvForm, GraphFile, ModelBundle } from "../bundle.ts";
+import type { GraphBuilder } from "../graph/builder.ts";
+import { sha256Hex } from "../../benchmarks/provenance.ts";
+import type { GlipArchitecture } from "./config.ts";
+import { buildHeadGraph, buildImageGraph, buildTextGraph } from "./graphs.ts";
+import type { WeightSource } from "./weights.ts";
+
+const VOCAB = new URL("../text/bert-base-uncased-vocab.txt", import.meta.url);
+
+/** What to export. */
+export interface ExportOptions {
+  architecture: GlipArchitecture;
+  /** Preset name or a description of the config (`yaml:config.yaml`). */
+  configName: string;
+  weights: WeightSource;
+  outDir: string;
+  source: BundleManifest["source"];
+  /** Head forms to write. @default ["native", "decomposed"] */
+  forms?: DeformConvForm[];
+  /** Also output every intermediate stage (for `deno task trace`). @default false */
+  trace?: boolean;
+  /** Vocabulary file. @default the shipped bert-base-uncased vocab */
+  vocab?: string | URL;
+  /** Progress messages. */
+  log?: (line: string) => void;
+}
+
+async function writeGraph(
+  g: GraphBuilder,
+  dir: string,
+  file: string,
+): Promise<{ graph: GraphFile; files: string[] }> {
+  const dataFile = `${file}.data`;
+  const built = g.build({ externalDataFile: dataFile });
+  await Deno.writeFile(join(dir, file), built.model);
+  const files = [file];
+  if (built.externalData) {
+    await Deno.writeFile(join(dir, dataFile), built.externalData);
+    files.push(dataFile);
+  }
+  return {
+    graph: {
+      file,
+      externalData: built.externalData ? [dataFile] : [],
+      inputs: built.inputs,
+      outputs: built.outputs,
+    },
+    files,
+  };
+}
+
+/** Exports a bundle into `outDir` (created if needed) and returns it. */
+export async function exportBundle(options: ExportOptions): Promise<ModelBundle> {
+  const { architecture: arch, weights, outDir } = options;
+  const log = options.log ?? (() => {});
+  await Deno.mkdir(outDir, { recursive: true });
+  const files: string[] = [];
+  log("building the text encoder");
+  const text = await writeGraph(buildTextGraph(arch, weights), outDir, "text_encoder.onnx");
+  files.push(...text.files);
+  log("building the image backbone + FPN");
+  const image = await writeGraph(
+    buildImageGraph(arch, weights, { trace: options.trace }),
+    outDir,
+    "image_backbone.onnx",
+  );
+  files.push(...image.files);
+  const head: Partial<Record<DeformConvForm, GraphFile>> = {};
+  for (const form of options.forms ?? ["native", "decomposed"]) {
+    log(`building the fusion + head (${form} deformable conv)`);
+    const written = await writeGraph(
+      buildHeadGraph(arch, weights, form, { trace: options.trace }),
+      outDir,
+      `fusion_head.${form}.onnx`,
+    );
+    head[form] = written.graph;
+    files.push(...written.files);
+  }
+  const vocabName = "vocab.txt";
+  await Deno.copyFile(options.vocab ?? VOCAB, join(outDir, vocabName));
+  files.push(vocabName);
+  const sha256: Record<string, string> = {};
+  for (const file of files) sha256[file] = await sha256Hex(await Deno.readFile(join(outDir, file)));
+  const manifest: BundleManifest = {
+    format: "glip-bench-bundle",
+    version: 1,
+    configName: options.configName,
+    architecture: { ...arch, trace: Boolean(options.trace) } as unknown as Record<string, unknown>,
+    maxQueryLength: arch.maxQueryLength,
+    textWidth: arch.bert.hiddenSize,
+    graphs: { text: text.graph, image: image.graph, head },
+    tokenizer: { vocab: vocabName, lowercase: true },
+    preprocess: arch.preprocess,
+    postprocess: arch.postprocess,
+    sha256,
+    source: options.source.file
+      ? { ...options.source, file: basename(options.source.file) }
+      : options.source,
+    createdBy: "glip-bench export",
+  };
+  await Deno.writeTextFile(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  return { dir: outDir, manifest };
+}

@@ -29,6 +29,14 @@ export class CheckpointWeights implements WeightSource {
     readonly values: Map<string, { shape: number[]; data: Float32Array }>,
   ) {}
 
+  /** Parameters from in-memory tensors (tests, converters). */
+  static fromMap(
+    source: string,
+    values: Map<string, { shape: number[]; data: Float32Array }>,
+  ): CheckpointWeights {
+    return new CheckpointWeights(source, values);
+  }
+
   /** Loads every floating-point tensor of a checkpoint. */
   static async load(checkpoint: Checkpoint): Promise<CheckpointWeights> {
     const values = new Map<string, { shape: number[]; data: Float32Array }>();

@@ -1,0 +1,126 @@
+/**
+ * The exported model equals the official GLIP code, tensor by tensor: tiny-fusion's checkpoint
+ * goes through the YAML export path, then image.png through preprocessing, the three graphs on
+ * onnxruntime-node and the ATSS post-processing; every stage is compared with what the official
+ * PyTorch code computed (../shared/glip-reference/tiny-fusion).
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { SHARED } from "../cli_helpers.ts";
+import { fileURLToPath } from "node:url";
+import { architectureFromGlipYaml } from "../../models/glip/config.ts";
+import { exportBundle } from "../../models/glip/export.ts";
+import { CheckpointWeights } from "../../models/glip/weights.ts";
+import { readCheckpoint } from "../../models/checkpoint/mod.ts";
+import { decodeImage } from "../../models/image/decode.ts";
+import { preprocessImage } from "../../models/image/preprocess.ts";
+import { readNpyFile, toFloat32 } from "../../models/npy.ts";
+import {
+  compareWithReference,
+  parsePositiveMap,
+  traceBundle,
+  type TracedTensor,
+} from "../../models/trace.ts";
+
+const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", SHARED));
+
+async function exportTinyFusion(dir: string) {
+  const architecture = architectureFromGlipYaml(
+    await Deno.readTextFile(`${REF}config.yaml`),
+    "config.yaml",
+    JSON.parse(await Deno.readTextFile(`${REF}bert_config.json`)),
+  );
+  const checkpoint = await readCheckpoint(`${REF}model.pth`);
+  const weights = await CheckpointWeights.load(checkpoint);
+  checkpoint.close();
+  return await exportBundle({
+    architecture,
+    configName: "yaml:config.yaml",
+    weights,
+    outDir: dir,
+    source: { kind: "checkpoint", file: `${REF}model.pth` },
+    trace: true,
+  });
+}
+
+const dir = await Deno.makeTempDir({ prefix: "tiny-fusion-" });
+const bundle = await exportTinyFusion(dir);
+const image = decodeImage(await Deno.readFile(`${REF}image.png`));
+const preprocessed = preprocessImage(image, bundle.manifest.preprocess);
+const inputs = {
+  image: {
+    data: preprocessed.input.data,
+    shape: [1, 3, preprocessed.input.height, preprocessed.input.width],
+  },
+  inputIds: (await readNpyFile(`${REF}input_ids.npy`)).data as BigInt64Array,
+  attentionMask: (await readNpyFile(`${REF}attention_mask.npy`)).data as BigInt64Array,
+  positiveMap: parsePositiveMap(
+    JSON.parse(await Deno.readTextFile(`${REF}positive_map.json`)),
+    "positive_map.json",
+  ),
+  sizes: { resized: preprocessed.resizedSize, original: preprocessed.originalSize },
+};
+
+Deno.test("preprocessImage() reproduces input.npy from image.png (pins down the resize)", async () => {
+  const reference = toFloat32(await readNpyFile(`${REF}input.npy`));
+  assertEquals(preprocessed.input.data.length, reference.length);
+  let maxAbs = 0;
+  for (let i = 0; i < reference.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(reference[i] - preprocessed.input.data[i]));
+  }
+  assert(maxAbs <= 1e-4, `max abs error ${maxAbs}`);
+});
+
+function checkDetections(
+  traced: Map<string, TracedTensor>,
+  prefix: string,
+  reference: Record<string, Float32Array>,
+) {
+  const boxes = traced.get(`${prefix}_sorted_boxes`)!.data;
+  const scores = traced.get(`${prefix}_sorted_scores`)!.data;
+  const labels = traced.get(`${prefix}_sorted_labels`)!.data;
+  assertEquals(scores.length, reference.scores.length, `${prefix}: number of detections`);
+  for (let i = 0; i < scores.length; i++) {
+    assertEquals(labels[i], reference.labels[i], `${prefix} label ${i}`);
+    assert(
+      Math.abs(scores[i] - reference.scores[i]) <= 1e-5,
+      `${prefix} score ${i}: ${scores[i]} vs ${reference.scores[i]}`,
+    );
+    for (let c = 0; c < 4; c++) {
+      const diff = Math.abs(boxes[i * 4 + c] - reference.boxes[i * 4 + c]);
+      assert(diff <= 1e-3, `${prefix} box ${i}[${c}] differs by ${diff} px`);
+    }
+  }
+}
+
+for (const form of ["native", "decomposed"] as const) {
+  Deno.test(`every stage of tiny-fusion matches the official tensors (${form} deformable conv)`, async () => {
+    const traced = await traceBundle(bundle, inputs, { form });
+    const rows = await compareWithReference(traced, REF, { rtol: 1e-4, atol: 1e-5 });
+    const bad = rows.filter((row) => !row.ok).map((row) =>
+      `${row.name}: max abs ${row.maxAbs} ${row.note ?? ""}`
+    );
+    assertEquals(bad, []);
+    const names = rows.map((row) => row.name);
+    for (
+      const expected of [
+        "lang_hidden",
+        "swin_out3",
+        "fpn_p7",
+        "tower0_VLFuse_lang_hidden",
+        "tower1_BertEncoderLayer_lang_hidden",
+        "tower5_DyConv_visual_l4",
+        "fused_text_hidden",
+        "head_dot_product_logits_l0",
+        "dets_sorted_scores",
+      ]
+    ) assert(names.includes(expected), `${expected} was compared`);
+    for (const prefix of ["dets", "dets_th0"]) {
+      const reference = {
+        boxes: toFloat32(await readNpyFile(`${REF}${prefix}_sorted_boxes.npy`)),
+        scores: toFloat32(await readNpyFile(`${REF}${prefix}_sorted_scores.npy`)),
+        labels: toFloat32(await readNpyFile(`${REF}${prefix}_sorted_labels.npy`)),
+      };
+      checkDetections(traced, prefix, reference);
+    }
+  });
+}

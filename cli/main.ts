@@ -15,6 +15,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "turn an official GLIP checkpoint (or a seed) into a model bundle",
     load: async () => (await import("./commands/export.ts")).command,
   },
+  trace: {
+    summary: "write every stage of a bundle as .npy and compare with a reference",
+    load: async () => (await import("./commands/trace.ts")).command,
+  },
   list: {
     summary: "list registered engines, suites, protocols or datasets",
     load: async () => (await import("./commands/list.ts")).command,

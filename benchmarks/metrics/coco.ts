@@ -1,0 +1,434 @@
+/**
+ * COCO bbox evaluation identical to pycocotools' `COCOeval` (2.0.x): the same parameters
+ * (numpy-linspace IoU and recall thresholds, maxDets 1/10/100, four inclusive area ranges),
+ * crowd and ignore rules, stable score ordering, IoU in the C code's operation order, -1 for
+ * undefined cells, and summary means computed as numpy computes them.
+ *
+ * Use {@link evaluateCoco} for one call, or {@link CocoEvaluator} to stream detections in
+ * batches (`reset / process / evaluate`).
+ *
+ * @module
+ */
+import { InputError } from "../../core/errors.ts";
+import { numpyMean } from "./numpy_mean.ts";
+
+/** numpy's `linspace(start, stop, num)`. */
+export function linspace(start: number, stop: number, num: number): number[] {
+  const step = (stop - start) / (num - 1);
+  const values = Array.from({ length: num }, (_, k) => k * step + start);
+  values[num - 1] = stop;
+  return values;
+}
+
+/** Evaluation parameters (pycocotools `Params` for bbox). */
+export interface CocoParams {
+  iouThrs: number[];
+  recThrs: number[];
+  maxDets: number[];
+  areaRng: [number, number][];
+  areaRngLbl: string[];
+  /** Categories to evaluate. @default all GT categories, sorted */
+  catIds?: number[];
+  /** Images to evaluate. @default all GT images, sorted */
+  imgIds?: number[];
+}
+
+/** pycocotools' default bbox parameters. */
+export function defaultCocoParams(): CocoParams {
+  return {
+    iouThrs: linspace(0.5, 0.95, Math.round((0.95 - 0.5) / 0.05) + 1),
+    recThrs: linspace(0, 1, Math.round(1 / 0.01) + 1),
+    maxDets: [1, 10, 100],
+    areaRng: [[0, 1e5 ** 2], [0, 32 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]],
+    areaRngLbl: ["all", "small", "medium", "large"],
+  };
+}
+
+/** COCO ground truth (the parts the evaluator reads). */
+export interface CocoGroundTruth {
+  images: { id: number; [key: string]: unknown }[];
+  annotations: {
+    id: number;
+    image_id: number;
+    category_id: number;
+    bbox: number[];
+    area: number;
+    iscrowd?: number;
+    ignore?: number;
+  }[];
+  categories: { id: number; name?: string; [key: string]: unknown }[];
+}
+
+/** One detection in COCO results format. */
+export interface CocoDetection {
+  image_id: number;
+  category_id: number;
+  bbox: number[];
+  score: number;
+}
+
+/** Named summary numbers. */
+export const COCO_STAT_NAMES = [
+  "AP",
+  "AP50",
+  "AP75",
+  "APs",
+  "APm",
+  "APl",
+  "AR1",
+  "AR10",
+  "AR100",
+  "ARs",
+  "ARm",
+  "ARl",
+] as const;
+
+/** Result of a COCO evaluation. */
+export interface CocoEvalResult {
+  stats: number[];
+  named: Record<(typeof COCO_STAT_NAMES)[number], number>;
+  /** Per category (area all, maxDets 100): AP, AP50, AP75, APs, APm, APl, AR100. */
+  perCategory: Record<string, Record<string, number>>;
+  /** precision[T][R][K][A][M] flattened C-order. */
+  precision: Float64Array;
+  /** recall[T][K][A][M] flattened C-order. */
+  recall: Float64Array;
+  dims: { T: number; R: number; K: number; A: number; M: number };
+  params: CocoParams;
+  catIds: number[];
+}
+
+interface GtEntry {
+  id: number;
+  box: number[];
+  area: number;
+  crowd: boolean;
+  ignore: boolean;
+}
+
+interface DtEntry {
+  id: number;
+  box: number[];
+  area: number;
+  score: number;
+}
+
+interface ImageEval {
+  /** Detection scores, sorted, cut to maxDet. */
+  dtScores: number[];
+  /** [T][D] matched GT id (0 = none). */
+  dtMatched: Uint8Array;
+  dtIgnore: Uint8Array;
+  gtIgnore: Uint8Array;
+  D: number;
+}
+
+/** pycocotools' `bbIou` for one pair (C operation order); crowd divides by the detection's area. */
+function boxIou(d: number[], g: number[], crowd: boolean): number {
+  const w = Math.min(d[2] + d[0], g[2] + g[0]) - Math.max(d[0], g[0]);
+  if (w <= 0) return 0;
+  const h = Math.min(d[3] + d[1], g[3] + g[1]) - Math.max(d[1], g[1]);
+  if (h <= 0) return 0;
+  const i = w * h;
+  const da = d[2] * d[3];
+  const u = crowd ? da : da + g[2] * g[3] - i;
+  return i / u;
+}
+
+/** Stable sort of indices by descending score. */
+function byScore(scores: number[]): number[] {
+  return scores.map((_, i) => i).sort((a, b) => (scores[b] - scores[a]) || a - b);
+}
+
+function validateDetections(
+  detections: CocoDetection[],
+  imageIds: Set<number>,
+  file: string,
+): void {
+  detections.forEach((d, i) => {
+    const field = `[${i}]`;
+    if (!d || typeof d !== "object") {
+      throw new InputError("expected a detection object", { file, field, value: d });
+    }
+    if (!imageIds.has(d.image_id)) {
+      throw new InputError("detection for an image that is not in the ground truth", {
+        file,
+        field: `${field}.image_id`,
+        value: d.image_id,
+      });
+    }
+    if (!Number.isInteger(d.category_id)) {
+      throw new InputError("category_id must be an integer", {
+        file,
+        field: `${field}.category_id`,
+        value: d.category_id,
+      });
+    }
+    if (!Array.isArray(d.bbox) || d.bbox.length !== 4 || !d.bbox.every(Number.isFinite)) {
+      throw new InputError("bbox must be 4 finite numbers [x, y, w, h]", {
+        file,
+        field: `${field}.bbox`,
+        value: d.bbox,
+      });
+    }
+    if (d.bbox[2] < 0 || d.bbox[3] < 0) {
+      throw new InputError("bbox has a negative width or height", {
+        file,
+        field: `${field}.bbox`,
+        value: d.bbox,
+      });
+    }
+    if (typeof d.score !== "number" || !Number.isFinite(d.score)) {
+      throw new InputError("score must be a finite number", {
+        file,
+        field: `${field}.score`,
+        value: d.score,
+      });
+    }
+  });
+}
+
+/**
+ * Evaluates detections against COCO ground truth exactly as pycocotools does.
+ *
+ * @param files names for error messages
+ */
+export function evaluateCoco(
+  gt: CocoGroundTruth,
+  detections: CocoDetection[],
+  params: Partial<CocoParams> = {},
+  files: { gt?: string; dt?: string } = {},
+): CocoEvalResult {
+  const p: CocoParams = { ...defaultCocoParams(), ...params };
+  const allImageIds = new Set(gt.images.map((i) => i.id));
+  validateDetections(detections, allImageIds, files.dt ?? "(detections)");
+  const imgIds = [...new Set(p.imgIds ?? gt.images.map((i) => i.id))].sort((a, b) => a - b);
+  const catIds = [...new Set(p.catIds ?? gt.categories.map((c) => c.id))].sort((a, b) => a - b);
+  const catIndex = new Map(catIds.map((c, k) => [c, k]));
+  const imgIndex = new Map(imgIds.map((i, n) => [i, n]));
+  const I = imgIds.length;
+  const K = catIds.length;
+  // (k * I + i) -> entries, in file order
+  const gts = new Map<number, GtEntry[]>();
+  for (const a of gt.annotations) {
+    const k = catIndex.get(a.category_id);
+    const i = imgIndex.get(a.image_id);
+    if (k === undefined || i === undefined) continue;
+    const key = k * I + i;
+    let list = gts.get(key);
+    if (!list) gts.set(key, list = []);
+    const crowd = Boolean(a.iscrowd);
+    // pycocotools: ignore = gt.ignore if present, then overwritten by iscrowd
+    list.push({ id: a.id, box: a.bbox, area: a.area, crowd, ignore: crowd });
+  }
+  const dts = new Map<number, DtEntry[]>();
+  detections.forEach((d, n) => {
+    const k = catIndex.get(d.category_id);
+    const i = imgIndex.get(d.image_id);
+    if (k === undefined || i === undefined) return;
+    const key = k * I + i;
+    let list = dts.get(key);
+    if (!list) dts.set(key, list = []);
+    list.push({ id: n + 1, box: d.bbox, area: d.bbox[2] * d.bbox[3], score: d.score });
+  });
+  const T = p.iouThrs.length;
+  const R = p.recThrs.length;
+  const A = p.areaRng.length;
+  const M = p.maxDets.length;
+  const maxDetAll = p.maxDets[M - 1];
+  const precision = new Float64Array(T * R * K * A * M).fill(-1);
+  const recall = new Float64Array(T * K * A * M).fill(-1);
+  for (let k = 0; k < K; k++) {
+    // per image: sorted detections (cut to the largest maxDet) and their IoUs with the GT
+    const perImage: ({ gt: GtEntry[]; dt: DtEntry[]; ious: Float64Array } | null)[] = [];
+    for (let i = 0; i < I; i++) {
+      const g = gts.get(k * I + i) ?? [];
+      const dAll = dts.get(k * I + i) ?? [];
+      if (g.length === 0 && dAll.length === 0) {
+        perImage.push(null);
+        continue;
+      }
+      const order = byScore(dAll.map((d) => d.score)).slice(0, maxDetAll);
+      const d = order.map((j) => dAll[j]);
+      const ious = new Float64Array(d.length * g.length);
+      for (let a = 0; a < d.length; a++) {
+        for (let b = 0; b < g.length; b++) {
+          ious[a * g.length + b] = boxIou(d[a].box, g[b].box, g[b].crowd);
+        }
+      }
+      perImage.push({ gt: g, dt: d, ious });
+    }
+    for (let a = 0; a < A; a++) {
+      const [lo, hi] = p.areaRng[a];
+      const evals: (ImageEval | null)[] = perImage.map((entry) => {
+        if (!entry) return null;
+        const { gt: g, dt: d, ious } = entry;
+        const G = g.length;
+        const ignoreRaw = g.map((x) => x.ignore || x.area < lo || x.area > hi);
+        // GT: not-ignored first (stable)
+        const gtOrder = g.map((_, j) => j).sort((x, y) =>
+          Number(ignoreRaw[x]) - Number(ignoreRaw[y]) || x - y
+        );
+        const gtIgnore = Uint8Array.from(gtOrder, (j) => (ignoreRaw[j] ? 1 : 0));
+        const D = Math.min(d.length, maxDetAll);
+        const dtMatched = new Uint8Array(T * D);
+        const dtIgnore = new Uint8Array(T * D);
+        const gtMatched = new Uint8Array(T * G);
+        if (G > 0 && D > 0) {
+          for (let t = 0; t < T; t++) {
+            for (let di = 0; di < D; di++) {
+              let iou = Math.min(p.iouThrs[t], 1 - 1e-10);
+              let m = -1;
+              for (let gi = 0; gi < G; gi++) {
+                const gOrig = gtOrder[gi];
+                if (gtMatched[t * G + gi] && !g[gOrig].crowd) continue;
+                if (m > -1 && gtIgnore[m] === 0 && gtIgnore[gi] === 1) break;
+                const value = ious[di * G + gOrig];
+                if (value < iou) continue;
+                iou = value;
+                m = gi;
+              }
+              if (m === -1) continue;
+              dtIgnore[t * D + di] = gtIgnore[m];
+              // a GT with id 0 can never count as a match (pycocotools stores ids, 0 = none)
+              dtMatched[t * D + di] = g[gtOrder[m]].id !== 0 ? 1 : 0;
+              gtMatched[t * G + m] = 1;
+            }
+          }
+        }
+        for (let di = 0; di < D; di++) {
+          const outside = d[di].area < lo || d[di].area > hi;
+          if (!outside) continue;
+          for (let t = 0; t < T; t++) {
+            if (!dtMatched[t * D + di]) dtIgnore[t * D + di] = 1;
+          }
+        }
+        return { dtScores: d.slice(0, D).map((x) => x.score), dtMatched, dtIgnore, gtIgnore, D };
+      });
+      for (let m = 0; m < M; m++) {
+        const maxDet = p.maxDets[m];
+        const present = evals.filter((e): e is ImageEval => e !== null);
+        if (present.length === 0) continue;
+        let npig = 0;
+        for (const e of present) for (const v of e.gtIgnore) if (v === 0) npig++;
+        if (npig === 0) continue;
+        // concatenate per image (sorted image order), cut to maxDet, then stable sort by score
+        const scores: number[] = [];
+        const owners: [ImageEval, number][] = [];
+        for (const e of present) {
+          const n = Math.min(maxDet, e.D);
+          for (let j = 0; j < n; j++) {
+            scores.push(e.dtScores[j]);
+            owners.push([e, j]);
+          }
+        }
+        const order = byScore(scores);
+        const nd = order.length;
+        for (let t = 0; t < T; t++) {
+          let tp = 0;
+          let fp = 0;
+          const rc = new Float64Array(nd);
+          const pr = new Array<number>(nd);
+          for (let n = 0; n < nd; n++) {
+            const [e, j] = owners[order[n]];
+            const matched = e.dtMatched[t * e.D + j];
+            const ignored = e.dtIgnore[t * e.D + j];
+            if (matched && !ignored) tp++;
+            if (!matched && !ignored) fp++;
+            rc[n] = tp / npig;
+            pr[n] = tp / (fp + tp + 2.220446049250313e-16);
+          }
+          recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1] : 0;
+          for (let n = nd - 1; n > 0; n--) if (pr[n] > pr[n - 1]) pr[n - 1] = pr[n];
+          let n = 0;
+          for (let r = 0; r < R; r++) {
+            // searchsorted(rc, thr, 'left'): first n with rc[n] >= thr
+            while (n < nd && rc[n] < p.recThrs[r]) n++;
+            const index = (((t * R + r) * K + k) * A + a) * M + m;
+            precision[index] = n < nd ? pr[n] : 0;
+          }
+        }
+      }
+    }
+  }
+  const dims = { T, R, K, A, M };
+  const summarize = (
+    ap: boolean,
+    iouThr: number | null,
+    areaLabel: string,
+    maxDets: number,
+    kOnly?: number,
+  ) => {
+    const a = p.areaRngLbl.indexOf(areaLabel);
+    const m = p.maxDets.indexOf(maxDets);
+    if (a < 0 || m < 0) return -1;
+    const ts = iouThr === null
+      ? p.iouThrs.map((_, t) => t)
+      : p.iouThrs.flatMap((v, t) => (v === iouThr ? [t] : []));
+    const values: number[] = [];
+    for (const t of ts) {
+      if (ap) {
+        for (let r = 0; r < R; r++) {
+          for (let k = 0; k < K; k++) {
+            if (kOnly !== undefined && k !== kOnly) continue;
+            const v = precision[(((t * R + r) * K + k) * A + a) * M + m];
+            if (v > -1) values.push(v);
+          }
+        }
+      } else {
+        for (let k = 0; k < K; k++) {
+          if (kOnly !== undefined && k !== kOnly) continue;
+          const v = recall[((t * K + k) * A + a) * M + m];
+          if (v > -1) values.push(v);
+        }
+      }
+    }
+    return values.length === 0 ? -1 : numpyMean(values);
+  };
+  const last = p.maxDets[M - 1];
+  const statsFor = (k?: number) => [
+    summarize(true, null, "all", last, k),
+    summarize(true, 0.5, "all", last, k),
+    summarize(true, 0.75, "all", last, k),
+    summarize(true, null, "small", last, k),
+    summarize(true, null, "medium", last, k),
+    summarize(true, null, "large", last, k),
+    summarize(false, null, "all", p.maxDets[0], k),
+    summarize(false, null, "all", p.maxDets[Math.min(1, M - 1)], k),
+    summarize(false, null, "all", last, k),
+    summarize(false, null, "small", last, k),
+    summarize(false, null, "medium", last, k),
+    summarize(false, null, "large", last, k),
+  ];
+  const stats = statsFor();
+  const named = Object.fromEntries(
+    COCO_STAT_NAMES.map((name, i) => [name, stats[i]]),
+  ) as CocoEvalResult["named"];
+  const perCategory: CocoEvalResult["perCategory"] = {};
+  catIds.forEach((catId, k) => {
+    const s = statsFor(k);
+    perCategory[String(catId)] = Object.fromEntries(COCO_STAT_NAMES.map((name, i) => [name, s[i]]));
+  });
+  return { stats, named, perCategory, precision, recall, dims, params: p, catIds };
+}
+
+/**
+ * A streaming evaluator in detectron2's style: `process` detections in batches as they are
+ * produced, then `evaluate` once.
+ */
+export class CocoEvaluator {
+  #detections: CocoDetection[] = [];
+  constructor(readonly gt: CocoGroundTruth, readonly params: Partial<CocoParams> = {}) {}
+  /** Forgets the detections seen so far. */
+  reset(): void {
+    this.#detections = [];
+  }
+  /** Adds a batch of detections. */
+  process(batch: CocoDetection[]): void {
+    for (const d of batch) this.#detections.push(d);
+  }
+  /** Evaluates everything processed. */
+  evaluate(): CocoEvalResult {
+    return evaluateCoco(this.gt, this.#detections, this.params);
+  }
+}

@@ -56,7 +56,8 @@ Deno.test("evaluateCoco() gives 1 - eps for one perfect detection, -1 for a cate
     bbox: [10, 10, 20, 20],
     score: 0.9,
   }]);
-  assertEquals(result.perCategory["1"].AP50, 0.9999999999999998);
+  // precision[t=0, r=0, k=0, area all, maxDets 1] = tp / (fp + tp + eps)
+  assertEquals(result.precision[0], 0.9999999999999998);
   assertEquals(result.perCategory["2"].AP, -1);
 });
 

@@ -164,6 +164,8 @@ export interface RunRecord {
   };
   /** Invocations per stage (text encoder, image backbone, head, post-processing). */
   invocations: Record<string, number>;
+  /** The task definitions as run (paths, prompts, conventions), for re-scoring and merging. */
+  taskSpecs?: Record<string, unknown>[];
 }
 
 function fail(file: string, field: string, problem: string, value?: unknown): never {

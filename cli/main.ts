@@ -11,6 +11,10 @@ import { errorLine, out } from "./output.ts";
 
 /** Subcommands and their lazy loaders. */
 export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  bench: {
+    summary: "run a benchmark suite over engines and models; write run records and a report",
+    load: async () => (await import("./commands/bench.ts")).command,
+  },
   export: {
     summary: "turn an official GLIP checkpoint (or a seed) into a model bundle",
     load: async () => (await import("./commands/export.ts")).command,

@@ -31,6 +31,11 @@ export function registerBuiltins(): void {
   if (builtinsRegistered) return;
   builtinsRegistered = true;
   for (const entry of BUILTIN_PROTOCOLS) protocols.register(entry);
+  suites.register({
+    name: "odinw",
+    summary: "ODinW-13 (or ODinW-35) detection with GLIP's prompts and splits",
+    load: async () => (await import("../benchmarks/suites/odinw.ts")).odinwSuite,
+  });
   engines.register({
     name: "onnx",
     summary: "onnxruntime-node: CPU (CUDA/TensorRT where their provider libraries are installed)",

@@ -1,0 +1,96 @@
+/**
+ * Resolving `--model` values: a bundle folder, or an official `.pth` checkpoint exported on
+ * first use into a cache keyed by the checkpoint's sha256 and the config (never re-exported
+ * when unchanged). The demo's nano bundle is cached the same way.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { InputError, UsageError } from "../core/errors.ts";
+import { loadBundle, type ModelBundle } from "../models/bundle.ts";
+import { presetArchitecture } from "../models/glip/config.ts";
+import { exportBundle } from "../models/glip/export.ts";
+import { CheckpointWeights, RandomWeights } from "../models/glip/weights.ts";
+import { readCheckpoint } from "../models/checkpoint/mod.ts";
+import { sha256File } from "../models/checkpoint/hash.ts";
+
+/** The project's cache folder (git-ignored). */
+export const CACHE_DIR: string = fileURLToPath(new URL("../.cache/", import.meta.url));
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The nano bundle with seeded random weights, exported once into the cache. */
+export async function nanoBundle(seed = 0, log?: (line: string) => void): Promise<ModelBundle> {
+  const dir = join(CACHE_DIR, "bundles", `nano-seed${seed}`);
+  if (await exists(join(dir, "manifest.json"))) return await loadBundle(dir);
+  log?.(`exporting the nano model (seed ${seed}) to ${dir}`);
+  const temp = `${dir}.tmp-${Deno.pid}`;
+  await exportBundle({
+    architecture: presetArchitecture("nano"),
+    configName: "nano",
+    weights: new RandomWeights(seed),
+    outDir: temp,
+    source: { kind: "random", seed },
+  });
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.rename(temp, dir);
+  return await loadBundle(dir);
+}
+
+/**
+ * A bundle for a `--model` value: a folder with manifest.json, or a `.pth` exported with the
+ * preset `config` (cached by checkpoint sha256).
+ */
+export async function resolveModel(
+  spec: string,
+  config: string,
+  log?: (line: string) => void,
+): Promise<ModelBundle> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(spec);
+  } catch {
+    throw new UsageError(
+      `--model ${spec}: no such file or folder (give a bundle folder or a .pth checkpoint)`,
+    );
+  }
+  if (info.isDirectory) return await loadBundle(spec);
+  if (!/\.(pth|pt|bin)$/.test(spec)) {
+    throw new UsageError(`--model ${spec}: expected a bundle folder or a .pth checkpoint`);
+  }
+  const sha = await sha256File(spec);
+  const dir = join(CACHE_DIR, "bundles", `${config}-${sha.slice(0, 16)}`);
+  if (await exists(join(dir, "manifest.json"))) return await loadBundle(dir);
+  log?.(`exporting ${spec} as ${config} to ${dir} (first use)`);
+  const architecture = presetArchitecture(config);
+  const checkpoint = await readCheckpoint(spec);
+  let weights;
+  try {
+    weights = await CheckpointWeights.load(checkpoint);
+  } finally {
+    checkpoint.close();
+  }
+  const temp = `${dir}.tmp-${Deno.pid}`;
+  try {
+    await exportBundle({
+      architecture,
+      configName: config,
+      weights,
+      outDir: temp,
+      source: { kind: "checkpoint", file: spec, sha256: sha },
+    });
+  } catch (error) {
+    await Deno.remove(temp, { recursive: true }).catch(() => {});
+    throw new InputError(`cannot export as ${config}: ${(error as Error).message}`, { file: spec });
+  }
+  await Deno.rename(temp, dir);
+  return await loadBundle(dir);
+}

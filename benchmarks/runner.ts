@@ -1,0 +1,271 @@
+/**
+ * Runs detection tasks: for each image, preprocessing, the image backbone once, the head once
+ * per prompt chunk, ATSS post-processing, and the detections appended to disk as they are
+ * produced (so a killed run resumes); then the metric on everything stored.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Engine, FeatureHandle } from "../engines/engine.ts";
+import type { ModelBundle, PostprocessSettings } from "../models/bundle.ts";
+import { loadBertTokenizer } from "../models/text/tokenizer.ts";
+import { buildChunkedPrompts, type PromptChunk, promptHash } from "../models/text/prompt.ts";
+import { decodeImage } from "../models/image/decode.ts";
+import { preprocessImage } from "../models/image/preprocess.ts";
+import { convertBox, postprocessAtss } from "../models/post/atss.ts";
+import { checkImageFiles, type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
+import { type CocoDetection, evaluateCoco } from "./metrics/coco.ts";
+import { type DetectionRow, DetectionStore, readDetectionLines } from "./detection_store.ts";
+import type { DetectionTask } from "./suite.ts";
+import type { MetricResult, PromptRecord, TaskResult } from "./run_record.ts";
+import { type Shard, shardImageIds } from "./shard.ts";
+import type { StageTimer } from "./stage_timer.ts";
+import { progress } from "../cli/output.ts";
+
+/** Everything a task run needs besides the task. */
+export interface TaskRunContext {
+  engine: Engine;
+  bundle: ModelBundle;
+  timer: StageTimer;
+  /** Run folder; detections go to `detections/<task>.jsonl`. */
+  outDir: string;
+  resume: boolean;
+  shard?: Shard;
+  /** Only the first N images (after sharding): a smoke run. */
+  limit?: number;
+  /** Override post-processing settings (e.g. detections per image for LVIS). */
+  postprocess?: Partial<PostprocessSettings>;
+}
+
+/** A task whose inputs were loaded and checked, ready to run. */
+export interface PreparedTask {
+  task: DetectionTask;
+  dataset: CocoDataset;
+  chunks: PromptChunk[];
+  prompts: PromptRecord[];
+  /** Image ids this run covers (sorted, sharded, limited). */
+  imageIds: number[];
+  detectionsFile: string;
+}
+
+/** File-system-safe name of a task. */
+export function taskFileName(task: DetectionTask): string {
+  return task.name.replace(/[^A-Za-z0-9._-]+/g, "_");
+}
+
+/**
+ * Loads a task's annotations, builds its prompts and checks that every image it will read
+ * exists: all before any inference, so bad input fails early.
+ */
+export async function prepareTask(
+  task: DetectionTask,
+  context: Pick<TaskRunContext, "bundle" | "outDir" | "shard" | "limit">,
+): Promise<PreparedTask> {
+  const dataset = await loadCocoJson(task.annotationFile, { removeBackground: true });
+  const tokenizer = await loadBertTokenizer(
+    join(context.bundle.dir, context.bundle.manifest.tokenizer.vocab),
+  );
+  const chunks = buildChunkedPrompts(tokenizer, task.names, {
+    separator: task.separator,
+    captionPrompt: task.captionPrompt,
+    labels: task.labels,
+    chunkSize: task.chunkSize,
+    maxLength: context.bundle.manifest.maxQueryLength,
+  });
+  const prompts: PromptRecord[] = [];
+  for (const chunk of chunks) {
+    prompts.push({
+      query: chunk.query,
+      hash: await promptHash(chunk),
+      labels: chunk.labels,
+      droppedLabels: chunk.droppedLabels,
+    });
+  }
+  const sorted = dataset.images.map((image) => image.id).sort((a, b) => a - b);
+  let imageIds = shardImageIds(sorted, context.shard);
+  if (context.limit !== undefined) imageIds = imageIds.slice(0, context.limit);
+  await checkImageFiles(dataset, task.imageRoot, imageIds);
+  return {
+    task,
+    dataset,
+    chunks,
+    prompts,
+    imageIds,
+    detectionsFile: join(context.outDir, "detections", `${taskFileName(task)}.jsonl`),
+  };
+}
+
+/** Runs inference for a prepared task, appending detections; resumes where the file stops. */
+export async function runInference(
+  prepared: PreparedTask,
+  context: TaskRunContext,
+): Promise<{ images: number }> {
+  const { task, dataset, chunks } = prepared;
+  const { engine, timer } = context;
+  await Deno.mkdir(join(context.outDir, "detections"), { recursive: true });
+  const store = await DetectionStore.open(prepared.detectionsFile, { resume: context.resume });
+  const todo = prepared.imageIds.filter((id) => !store.done.has(id));
+  const settings = {
+    ...context.bundle.manifest.postprocess,
+    detectionsPerImage: task.detectionsPerImage,
+    ...context.postprocess,
+  };
+  const labelToCategory = new Map<number, number>();
+  (task.labels ?? task.names.map((_, i) => i + 1)).forEach((label, i) =>
+    labelToCategory.set(label, task.categoryIds[i])
+  );
+  const texts: FeatureHandle[] = [];
+  const bar = progress(`${task.name}`, todo.length);
+  try {
+    if (todo.length > 0) {
+      for (const chunk of chunks) {
+        texts.push(
+          await timer.time("text", () =>
+            engine.encodeText({
+              inputIds: chunk.encoding.inputIds,
+              attentionMask: chunk.encoding.attentionMask,
+            })),
+        );
+      }
+    }
+    let done = 0;
+    for (const imageId of todo) {
+      const image = dataset.imageById.get(imageId)!;
+      const pre = await timer.time("preprocess", async () => {
+        const path = join(task.imageRoot, image.file_name);
+        return preprocessImage(
+          decodeImage(await Deno.readFile(path), path),
+          context.bundle.manifest.preprocess,
+        );
+      });
+      const original = task.originalSizeFrom === "json"
+        ? { width: image.width, height: image.height }
+        : pre.originalSize;
+      const features = await timer.time("image", () => engine.encodeImage(pre.input));
+      const rows: DetectionRow[] = [];
+      try {
+        for (const [c, chunk] of chunks.entries()) {
+          const head = await timer.time("head", () => engine.runHead(features, texts[c]));
+          const detections = await timer.time(
+            "post",
+            () =>
+              postprocessAtss(head, chunk.positiveMapLabelToToken, settings, {
+                resized: pre.resizedSize,
+                original,
+              }),
+          );
+          for (let i = 0; i < detections.count; i++) {
+            const box = convertBox(detections.boxes, i, task.boxConvention);
+            rows.push([
+              ...box,
+              detections.scores[i],
+              labelToCategory.get(detections.labels[i]) ?? -1,
+            ]);
+          }
+        }
+      } finally {
+        features.dispose();
+      }
+      await store.append(imageId, rows);
+      bar.tick(++done);
+    }
+  } finally {
+    for (const text of texts) text.dispose();
+    await store.close();
+  }
+  bar.end();
+  return { images: todo.length };
+}
+
+/** Reads stored detections in the order pycocotools sees them (sorted image ids, then file order). */
+export async function storedDetections(
+  files: string[],
+  imageIds: number[],
+): Promise<CocoDetection[]> {
+  const byImage = new Map<number, DetectionRow[]>();
+  for (const file of files) {
+    for (const line of (await readDetectionLines(file)).images) {
+      if (byImage.has(line.image_id)) {
+        throw new Error(
+          `image ${line.image_id} appears in more than one detections file (${file})`,
+        );
+      }
+      byImage.set(line.image_id, line.detections);
+    }
+  }
+  const missing = imageIds.filter((id) => !byImage.has(id));
+  if (missing.length > 0) {
+    throw new Error(
+      `detections are missing for ${missing.length} image(s) (first: ${
+        missing.slice(0, 5).join(", ")
+      }); run again with --resume`,
+    );
+  }
+  const detections: CocoDetection[] = [];
+  for (const id of [...imageIds].sort((a, b) => a - b)) {
+    for (const [x, y, w, h, score, category] of byImage.get(id)!) {
+      detections.push({ image_id: id, category_id: category, bbox: [x, y, w, h], score });
+    }
+  }
+  return detections;
+}
+
+/** Scores a task from its stored detections (COCO metric; the GT restricted to the images run). */
+export async function scoreTask(
+  prepared: PreparedTask,
+  files = [prepared.detectionsFile],
+): Promise<MetricResult> {
+  const { dataset } = prepared;
+  const detections = await storedDetections(files, prepared.imageIds);
+  const result = evaluateCoco(dataset.raw as never, detections, {
+    imgIds: prepared.imageIds,
+    catIds: dataset.categories.map((c) => c.id),
+  }, { gt: dataset.path, dt: files.join(", ") });
+  const K = result.dims.K;
+  const R = result.dims.R;
+  const curve = (tIndices: number[]) =>
+    Array.from({ length: R }, (_, r) => {
+      const values: number[] = [];
+      for (const t of tIndices) {
+        for (let k = 0; k < K; k++) {
+          const v = result
+            .precision[
+              (((t * R + r) * K + k) * result.dims.A + 0) * result.dims.M + (result.dims.M - 1)
+            ];
+          if (v > -1) values.push(v);
+        }
+      }
+      return values.length ? values.reduce((a, b) => a + b, 0) / values.length : -1;
+    });
+  return {
+    metric: "coco",
+    headline: result.named.AP,
+    named: result.named,
+    perCategory: result.perCategory,
+    prCurves: { iou50: curve([0]), iou50to95: curve(result.params.iouThrs.map((_, t) => t)) },
+  };
+}
+
+/** The task part of a run record. */
+export function taskResult(
+  prepared: PreparedTask,
+  result: MetricResult | undefined,
+  outDir: string,
+): TaskResult {
+  const { task, dataset } = prepared;
+  const imageSet = new Set(prepared.imageIds);
+  return {
+    name: task.name,
+    dataset: task.dataset,
+    split: task.split,
+    images: prepared.imageIds.length,
+    annotations: dataset.annotations.filter((a) => imageSet.has(a.image_id)).length,
+    categories: dataset.categories.map((c, i) => ({ id: c.id, name: task.names[i] ?? c.name })),
+    prompts: prepared.prompts,
+    result,
+    detectionsFile: prepared.detectionsFile.startsWith(outDir)
+      ? prepared.detectionsFile.slice(outDir.length + 1)
+      : prepared.detectionsFile,
+    card: task.card ? { summary: task.card.summary, quirks: task.card.quirks } : undefined,
+  };
+}

@@ -286,7 +286,7 @@ export const command: Command = {
           prompt: stringFlag(parsed, "prompt") ?? "raw",
         });
         await writeRunRecord(join(dir, "run.json"), record);
-        await writeCocoResults(dir, prepared);
+        await writeCocoResults(prepared);
         records.push({ dir, record });
         info(`run record: ${join(dir, "run.json")}`);
       }
@@ -394,7 +394,7 @@ async function buildRecord(input: {
 }
 
 /** Writes each task's detections as a COCO results file (`detections/<task>.bbox.json`). */
-async function writeCocoResults(dir: string, prepared: PreparedTask[]): Promise<void> {
+async function writeCocoResults(prepared: PreparedTask[]): Promise<void> {
   const { storedDetections } = await import("../../benchmarks/runner.ts");
   for (const task of prepared) {
     const detections = await storedDetections([task.detectionsFile], task.imageIds);

@@ -45,3 +45,30 @@ Deno.test("a plugin from a file path registers a suite that list shows", async (
   const suite = rows.find((row) => row.name === "example-hello");
   assertEquals(suite?.origin, "tests/fixtures/plugins/example_plugin.ts");
 });
+
+Deno.test("a plugin from a file path registers an engine that list engines shows as available", async () => {
+  const result = await runCli([
+    "list",
+    "engines",
+    "--json",
+    "--plugin",
+    "tests/fixtures/plugins/example_plugin.ts",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const rows = JSON.parse(result.stdout) as { name: string; available: boolean; origin: string }[];
+  const engine = rows.find((row) => row.name === "onnx-1thread");
+  assertEquals(engine?.available, true);
+  assertEquals(engine?.origin, "tests/fixtures/plugins/example_plugin.ts");
+});
+
+Deno.test("a plugin suite is runnable through bench", async () => {
+  const result = await runCli([
+    "bench",
+    "example-hello",
+    "--json",
+    "--plugin",
+    "tests/fixtures/plugins/example_plugin.ts",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(JSON.parse(result.stdout), { hello: "world" });
+});

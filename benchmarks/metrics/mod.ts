@@ -1,0 +1,6 @@
+/**
+ * Metrics identical to the reference tools.
+ * @module
+ */
+export * from "./coco.ts";
+export { numpyMean, numpySum } from "./numpy_mean.ts";

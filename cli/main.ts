@@ -19,6 +19,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "turn an official GLIP checkpoint (or a seed) into a model bundle",
     load: async () => (await import("./commands/export.ts")).command,
   },
+  report: {
+    summary: "build self-contained HTML dashboards from run records",
+    load: async () => (await import("./commands/report.ts")).command,
+  },
   trace: {
     summary: "write every stage of a bundle as .npy and compare with a reference",
     load: async () => (await import("./commands/trace.ts")).command,

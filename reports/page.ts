@@ -1,0 +1,471 @@
+/**
+ * One self-contained report page: header and verdict, headline numbers, the suite table,
+ * data efficiency, per-task details, engine parity, timing, provenance and citations. Tables
+ * are rendered in HTML (readable without scripts and in print); charts are drawn by chart.js
+ * from data embedded in the page. Nothing is requested from any network address.
+ *
+ * @module
+ */
+import type { MetricResult, RunRecord, TaskResult } from "../benchmarks/run_record.ts";
+import { meanAndStd } from "../benchmarks/run_record.ts";
+import { chartJsSource, STYLES } from "./assets.ts";
+import { CLIENT_SCRIPT } from "./client.ts";
+import { CITATIONS, referenceFewShot, referenceZeroShot } from "./reference_numbers.ts";
+
+/** ΔAP above which engine parity is flagged. */
+export const PARITY_THRESHOLD = 0.001;
+
+const COCO_KEYS = [
+  "AP",
+  "AP50",
+  "AP75",
+  "APs",
+  "APm",
+  "APl",
+  "AR1",
+  "AR10",
+  "AR100",
+  "ARs",
+  "ARm",
+  "ARl",
+];
+
+function esc(text: unknown): string {
+  return String(text).replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+}
+
+const UNDEFINED_NOTE = "undefined: no ground truth in this cell (pycocotools reports -1)";
+
+function pct(value: number | undefined | null): string {
+  if (value === undefined || value === null || value < 0) {
+    return `<span class="undefined" title="${UNDEFINED_NOTE}">—</span>`;
+  }
+  return (100 * value).toFixed(1);
+}
+
+function cell(value: number | undefined, attrs = "", extraClass = ""): string {
+  const data = value === undefined || value < 0 ? "" : ` data-value="${value}"`;
+  return `<td class="${extraClass}"${data}${attrs}>${pct(value)}</td>`;
+}
+
+/** Short label of a run. */
+export function runLabel(record: RunRecord): string {
+  return `${record.model.name} · ${record.engine.engine}${
+    record.engine.dtype && record.engine.dtype !== "fp32" ? ` (${record.engine.dtype})` : ""
+  }`;
+}
+
+function zeroShot(task: TaskResult): MetricResult | undefined {
+  return task.result;
+}
+
+/** One-line verdict for the header. */
+export function verdict(records: RunRecord[]): string {
+  if (records.length === 0) return "No runs.";
+  const [base, ...others] = records;
+  if (others.length === 0) {
+    return `${runLabel(base)}: mean ${base.summary.metric} ${
+      pct(base.summary.mean)
+    } over ${base.summary.tasks} task(s), ${base.timings.imagesPerSecond.toFixed(2)} images/s`;
+  }
+  return others.map((other) => {
+    const delta = other.summary.mean >= 0 && base.summary.mean >= 0
+      ? 100 * (other.summary.mean - base.summary.mean)
+      : NaN;
+    const speed = other.timings.imagesPerSecond / Math.max(base.timings.imagesPerSecond, 1e-9);
+    const who = other.model.name === base.model.name
+      ? `${other.engine.engine} vs ${base.engine.engine}`
+      : `${runLabel(other)} vs ${runLabel(base)}`;
+    return `${who}: ΔAP ${
+      Number.isNaN(delta) ? "—" : `${delta >= 0 ? "+" : ""}${delta.toFixed(1)}`
+    }, ${speed.toFixed(1)}x ${speed >= 1 ? "faster" : "the speed"}`;
+  }).join("; ");
+}
+
+function header(title: string, records: RunRecord[], differences: string[]): string {
+  const first = records[0];
+  const date = first ? first.createdAt.slice(0, 10) : "";
+  const banner = differences.length
+    ? `<div class="banner" role="alert"><strong>These runs are not directly comparable</strong> (compared with --force):<ul>${
+      differences.map((d) => `<li>${esc(d)}</li>`).join("")
+    }</ul></div>`
+    : "";
+  const demo = records.some((r) => r.model.demo)
+    ? `<div class="banner">Demo: synthetic data and a nano model with random weights. These numbers test the pipeline; they say nothing about GLIP.</div>`
+    : "";
+  return `<header><h1>${esc(title)}</h1><p class="meta">Suite <strong>${
+    esc(first?.suite ?? "")
+  }</strong> · protocol <strong>${esc(first?.protocol ?? "")}</strong> · ${
+    esc(date)
+  } · ${records.length} run(s)</p><p class="verdict">${
+    esc(verdict(records))
+  }</p>${banner}${demo}</header>`;
+}
+
+function headline(records: RunRecord[]): string {
+  const cards = records.map((r) => {
+    const reference = referenceZeroShot(r.model.configName, r.suite, "Average");
+    const delta = reference && r.summary.mean >= 0
+      ? `Δ vs published ${(100 * (r.summary.mean - reference.value)).toFixed(1)} (${
+        (100 * reference.value).toFixed(1)
+      }; ${esc(reference.source)})`
+      : "no published number for this model and suite";
+    return `<div class="card"><div class="label">${esc(runLabel(r))}</div><div class="value">${
+      pct(r.summary.mean)
+    }</div><div class="label">mean ${esc(r.summary.metric)} · ${delta}</div><div class="label">${
+      r.timings.imagesPerSecond.toFixed(2)
+    } images/s · ${r.timings.wallSeconds.toFixed(1)} s</div></div>`;
+  });
+  return `<section aria-labelledby="h-headline"><h2 id="h-headline">Headline numbers</h2><div class="cards">${
+    cards.join("")
+  }</div></section>`;
+}
+
+function suiteTable(records: RunRecord[]): string {
+  const taskNames = [...new Set(records.flatMap((r) => r.tasks.map((t) => t.name)))];
+  const base = records[0];
+  const referenceFor = (name: string) =>
+    base ? referenceZeroShot(base.model.configName, base.suite, name) : undefined;
+  const hasReference = taskNames.some((name) => referenceFor(name));
+  const extraKeys = ["AP50", "AP75", "APs", "APm", "APl"];
+  const head = `<tr><th scope="col">Task</th>${
+    records.map((r) =>
+      `<th scope="col">${esc(runLabel(r))}</th>${
+        extraKeys.map((k) => `<th scope="col" class="extra">${k}</th>`).join("")
+      }`
+    ).join("")
+  }${hasReference ? `<th scope="col">Published</th>` : ""}</tr>`;
+  const rows = taskNames.map((name) => {
+    const reference = referenceFor(name)?.value;
+    const cells = records.map((r, i) => {
+      const result = zeroShot(r.tasks.find((t) => t.name === name) ?? ({} as TaskResult));
+      const ap = result?.headline;
+      const against = reference ??
+        (i > 0
+          ? zeroShot(base.tasks.find((t) => t.name === name) ?? ({} as TaskResult))?.headline
+          : undefined);
+      let cls = "";
+      let title = "";
+      if (ap !== undefined && ap >= 0 && against !== undefined && against >= 0) {
+        const delta = 100 * (ap - against);
+        cls = delta > 0.05 ? "up" : delta < -0.05 ? "down" : "";
+        title = ` title="Δ ${delta >= 0 ? "+" : ""}${delta.toFixed(1)} vs ${
+          reference !== undefined ? "published" : "first run"
+        }"`;
+      }
+      const deltaText = title
+        ? ` <span class="delta">(${title.slice(10, title.indexOf(" vs"))})</span>`
+        : "";
+      const main = `<td class="${cls}"${
+        ap !== undefined && ap >= 0 ? ` data-value="${ap}"` : ""
+      }${title}>${pct(ap)}${deltaText}</td>`;
+      return main + extraKeys.map((k) => cell(result?.named[k], "", "extra")).join("");
+    }).join("");
+    return `<tr><th scope="row">${esc(name)}</th>${cells}${
+      hasReference ? cell(reference) : ""
+    }</tr>`;
+  }).join("");
+  const average = `<tr class="average"><th scope="row">Average</th>${
+    records.map((r) =>
+      cell(r.summary.mean) + extraKeys.map(() => `<td class="extra"></td>`).join("")
+    ).join("")
+  }${hasReference ? cell(referenceFor("Average")?.value) : ""}</tr>`;
+  return `<section aria-labelledby="h-suite"><h2 id="h-suite">Results by task</h2><p class="note">AP (COCO AP@[.5:.95], percent). Cells are coloured by Δ against the published number where one exists, else against the first run; the Δ is also written, so colour is not the only signal. <label class="toggle"><input type="checkbox" data-toggle-extra="suite-table"> show AP50, AP75 and size columns</label></p><table id="suite-table" class="sortable"><thead>${head}</thead><tbody>${rows}${average}</tbody></table></section>`;
+}
+
+interface ChartSpec {
+  type: "line" | "bar";
+  title: string;
+  labels: (string | number)[];
+  series: { label: string; data: (number | null)[]; band?: number[] }[];
+  xLabel?: string;
+  yLabel?: string;
+  horizontal?: boolean;
+  suggestedMax?: number;
+}
+
+function chart(
+  id: string,
+  spec: ChartSpec,
+  charts: Record<string, ChartSpec>,
+  wide = false,
+): string {
+  charts[id] = spec;
+  const alt = `${spec.title}: ${
+    spec.series.map((s) =>
+      `${s.label} ${s.data.map((v) => (v === null ? "—" : v.toFixed(1))).join(", ")}`
+    ).join("; ")
+  }`;
+  return `<div class="chart${wide ? " wide" : ""}"><canvas id="${id}" role="img" aria-label="${
+    esc(alt.slice(0, 600))
+  }">${esc(alt)}</canvas></div>`;
+}
+
+const SHOTS = ["0", "1", "3", "5", "10", "all"];
+
+function efficiency(records: RunRecord[], charts: Record<string, ChartSpec>): string {
+  const seriesFor = (record: RunRecord, taskName?: string) => {
+    const values = SHOTS.map((shots) => {
+      const samples: number[] = [];
+      for (const task of record.tasks) {
+        if (taskName && task.name !== taskName) continue;
+        if (shots === "0") {
+          if (task.result && task.result.headline >= 0) samples.push(task.result.headline);
+          continue;
+        }
+        const cells = (task.cells ?? []).filter((c) => String(c.shots) === shots);
+        if (cells.length) samples.push(...cells.map((c) => c.test.headline).filter((v) => v >= 0));
+      }
+      return samples.length ? meanAndStd(samples.map((v) => 100 * v)) : null;
+    });
+    return {
+      label: runLabel(record),
+      data: values.map((v) => (v ? v.mean : null)),
+      band: values.map((v) => (v ? v.std : 0)),
+    };
+  };
+  const series = records.map((r) => seriesFor(r));
+  const published = records[0] ? referenceFewShot(records[0].model.configName) : undefined;
+  if (published && records[0].suite === "odinw") {
+    series.push({
+      label: `published ${records[0].model.configName}`,
+      data: SHOTS.map((s) => (published[s] ? 100 * published[s].value : null)),
+      band: SHOTS.map(() => 0),
+    });
+  }
+  const adapted = records.some((r) => r.tasks.some((t) => (t.cells ?? []).length > 0));
+  const note = adapted
+    ? "Mean over seeds with a ±std band (population std, as numpy's default)."
+    : "These runs are zero-shot only: the curve has its 0-shot point. Run the few-shot or prompt-tuning protocol to fill it.";
+  return `<section aria-labelledby="h-efficiency"><h2 id="h-efficiency">Data efficiency</h2><p class="note">${note}</p>${
+    chart(
+      "chart-efficiency",
+      {
+        type: "line",
+        title: "AP vs shots (average over tasks)",
+        labels: SHOTS,
+        series,
+        xLabel: "shots per category",
+        yLabel: "AP",
+      },
+      charts,
+      true,
+    )
+  }</section>`;
+}
+
+function taskDetails(records: RunRecord[], charts: Record<string, ChartSpec>): string {
+  const names = [...new Set(records.flatMap((r) => r.tasks.map((t) => t.name)))];
+  const blocks = names.map((name, n) => {
+    const perRun = records.map((r) => r.tasks.find((t) => t.name === name));
+    const first = perRun.find((t) => t);
+    const numbers = `<table><thead><tr><th scope="col">Run</th>${
+      COCO_KEYS.map((k) => `<th scope="col">${k}</th>`).join("")
+    }</tr></thead><tbody>${
+      perRun.map((t, i) =>
+        `<tr><th scope="row">${esc(runLabel(records[i]))}</th>${
+          COCO_KEYS.map((k) => cell(t?.result?.named[k])).join("")
+        }</tr>`
+      ).join("")
+    }</tbody></table>`;
+    const categories = first?.categories ?? [];
+    const bars = chart(`chart-cat-${n}`, {
+      type: "bar",
+      title: `${name}: AP per category`,
+      labels: categories.map((c) => c.name.trim() || `(id ${c.id})`),
+      series: perRun.map((t, i) => ({
+        label: runLabel(records[i]),
+        data: categories.map((c) => {
+          const v = t?.result?.perCategory?.[String(c.id)]?.AP;
+          return v === undefined || v < 0 ? null : 100 * v;
+        }),
+      })),
+      yLabel: "AP",
+      horizontal: categories.length > 12,
+    }, charts);
+    const recallPoints = Array.from({ length: 101 }, (_, i) => (i / 100).toFixed(2));
+    const pr = chart(`chart-pr-${n}`, {
+      type: "line",
+      title: `${name}: precision-recall (IoU .5 and .5:.95)`,
+      labels: recallPoints,
+      series: perRun.flatMap((t, i) => [
+        {
+          label: `${runLabel(records[i])} IoU .5`,
+          data: (t?.result?.prCurves?.iou50 ?? []).map((v) => (v < 0 ? null : v)),
+        },
+        {
+          label: `${runLabel(records[i])} IoU .5:.95`,
+          data: (t?.result?.prCurves?.iou50to95 ?? []).map((v) => (v < 0 ? null : v)),
+        },
+      ]),
+      xLabel: "recall",
+      yLabel: "precision",
+      suggestedMax: 1,
+    }, charts);
+    const prompts = (first?.prompts ?? []).map((p) =>
+      `<pre class="prompt">${esc(p.query)}</pre><p class="note">prompt sha256 ${
+        esc(p.hash.slice(0, 16))
+      }…${
+        p.droppedLabels.length
+          ? `; labels with no token (scored 0, as in GLIP): ${p.droppedLabels.join(", ")}`
+          : ""
+      }</p>`
+    ).join("");
+    const card = first?.card
+      ? `<p>${esc(first.card.summary)}</p>${
+        (first.card.quirks ?? []).map((q) => `<p class="note">Quirk: ${esc(q)}</p>`).join("")
+      }`
+      : "";
+    return `<details${n === 0 ? " open" : ""}><summary>${esc(name)} — ${esc(first?.split ?? "")}, ${
+      first?.images ?? 0
+    } images, ${
+      first?.annotations ?? 0
+    } boxes</summary>${card}<h3>COCO numbers</h3>${numbers}<div class="charts">${bars}${pr}</div><h3>Exact prompt</h3>${prompts}</details>`;
+  });
+  return `<section aria-labelledby="h-tasks"><h2 id="h-tasks">Per task</h2>${
+    blocks.join("")
+  }</section>`;
+}
+
+function parity(records: RunRecord[]): string {
+  const pairs: [RunRecord, RunRecord][] = [];
+  for (let i = 0; i < records.length; i++) {
+    for (let j = i + 1; j < records.length; j++) {
+      if (
+        records[i].model.bundleSha256 === records[j].model.bundleSha256 &&
+        records[i].engine.engine !== records[j].engine.engine
+      ) pairs.push([records[i], records[j]]);
+    }
+  }
+  if (pairs.length === 0) return "";
+  const tables = pairs.map(([a, b]) => {
+    const rows = a.tasks.map((task) => {
+      const other = b.tasks.find((t) => t.name === task.name);
+      const delta = task.result && other?.result
+        ? other.result.headline - task.result.headline
+        : NaN;
+      const flagged = Math.abs(delta) > PARITY_THRESHOLD;
+      return `<tr><th scope="row">${esc(task.name)}</th>${cell(task.result?.headline)}${
+        cell(other?.result?.headline)
+      }<td class="${flagged ? "flag" : ""}" data-value="${delta}">${
+        Number.isNaN(delta)
+          ? "—"
+          : `${(100 * delta).toFixed(2)}${flagged ? " ⚠ above threshold" : " ✓"}`
+      }</td></tr>`;
+    }).join("");
+    return `<h3>${esc(b.engine.engine)} vs ${esc(a.engine.engine)} (${
+      esc(a.model.name)
+    })</h3><table class="sortable"><thead><tr><th scope="col">Task</th><th scope="col">${
+      esc(a.engine.engine)
+    }</th><th scope="col">${
+      esc(b.engine.engine)
+    }</th><th scope="col">ΔAP</th></tr></thead><tbody>${rows}</tbody></table>`;
+  });
+  return `<section aria-labelledby="h-parity"><h2 id="h-parity">Engine parity</h2><p class="note">Same model bundle on different engines. |ΔAP| above ${
+    100 * PARITY_THRESHOLD
+  } points is flagged.</p>${tables.join("")}</section>`;
+}
+
+function timing(records: RunRecord[], charts: Record<string, ChartSpec>): string {
+  const stages = [...new Set(records.flatMap((r) => Object.keys(r.timings.stages)))];
+  const rows = records.map((r) =>
+    `<tr><th scope="row">${esc(runLabel(r))}</th>${
+      stages.map((s) => {
+        const t = r.timings.stages[s];
+        return t
+          ? `<td>${t.p50Ms.toFixed(1)} / ${
+            t.p90Ms.toFixed(1)
+          } <span class="delta">×${t.count}</span></td>`
+          : "<td>—</td>";
+      }).join("")
+    }<td>${r.timings.imagesPerSecond.toFixed(2)}</td><td>${
+      (r.timings.peakRssBytes / 2 ** 20).toFixed(0)
+    } MiB</td></tr>`
+  ).join("");
+  const hardware = records.map((r) =>
+    `<li>${esc(runLabel(r))}: ${esc(r.engine.device)}, ${esc(r.engine.executionProvider)}, ${
+      esc(r.provenance.machine.cpus)
+    } CPUs, ${(r.provenance.machine.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${
+      esc(r.provenance.machine.os)
+    }/${esc(r.provenance.machine.arch)}</li>`
+  ).join("");
+  const bar = chart("chart-throughput", {
+    type: "bar",
+    title: "Throughput (images per second)",
+    labels: records.map(runLabel),
+    series: [{ label: "images/s", data: records.map((r) => r.timings.imagesPerSecond) }],
+    yLabel: "images/s",
+  }, charts);
+  const latency = chart("chart-latency", {
+    type: "bar",
+    title: "Median latency per stage (ms)",
+    labels: stages,
+    series: records.map((r) => ({
+      label: runLabel(r),
+      data: stages.map((s) => r.timings.stages[s]?.p50Ms ?? null),
+    })),
+    yLabel: "ms",
+  }, charts);
+  return `<section aria-labelledby="h-timing"><h2 id="h-timing">Timing</h2><p class="note">Latency p50 / p90 in milliseconds per invocation (×count), warm-up included in the first call.</p><table class="sortable"><thead><tr><th scope="col">Run</th>${
+    stages.map((s) => `<th scope="col">${esc(s)}</th>`).join("")
+  }<th scope="col">images/s</th><th scope="col">peak memory</th></tr></thead><tbody>${rows}</tbody></table><div class="charts">${bar}${latency}</div><ul>${hardware}</ul></section>`;
+}
+
+function provenance(records: RunRecord[]): string {
+  const facts = records.map((r) => ({
+    id: r.id,
+    model: r.model,
+    engine: r.engine,
+    settings: r.settings,
+    provenance: r.provenance,
+    invocations: r.invocations,
+  }));
+  const datasets = new Set(records.flatMap((r) => r.tasks.map((t) => t.dataset)));
+  const cites = ["glip", ...[...datasets].filter((d) => CITATIONS[d])].map((k) =>
+    `<li>${esc(CITATIONS[k])}</li>`
+  ).join("");
+  return `<section aria-labelledby="h-provenance"><h2 id="h-provenance">Provenance</h2><p><button id="copy-provenance" type="button">Copy JSON</button></p><pre id="provenance">${
+    esc(JSON.stringify(facts, null, 2))
+  }</pre><h2>Citations</h2><ul>${cites}</ul></section>`;
+}
+
+/** Renders a run or comparison page. */
+export function renderReportPage(
+  title: string,
+  records: RunRecord[],
+  options: { differences?: string[]; links?: string } = {},
+): string {
+  const charts: Record<string, ChartSpec> = {};
+  const body = [
+    header(title, records, options.differences ?? []),
+    options.links ?? "",
+    headline(records),
+    suiteTable(records),
+    efficiency(records, charts),
+    taskDetails(records, charts),
+    parity(records),
+    timing(records, charts),
+    provenance(records),
+  ].join("\n");
+  return page(title, body, { charts });
+}
+
+/** Wraps a body into a self-contained HTML document. */
+export function page(title: string, body: string, data: Record<string, unknown>): string {
+  const json = JSON.stringify(data).replace(/</g, "\\u003c");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<title>${esc(title)}</title><style>${STYLES}</style></head>
+<body>
+${body}
+<pre id="selfcheck" hidden></pre>
+<script type="application/json" id="report-data">${json}</script>
+<script>${chartJsSource()}</script>
+<script>${CLIENT_SCRIPT}</script>
+</body></html>
+`;
+}

@@ -41,6 +41,16 @@ export function registerBuiltins(): void {
     summary: "onnxruntime-node: CPU (CUDA/TensorRT where their provider libraries are installed)",
     load: async () => (await import("../engines/onnx_node/engine.ts")).onnxEngineFactory,
   });
+  engines.register({
+    name: "webgpu",
+    summary: "onnxruntime-web WebGPU on Deno's navigator.gpu (no silent CPU fallback)",
+    load: async () => (await import("../engines/ort_web/engine.ts")).webgpuEngineFactory,
+  });
+  engines.register({
+    name: "wasm",
+    summary: "onnxruntime-web WebAssembly CPU (no native addon needed)",
+    load: async () => (await import("../engines/ort_web/engine.ts")).wasmEngineFactory,
+  });
 }
 
 const BUILTIN_PROTOCOLS = [

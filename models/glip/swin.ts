@@ -146,7 +146,8 @@ function swinBlock(
     const split = g.op("Transpose", [reshapeTo(g, qkv, [-1, n, 3, heads, headDim])], {
       perm: [2, 0, 3, 1, 4],
     });
-    const pick = (i: number) => g.op("Gather", [split, g.constant([i], [], "int64")], { axis: 0 });
+    // Slice + Squeeze rather than Gather: onnxruntime-web's WebGPU provider runs Slice on the GPU.
+    const pick = (i: number) => g.op("Squeeze", [sliceAxis(g, split, 0, i, i + 1), g.ints([0])]);
     const q = g.op("Mul", [pick(0), g.scalar(headDim ** -0.5)]);
     const k = pick(1);
     const v = pick(2);

@@ -1,0 +1,342 @@
+/**
+ * Engines on onnxruntime-web: `webgpu` (Deno's navigator.gpu, our own GPUDevice passed per
+ * session, features kept on the GPU between the graphs) and `wasm` (CPU). Sessions load graphs
+ * and external weights from bytes (ORT-web cannot resolve relative paths under Deno).
+ *
+ * The WebGPU engine never falls back silently: node placement is read from ORT's verbose log
+ * when each session is created, and a session with float compute on the CPU is refused (or,
+ * with `allowCpuFallback`, run and reported in describe()).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type {
+  Engine,
+  EngineAvailability,
+  EngineDescription,
+  EngineFactory,
+  EngineOptions,
+  FeatureHandle,
+  HeadOutput,
+  ImageInput,
+  TextInput,
+} from "../engine.ts";
+import { MissingCapabilityError } from "../engine.ts";
+import type { GraphFile, ModelBundle } from "../../models/bundle.ts";
+import { captureOrtLog, computeFallbacks, installLogInterceptor } from "./placement.ts";
+
+installLogInterceptor();
+
+type OrtWeb = typeof import("onnxruntime-web/webgpu");
+let ortModule: Promise<OrtWeb> | undefined;
+
+/** libwayland warns when the Vulkan loader probes WSI without XDG_RUNTIME_DIR; a private folder silences it. */
+function ensureRuntimeDir(): void {
+  if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+  const dir = Deno.makeTempDirSync({ prefix: "glip-xdg-" });
+  Deno.chmodSync(dir, 0o700);
+  Deno.env.set("XDG_RUNTIME_DIR", dir);
+}
+
+/** Imports onnxruntime-web (its WebGPU build, which also has the wasm CPU provider) once. */
+export function loadOrtWeb(): Promise<OrtWeb> {
+  ensureRuntimeDir();
+  ortModule ??= import("onnxruntime-web/webgpu");
+  return ortModule;
+}
+
+const VERSION = "1.30.0";
+
+/** A CPU fallback found where none is allowed. */
+export class CpuFallbackError extends Error {
+  override name = "CpuFallbackError";
+}
+
+/** The WebGPU adapter, or why there is none. */
+export async function requestAdapter(): Promise<{ adapter?: GPUAdapter; reason?: string }> {
+  ensureRuntimeDir();
+  if (!("gpu" in navigator) || !navigator.gpu) return { reason: "this Deno has no navigator.gpu" };
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) {
+      return {
+        reason:
+          "no WebGPU adapter: install a Vulkan driver (Debian: apt-get install mesa-vulkan-drivers for the software one, lavapipe) or run on a machine with a GPU",
+      };
+    }
+    return { adapter };
+  } catch (error) {
+    return { reason: `requesting a WebGPU adapter failed: ${(error as Error).message}` };
+  }
+}
+
+type OrtTensor = import("onnxruntime-web/webgpu").Tensor;
+type OrtSession = import("onnxruntime-web/webgpu").InferenceSession;
+
+interface Features extends FeatureHandle {
+  tensors: OrtTensor[];
+}
+
+class OrtWebEngine implements Engine {
+  readonly name: string;
+  readonly capabilities;
+  #zeroOffset: Float32Array;
+
+  constructor(
+    readonly ort: OrtWeb,
+    readonly bundle: ModelBundle,
+    readonly sessions: { text: OrtSession; image: OrtSession; head: OrtSession },
+    readonly settings: {
+      name: string;
+      provider: "webgpu" | "wasm";
+      device: string;
+      adapter?: Record<string, unknown>;
+      form: "native" | "decomposed";
+      cpuFallbackNodes: string[];
+      threads: number;
+    },
+  ) {
+    this.name = settings.name;
+    this.capabilities = {
+      dtypes: ["fp32" as const],
+      deformConvForms: [settings.form],
+      deviceResidentFeatures: settings.provider === "webgpu",
+      promptOffset: true,
+      deviceReduction: false,
+    };
+    const m = bundle.manifest;
+    this.#zeroOffset = new Float32Array(m.maxQueryLength * m.textWidth);
+  }
+
+  #quiet = { logSeverityLevel: 3 as const };
+
+  async encodeText(text: TextInput): Promise<FeatureHandle> {
+    const L = this.bundle.manifest.maxQueryLength;
+    const ids = new this.ort.Tensor("int64", BigInt64Array.from(text.inputIds, (v) => BigInt(v)), [
+      1,
+      L,
+    ]);
+    const mask = new this.ort.Tensor(
+      "int64",
+      BigInt64Array.from(text.attentionMask, (v) => BigInt(v)),
+      [1, L],
+    );
+    const out = await this.sessions.text.run({ input_ids: ids, attention_mask: mask }, this.#quiet);
+    out.lang_embedded?.dispose();
+    const hidden = out.lang_hidden;
+    return { kind: "text", tensors: [hidden, mask], dispose: () => hidden.dispose() } as Features;
+  }
+
+  async encodeImage(image: ImageInput): Promise<FeatureHandle> {
+    const input = new this.ort.Tensor("float32", image.data, [1, 3, image.height, image.width]);
+    const out = await this.sessions.image.run({ image: input }, this.#quiet);
+    const levels = [3, 4, 5, 6, 7].map((i) => out[`fpn_p${i}`]);
+    return {
+      kind: "image",
+      tensors: levels,
+      dispose: () => levels.forEach((t) => t.dispose()),
+    } as Features;
+  }
+
+  async runHead(
+    image: FeatureHandle,
+    text: FeatureHandle,
+    options: { promptOffset?: Float32Array } = {},
+  ): Promise<HeadOutput> {
+    const m = this.bundle.manifest;
+    const [hidden, mask] = (text as Features).tensors;
+    const feeds: Record<string, OrtTensor> = {
+      lang_hidden: hidden,
+      attention_mask: mask,
+      prompt_offset: new this.ort.Tensor("float32", options.promptOffset ?? this.#zeroOffset, [
+        1,
+        m.maxQueryLength,
+        m.textWidth,
+      ]),
+    };
+    (image as Features).tensors.forEach((t, i) => (feeds[`fpn_p${i + 3}`] = t));
+    const out = await this.sessions.head.run(feeds, this.#quiet);
+    const levels = [];
+    for (let l = 0; l < 5; l++) {
+      const box = out[`bbox_reg_l${l}`];
+      levels.push({
+        height: Number(box.dims[2]),
+        width: Number(box.dims[3]),
+        bboxRegression: (await box.getData(true)) as Float32Array,
+        centerness: (await out[`centerness_l${l}`].getData(true)) as Float32Array,
+        tokenLogits: (await out[`dot_product_logits_l${l}`].getData(true)) as Float32Array,
+      });
+    }
+    return { tokenCount: m.maxQueryLength, levels };
+  }
+
+  describe(): EngineDescription {
+    return {
+      engine: this.name,
+      executionProvider: this.settings.provider,
+      libraries: { "onnxruntime-web": VERSION, deno: Deno.version.deno },
+      device: this.settings.device,
+      adapter: this.settings.adapter,
+      dtype: "fp32",
+      threads: this.settings.threads,
+      deformConv: this.settings.form,
+      ...(this.settings.cpuFallbackNodes.length
+        ? { cpuFallbackNodes: this.settings.cpuFallbackNodes }
+        : {}),
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([
+      this.sessions.text.release(),
+      this.sessions.image.release(),
+      this.sessions.head.release(),
+    ]);
+  }
+}
+
+async function loadGraph(bundle: ModelBundle, graph: GraphFile) {
+  return {
+    model: await Deno.readFile(join(bundle.dir, graph.file)),
+    externalData: await Promise.all(
+      graph.externalData.map(async (path) => ({
+        path,
+        data: await Deno.readFile(join(bundle.dir, path)),
+      })),
+    ),
+  };
+}
+
+async function createEngine(
+  name: string,
+  provider: "webgpu" | "wasm",
+  bundle: ModelBundle,
+  options: EngineOptions,
+): Promise<Engine> {
+  const ort = await loadOrtWeb();
+  if (options.dtype && options.dtype !== "fp32") {
+    throw new MissingCapabilityError(
+      `${name}: dtype ${options.dtype} is not implemented yet; use fp32`,
+    );
+  }
+  const form = options.deformConv ?? "decomposed";
+  if (provider === "webgpu" && form === "native" && !options.allowCpuFallback) {
+    throw new MissingCapabilityError(
+      `${name}: ONNX DeformConv has no WebGPU kernel (it would run on the CPU); use the decomposed head (the default) or --allow-cpu-fallback`,
+    );
+  }
+  const headFile = bundle.manifest.graphs.head[form];
+  if (!headFile) {
+    throw new MissingCapabilityError(
+      `${name}: the bundle ${bundle.dir} has no '${form}' head graph; re-export it with --forms ${form}`,
+    );
+  }
+  let device: GPUDevice | undefined;
+  let adapterInfo: Record<string, unknown> | undefined;
+  let deviceName = "CPU (onnxruntime-web wasm, 1 thread)";
+  if (provider === "webgpu") {
+    const { adapter, reason } = await requestAdapter();
+    if (!adapter) throw new MissingCapabilityError(`${name}: ${reason}`);
+    const limits = adapter.limits;
+    device = await adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxBufferSize: limits.maxBufferSize,
+        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+        maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
+      },
+    });
+    const info = adapter.info;
+    adapterInfo = {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      features: [...adapter.features].sort(),
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+    };
+    deviceName = `WebGPU: ${info.description || info.device || info.vendor || "adapter"}`;
+  }
+  const fallbacks: string[] = [];
+  const open = async (graph: GraphFile, keepOnGpu: boolean) => {
+    const { model, externalData } = await loadGraph(bundle, graph);
+    const ep = provider === "webgpu" ? [{ name: "webgpu", device } as unknown as string] : ["wasm"];
+    ort.env.logLevel = "verbose";
+    const { value: session, log } = await captureOrtLog(() =>
+      ort.InferenceSession.create(model, {
+        executionProviders: ep,
+        externalData,
+        logSeverityLevel: 0,
+        ...(keepOnGpu && provider === "webgpu"
+          ? { preferredOutputLocation: "gpu-buffer" as const }
+          : {}),
+      })
+    ).finally(() => (ort.env.logLevel = "warning"));
+    if (provider === "webgpu") {
+      const found = computeFallbacks(log, model);
+      if (found.length && !options.allowCpuFallback) {
+        await session.release();
+        throw new CpuFallbackError(
+          `${name}: ${graph.file} has ${found.length} node(s) that would run on the CPU inside the WebGPU session: ${
+            found.slice(0, 8).join(", ")
+          }${
+            found.length > 8 ? ", ..." : ""
+          }. Refusing to run silently; pass --allow-cpu-fallback to run and report them.`,
+        );
+      }
+      fallbacks.push(...found.map((node) => `${graph.file}: ${node}`));
+    }
+    return session;
+  };
+  const sessions = {
+    text: await open(bundle.manifest.graphs.text, true),
+    image: await open(bundle.manifest.graphs.image, true),
+    head: await open(headFile, false),
+  };
+  return new OrtWebEngine(ort, bundle, sessions, {
+    name,
+    provider,
+    device: deviceName,
+    adapter: adapterInfo,
+    form,
+    cpuFallbackNodes: fallbacks,
+    threads: 1,
+  });
+}
+
+/** The `webgpu` engine factory. */
+export const webgpuEngineFactory: EngineFactory = {
+  name: "webgpu",
+  summary: "onnxruntime-web WebGPU on Deno's navigator.gpu (no silent CPU fallback)",
+  async probe(): Promise<EngineAvailability> {
+    const { adapter, reason } = await requestAdapter();
+    if (!adapter) return { available: false, reason };
+    return {
+      available: true,
+      details: {
+        adapter: adapter.info.description || adapter.info.device,
+        features: [...adapter.features].sort(),
+      },
+    };
+  },
+  create: (bundle, options = {}) => createEngine("webgpu", "webgpu", bundle, options),
+};
+
+/** The `wasm` engine factory. */
+export const wasmEngineFactory: EngineFactory = {
+  name: "wasm",
+  summary: "onnxruntime-web WebAssembly CPU (no native addon needed)",
+  async probe(): Promise<EngineAvailability> {
+    try {
+      await loadOrtWeb();
+      return { available: true, details: { threads: 1 } };
+    } catch (error) {
+      return {
+        available: false,
+        reason: `cannot load onnxruntime-web (${(error as Error).message}); run 'deno install'`,
+      };
+    }
+  },
+  create: (bundle, options = {}) => createEngine("wasm", "wasm", bundle, options),
+};

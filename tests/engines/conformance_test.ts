@@ -1,0 +1,81 @@
+/**
+ * Every engine, plugin engines included, matches onnxruntime-node CPU on the nano model. GPU
+ * tests skip with a printed reason only where no WebGPU adapter exists (CI has lavapipe).
+ */
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { checkConformance } from "../../engines/conformance.ts";
+import { onnxEngineFactory } from "../../engines/onnx_node/engine.ts";
+import {
+  CpuFallbackError,
+  requestAdapter,
+  wasmEngineFactory,
+  webgpuEngineFactory,
+} from "../../engines/ort_web/engine.ts";
+import { nanoBundle } from "../../benchmarks/models.ts";
+import { loadBundle } from "../../models/bundle.ts";
+import { MissingCapabilityError } from "../../engines/engine.ts";
+import { engines, registerBuiltins } from "../../core/registries.ts";
+import { loadPlugin } from "../../core/plugin_api.ts";
+
+const bundle = await nanoBundle(0);
+const { adapter, reason } = await requestAdapter();
+if (!adapter) console.log(`WebGPU tests skipped: ${reason}`);
+
+Deno.test("conformance: onnx (threads 1) matches onnx", async () => {
+  const report = await checkConformance(onnxEngineFactory, bundle, { threads: 1 });
+  assertEquals(report.failures, []);
+  assert(report.detections.reference > 0);
+});
+
+Deno.test("conformance: wasm matches onnxruntime-node CPU", async () => {
+  const report = await checkConformance(wasmEngineFactory, bundle);
+  assertEquals(report.failures, [], JSON.stringify(report));
+});
+
+Deno.test("conformance: a plugin engine (onnx-1thread from the example plugin) passes", async () => {
+  registerBuiltins();
+  await loadPlugin("tests/fixtures/plugins/example_plugin.ts");
+  const factory = await engines.get("onnx-1thread");
+  const report = await checkConformance(factory, bundle);
+  assertEquals(report.failures, []);
+});
+
+Deno.test({
+  name: "conformance: webgpu matches onnxruntime-node CPU (token logits within 1e-3)",
+  ignore: !adapter,
+  async fn() {
+    const report = await checkConformance(webgpuEngineFactory, bundle);
+    assertEquals(report.failures, [], JSON.stringify(report));
+  },
+});
+
+Deno.test({
+  name: "webgpu detects a CPU fallback from the placement log instead of running it silently",
+  ignore: !adapter,
+  async fn() {
+    // A bundle whose 'decomposed' head is really the native one: its DeformConv nodes have no
+    // WebGPU kernel, so ORT places them on the CPU.
+    const dir = await Deno.makeTempDir();
+    for await (const entry of Deno.readDir(bundle.dir)) {
+      await Deno.copyFile(`${bundle.dir}/${entry.name}`, `${dir}/${entry.name}`);
+    }
+    const manifest = structuredClone(bundle.manifest);
+    manifest.graphs.head.decomposed = manifest.graphs.head.native;
+    await Deno.writeTextFile(`${dir}/manifest.json`, JSON.stringify(manifest));
+    const tampered = await loadBundle(dir);
+    const error = await assertRejects(() => webgpuEngineFactory.create(tampered), CpuFallbackError);
+    assert(error.message.includes("DeformConv"), error.message);
+    const reported = await webgpuEngineFactory.create(tampered, { allowCpuFallback: true });
+    const nodes = reported.describe().cpuFallbackNodes ?? [];
+    await reported.dispose();
+    assert(nodes.some((node) => node.includes("DeformConv")), JSON.stringify(nodes));
+  },
+});
+
+Deno.test("onnx refuses a missing CUDA provider with how to install it", async () => {
+  await assertRejects(
+    () => onnxEngineFactory.create(bundle, { executionProvider: "cuda" }),
+    MissingCapabilityError,
+    "ONNXRUNTIME_NODE_INSTALL=cuda12",
+  );
+});

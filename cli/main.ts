@@ -19,6 +19,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "turn an official GLIP checkpoint (or a seed) into a model bundle",
     load: async () => (await import("./commands/export.ts")).command,
   },
+  prompt: {
+    summary: "show GLIP's exact prompts, tokens and label-to-token maps",
+    load: async () => (await import("./commands/prompt.ts")).command,
+  },
   report: {
     summary: "build self-contained HTML dashboards from run records",
     load: async () => (await import("./commands/report.ts")).command,

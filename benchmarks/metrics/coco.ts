@@ -124,7 +124,7 @@ interface ImageEval {
 }
 
 /** pycocotools' `bbIou` for one pair (C operation order); crowd divides by the detection's area. */
-function boxIou(d: number[], g: number[], crowd: boolean): number {
+export function boxIou(d: number[], g: number[], crowd: boolean): number {
   const w = Math.min(d[2] + d[0], g[2] + g[0]) - Math.max(d[0], g[0]);
   if (w <= 0) return 0;
   const h = Math.min(d[3] + d[1], g[3] + g[1]) - Math.max(d[1], g[1]);
@@ -136,7 +136,7 @@ function boxIou(d: number[], g: number[], crowd: boolean): number {
 }
 
 /** Stable sort of indices by descending score. */
-function byScore(scores: number[]): number[] {
+export function byScore(scores: number[]): number[] {
   return scores.map((_, i) => i).sort((a, b) => (scores[b] - scores[a]) || a - b);
 }
 

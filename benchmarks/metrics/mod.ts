@@ -4,3 +4,10 @@
  */
 export * from "./coco.ts";
 export { numpyMean, numpySum } from "./numpy_mean.ts";
+export {
+  evaluateLvis,
+  fixedApDetections,
+  limitDetectionsPerImage,
+  type LvisEvalResult,
+  type LvisGroundTruth,
+} from "./lvis.ts";

@@ -11,3 +11,10 @@ export {
   type LvisEvalResult,
   type LvisGroundTruth,
 } from "./lvis.ts";
+export {
+  evaluateFlickr30k,
+  type FlickrPrediction,
+  type FlickrRecall,
+  parseFlickrAnnotation,
+  parseFlickrSentences,
+} from "./flickr30k.ts";

@@ -15,6 +15,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "run a benchmark suite over engines and models; write run records and a report",
     load: async () => (await import("./commands/bench.ts")).command,
   },
+  eval: {
+    summary: "evaluate detections exactly as pycocotools, lvis-api or MDETR's Flickr30K evaluator",
+    load: async () => (await import("./commands/eval.ts")).command,
+  },
   export: {
     summary: "turn an official GLIP checkpoint (or a seed) into a model bundle",
     load: async () => (await import("./commands/export.ts")).command,

@@ -113,16 +113,6 @@ interface DtEntry {
   score: number;
 }
 
-interface ImageEval {
-  /** Detection scores, sorted, cut to maxDet. */
-  dtScores: number[];
-  /** [T][D] matched GT id (0 = none). */
-  dtMatched: Uint8Array;
-  dtIgnore: Uint8Array;
-  gtIgnore: Uint8Array;
-  D: number;
-}
-
 /** pycocotools' `bbIou` for one pair (C operation order); crowd divides by the detection's area. */
 export function boxIou(d: number[], g: number[], crowd: boolean): number {
   const w = Math.min(d[2] + d[0], g[2] + g[0]) - Math.max(d[0], g[0]);
@@ -238,46 +228,78 @@ export function evaluateCoco(
   const maxDetAll = p.maxDets[M - 1];
   const precision = new Float64Array(T * R * K * A * M).fill(-1);
   const recall = new Float64Array(T * K * A * M).fill(-1);
+  const thresholds = p.iouThrs.map((t) => Math.min(t, 1 - 1e-10));
   for (let k = 0; k < K; k++) {
-    // per image: sorted detections (cut to the largest maxDet) and their IoUs with the GT
-    const perImage: ({ gt: GtEntry[]; dt: DtEntry[]; ious: Float64Array } | null)[] = [];
+    // Cells (image, category) with GT or detections, in sorted image order. Detections are
+    // sorted by score (stable) and cut to the largest maxDet; `offset` places them in the flat
+    // per-category buffers.
+    const cells: { g: GtEntry[]; d: DtEntry[]; ious: Float64Array; offset: number }[] = [];
+    let total = 0;
     for (let i = 0; i < I; i++) {
-      const g = gts.get(k * I + i) ?? [];
-      const dAll = dts.get(k * I + i) ?? [];
-      if (g.length === 0 && dAll.length === 0) {
-        perImage.push(null);
-        continue;
-      }
-      const order = byScore(dAll.map((d) => d.score)).slice(0, maxDetAll);
-      const d = order.map((j) => dAll[j]);
-      const ious = new Float64Array(d.length * g.length);
+      const g = gts.get(k * I + i);
+      const dAll = dts.get(k * I + i);
+      if (!g && !dAll) continue;
+      const d = dAll
+        ? (dAll.length > 1
+          ? byScore(dAll.map((x) => x.score)).slice(0, maxDetAll).map((j) => dAll[j])
+          : dAll)
+        : [];
+      const G = g?.length ?? 0;
+      const ious = new Float64Array(d.length * G);
       for (let a = 0; a < d.length; a++) {
-        for (let b = 0; b < g.length; b++) {
-          ious[a * g.length + b] = boxIou(d[a].box, g[b].box, g[b].crowd);
-        }
+        for (let b = 0; b < G; b++) ious[a * G + b] = boxIou(d[a].box, g![b].box, g![b].crowd);
       }
-      perImage.push({ gt: g, dt: d, ious });
+      cells.push({ g: g ?? [], d, ious, offset: total });
+      total += d.length;
     }
+    if (cells.length === 0) continue;
+    // One stable sort of all the category's detections by score; the maxDets cuts filter it
+    // (a filtered stable order is the stable order of the subset).
+    const flatScore = new Float64Array(total);
+    const flatRank = new Int32Array(total);
+    for (const cell of cells) {
+      cell.d.forEach((x, j) => {
+        flatScore[cell.offset + j] = x.score;
+        flatRank[cell.offset + j] = j;
+      });
+    }
+    const order = Array.from({ length: total }, (_, n) => n).sort((x, y) =>
+      (flatScore[y] - flatScore[x]) || x - y
+    );
+    const matched = new Uint8Array(T * total);
+    const ignored = new Uint8Array(T * total);
+    let gtOrder = new Int32Array(16);
+    let gtIgnore = new Uint8Array(16);
+    let gtMatched = new Uint8Array(16 * T);
     for (let a = 0; a < A; a++) {
       const [lo, hi] = p.areaRng[a];
-      const evals: (ImageEval | null)[] = perImage.map((entry) => {
-        if (!entry) return null;
-        const { gt: g, dt: d, ious } = entry;
+      matched.fill(0);
+      ignored.fill(0);
+      let npig = 0;
+      for (const { g, d, ious, offset } of cells) {
         const G = g.length;
-        const ignoreRaw = g.map((x) => x.ignore || x.area < lo || x.area > hi);
-        // GT: not-ignored first (stable)
-        const gtOrder = g.map((_, j) => j).sort((x, y) =>
-          Number(ignoreRaw[x]) - Number(ignoreRaw[y]) || x - y
-        );
-        const gtIgnore = Uint8Array.from(gtOrder, (j) => (ignoreRaw[j] ? 1 : 0));
-        const D = Math.min(d.length, maxDetAll);
-        const dtMatched = new Uint8Array(T * D);
-        const dtIgnore = new Uint8Array(T * D);
-        const gtMatched = new Uint8Array(T * G);
+        const D = d.length;
+        // GT order: not-ignored first (stable); reusable buffers avoid per-cell allocations
+        if (gtOrder.length < G) {
+          gtOrder = new Int32Array(G * 2);
+          gtIgnore = new Uint8Array(G * 2);
+          gtMatched = new Uint8Array(T * G * 2);
+        }
+        let position = 0;
+        for (let pass = 0; pass < 2; pass++) {
+          for (let j = 0; j < G; j++) {
+            const ignore = g[j].ignore || g[j].area < lo || g[j].area > hi ? 1 : 0;
+            if (ignore !== pass) continue;
+            gtOrder[position] = j;
+            gtIgnore[position++] = ignore;
+            if (ignore === 0) npig++;
+          }
+        }
         if (G > 0 && D > 0) {
+          gtMatched.fill(0, 0, T * G);
           for (let t = 0; t < T; t++) {
             for (let di = 0; di < D; di++) {
-              let iou = Math.min(p.iouThrs[t], 1 - 1e-10);
+              let iou = thresholds[t];
               let m = -1;
               for (let gi = 0; gi < G; gi++) {
                 const gOrig = gtOrder[gi];
@@ -289,52 +311,37 @@ export function evaluateCoco(
                 m = gi;
               }
               if (m === -1) continue;
-              dtIgnore[t * D + di] = gtIgnore[m];
+              ignored[t * total + offset + di] = gtIgnore[m];
               // a GT with id 0 can never count as a match (pycocotools stores ids, 0 = none)
-              dtMatched[t * D + di] = g[gtOrder[m]].id !== 0 ? 1 : 0;
+              matched[t * total + offset + di] = g[gtOrder[m]].id !== 0 ? 1 : 0;
               gtMatched[t * G + m] = 1;
             }
           }
         }
         for (let di = 0; di < D; di++) {
-          const outside = d[di].area < lo || d[di].area > hi;
-          if (!outside) continue;
+          if (!(d[di].area < lo || d[di].area > hi)) continue;
           for (let t = 0; t < T; t++) {
-            if (!dtMatched[t * D + di]) dtIgnore[t * D + di] = 1;
+            if (!matched[t * total + offset + di]) ignored[t * total + offset + di] = 1;
           }
         }
-        return { dtScores: d.slice(0, D).map((x) => x.score), dtMatched, dtIgnore, gtIgnore, D };
-      });
+      }
+      if (npig === 0) continue;
       for (let m = 0; m < M; m++) {
         const maxDet = p.maxDets[m];
-        const present = evals.filter((e): e is ImageEval => e !== null);
-        if (present.length === 0) continue;
-        let npig = 0;
-        for (const e of present) for (const v of e.gtIgnore) if (v === 0) npig++;
-        if (npig === 0) continue;
-        // concatenate per image (sorted image order), cut to maxDet, then stable sort by score
-        const scores: number[] = [];
-        const owners: [ImageEval, number][] = [];
-        for (const e of present) {
-          const n = Math.min(maxDet, e.D);
-          for (let j = 0; j < n; j++) {
-            scores.push(e.dtScores[j]);
-            owners.push([e, j]);
-          }
-        }
-        const order = byScore(scores);
-        const nd = order.length;
+        const kept = maxDet >= maxDetAll ? order : order.filter((n) => flatRank[n] < maxDet);
+        const nd = kept.length;
+        const rc = new Float64Array(nd);
+        const pr = new Float64Array(nd);
         for (let t = 0; t < T; t++) {
           let tp = 0;
           let fp = 0;
-          const rc = new Float64Array(nd);
-          const pr = new Array<number>(nd);
+          const base = t * total;
           for (let n = 0; n < nd; n++) {
-            const [e, j] = owners[order[n]];
-            const matched = e.dtMatched[t * e.D + j];
-            const ignored = e.dtIgnore[t * e.D + j];
-            if (matched && !ignored) tp++;
-            if (!matched && !ignored) fp++;
+            const index = base + kept[n];
+            if (!ignored[index]) {
+              if (matched[index]) tp++;
+              else fp++;
+            }
             rc[n] = tp / npig;
             pr[n] = tp / (fp + tp + 2.220446049250313e-16);
           }
@@ -344,8 +351,7 @@ export function evaluateCoco(
           for (let r = 0; r < R; r++) {
             // searchsorted(rc, thr, 'left'): first n with rc[n] >= thr
             while (n < nd && rc[n] < p.recThrs[r]) n++;
-            const index = (((t * R + r) * K + k) * A + a) * M + m;
-            precision[index] = n < nd ? pr[n] : 0;
+            precision[(((t * R + r) * K + k) * A + a) * M + m] = n < nd ? pr[n] : 0;
           }
         }
       }

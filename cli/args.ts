@@ -51,9 +51,19 @@ export async function parseCommandArgs(
     common[configFlag] = { type: "string" };
   }
   const all: OptionSpecs = { ...common, ...options };
+  // `--max-dets -1`: a negative number after a string option is its value, not a flag.
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : undefined;
+    if (name && all[name]?.type === "string" && /^-\d/.test(args[i + 1] ?? "")) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else {
+      joined.push(args[i]);
+    }
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args, options: all, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: joined, options: all, strict: true, allowPositionals: true });
   } catch (error) {
     const message = (error as Error).message;
     const unknown = /Unknown option '(-{1,2})([^']+)'/.exec(message);

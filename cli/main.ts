@@ -35,6 +35,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "write every stage of a bundle as .npy and compare with a reference",
     load: async () => (await import("./commands/trace.ts")).command,
   },
+  fewshot: {
+    summary: "write GLIP's k-shot training splits (seeded or sorted sampler)",
+    load: async () => (await import("./commands/fewshot.ts")).command,
+  },
   list: {
     summary: "list registered engines, suites, protocols or datasets",
     load: async () => (await import("./commands/list.ts")).command,

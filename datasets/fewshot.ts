@@ -1,85 +1,194 @@
 /**
- * GLIP's k-shot sampling, both implementations (GLIP-FACTS §5.2, §10.8):
+ * GLIP's k-shot sampling (fact sheet §5.2, §10.8), reproduced exactly:
  *
- * - `seeded` (`COCODataset`): sorted image ids, images without a valid box dropped, then
- *   `random.Random(seed).shuffle`, then a greedy pass keeping an image when any of its
- *   categories still needs images ("at least k images per category"), with the category
- *   counters sized by the number of categories.
- * - `sorted` (`CocoGrounding`, what the README's `_grounding` training path uses): the same
- *   greedy pass over the sorted ids, no shuffle (the seed is ignored), counters sized by the
- *   largest category id.
+ * - `seeded` = `COCODataset` (`maskrcnn_benchmark/data/datasets/coco.py`): ids sorted, images without
+ *   a valid box dropped, `random.Random(seed).shuffle(ids)` (seed 0 means no shuffle), then a greedy
+ *   pass keeping an image when any of its categories still needs images; `cats_freq` has one slot
+ *   per category and is indexed with `category_id - 1` (Python's negative indices included).
+ * - `sorted` = `CocoGrounding` (`modulated_coco.py`, GLIP's README path): the same greedy pass over
+ *   the sorted ids with no shuffle (every seed picks the same images); `cats_freq` has
+ *   `max(category ids)` slots.
+ *
+ * Also GLIP's prepared `fewshot_train_shot{k}_seed{s}.json` files: their paths and a reader.
  *
  * @module
  */
-import { InputError } from "../core/errors.ts";
-import type { CocoDataset } from "./coco_json.ts";
+import { join } from "node:path";
+import { InputError, UsageError } from "../core/errors.ts";
+import { unknownNameMessage } from "../core/did_you_mean.ts";
+import { type CocoAnnotation, type CocoDataset, loadCocoJson } from "./coco_json.ts";
+import type { OdinwTask } from "./odinw.ts";
 import { PythonRandom } from "./python_random.ts";
 
-/** Which sampler. */
+/** Which of GLIP's two samplers. */
 export type FewShotSampler = "seeded" | "sorted";
 
-/** maskrcnn_benchmark's `has_valid_annotation` for boxes: some box wider and taller than 1 pixel. */
-function hasValidAnnotation(boxes: number[][]): boolean {
-  if (boxes.length === 0) return false;
-  return !boxes.every((bbox) => bbox[2] <= 1 || bbox[3] <= 1);
+/** The sampler names, for flags and messages. */
+export const FEW_SHOT_SAMPLERS: readonly FewShotSampler[] = ["seeded", "sorted"];
+
+/** What the samplers read: image ids, and each annotation's image, category and box. */
+export interface FewShotSource {
+  path: string;
+  images: { id: number }[];
+  annotations: Pick<CocoAnnotation, "image_id" | "category_id" | "bbox">[];
+  categories: { id: number }[];
+}
+
+/** Options of {@link sampleFewShot}. */
+export interface FewShotOptions {
+  /** k: images per category ("at least k"). Must be >= 1. */
+  shots: number;
+  /** `seeded` (COCODataset) or `sorted` (CocoGrounding). @default "seeded" */
+  sampler?: FewShotSampler;
+  /** The shuffle seed of the seeded sampler (0 = no shuffle, as in GLIP). Ignored by `sorted`. */
+  seed?: number | bigint;
 }
 
 /**
- * The image ids GLIP's sampler selects, in selection order.
- *
- * @param shots k (images per category, at least)
- * @param seed the shuffle seed (`seeded` only; 0 means no shuffle, as in GLIP)
+ * GLIP's `has_valid_annotation`: at least one annotation, and not every box "empty" (a box is
+ * empty when its width or height is <= 1).
  */
-export function sampleFewShot(
-  dataset: CocoDataset,
-  shots: number,
-  options: { sampler: FewShotSampler; seed?: number | bigint },
-): number[] {
+export function hasValidAnnotation(annotations: { bbox: number[] }[]): boolean {
+  if (annotations.length === 0) return false;
+  return !annotations.every((a) => a.bbox.slice(2).some((side) => side <= 1));
+}
+
+function groupByImage(source: FewShotSource): Map<number, FewShotSource["annotations"]> {
+  const byImage = new Map<number, FewShotSource["annotations"]>();
+  for (const annotation of source.annotations) {
+    let list = byImage.get(annotation.image_id);
+    if (!list) byImage.set(annotation.image_id, list = []);
+    list.push(annotation);
+  }
+  return byImage;
+}
+
+/**
+ * The image ids GLIP trains on for k shots, in GLIP's order (the shuffled order for `seeded`,
+ * sorted ids for `sorted`).
+ *
+ * @example
+ * ```ts
+ * import { sampleFewShot } from "./fewshot.ts";
+ * const box: [number, number, number, number] = [0, 0, 10, 10];
+ * const source = {
+ *   path: "train.json",
+ *   images: [{ id: 3 }, { id: 1 }, { id: 2 }],
+ *   annotations: [
+ *     { image_id: 1, category_id: 1, bbox: box },
+ *     { image_id: 2, category_id: 1, bbox: box },
+ *     { image_id: 3, category_id: 2, bbox: box },
+ *   ],
+ *   categories: [{ id: 1 }, { id: 2 }],
+ * };
+ * console.assert(sampleFewShot(source, { shots: 1, sampler: "sorted" }).join() === "1,3");
+ * ```
+ */
+export function sampleFewShot(source: FewShotSource, options: FewShotOptions): number[] {
+  const { shots, sampler = "seeded", seed = 0 } = options;
   if (!Number.isInteger(shots) || shots < 1) {
-    throw new RangeError(`shots must be a positive integer (got ${shots})`);
+    throw new RangeError(`shots must be an integer >= 1 (got ${shots})`);
   }
-  let ids = dataset.images.map((i) => i.id).sort((a, b) => a - b);
-  ids = ids.filter((id) =>
-    hasValidAnnotation((dataset.annotationsByImage.get(id) ?? []).map((a) => a.bbox))
-  );
-  const categoryIds = dataset.categories.map((c) => c.id);
-  const size = options.sampler === "seeded" ? categoryIds.length : Math.max(...categoryIds);
-  const counters = new Array<number>(size).fill(shots);
-  if (options.sampler === "seeded" && options.seed !== undefined && BigInt(options.seed) !== 0n) {
-    new PythonRandom(options.seed).shuffle(ids);
+  if (!FEW_SHOT_SAMPLERS.includes(sampler)) {
+    throw new UsageError(unknownNameMessage("sampler", sampler, [...FEW_SHOT_SAMPLERS]));
   }
+  const byImage = groupByImage(source);
+  const ids = [...new Set(source.images.map((image) => image.id))].sort((a, b) => a - b)
+    .filter((id) => hasValidAnnotation(byImage.get(id) ?? []));
+  const categoryIds = [...new Set(source.categories.map((c) => c.id))];
+  const slots = sampler === "seeded"
+    ? categoryIds.length
+    : Math.max(...categoryIds.map((id) => id));
+  if (sampler === "seeded" && BigInt(seed) !== 0n) new PythonRandom(seed).shuffle(ids);
+  const catsFreq: number[] = new Array(Math.max(0, slots)).fill(shots);
+  const slotOf = (categoryId: number): number => {
+    const index = categoryId - 1;
+    const slot = index < 0 ? index + catsFreq.length : index;
+    if (!Number.isInteger(categoryId) || slot < 0 || slot >= catsFreq.length) {
+      throw new InputError(
+        `GLIP's ${sampler} sampler indexes cats_freq[category_id - 1] with ${catsFreq.length} slot(s); ` +
+          `this category id is out of range (Python raises IndexError)`,
+        { file: source.path, field: "annotations[].category_id", value: categoryId },
+      );
+    }
+    return slot;
+  };
   const chosen: number[] = [];
   for (const id of ids) {
-    const categories = new Set(
-      (dataset.annotationsByImage.get(id) ?? []).map((a) => a.category_id),
-    );
-    const slot = (c: number) => {
-      // Python's list[c - 1]: negative indices wrap, past the end raises
-      const index = c - 1 < 0 ? size + c - 1 : c - 1;
-      if (index < 0 || index >= size) {
-        throw new InputError(
-          `category id ${c} is outside GLIP's counters (size ${size}, ${options.sampler} sampler)`,
-          { file: dataset.path },
-        );
-      }
-      return index;
-    };
-    let needed = 0;
-    for (const c of categories) if (counters[slot(c)] > 0) needed++;
-    if (needed === 0) continue;
+    const categories = new Set((byImage.get(id) ?? []).map((a) => a.category_id));
+    const slotsOfImage = [...categories].map(slotOf);
+    if (!slotsOfImage.some((slot) => catsFreq[slot] > 0)) continue;
     chosen.push(id);
-    for (const c of categories) counters[slot(c)]--;
+    for (const slot of slotsOfImage) catsFreq[slot] -= 1;
   }
   return chosen;
 }
 
-/** A COCO JSON restricted to some images (GLIP-compatible `fewshot_train_shot{k}_seed{s}.json`). */
-export function subsetCoco(dataset: CocoDataset, imageIds: number[]): Record<string, unknown> {
+/**
+ * A COCO-format object holding only `imageIds` (in that order) and all their annotations (in file
+ * order); categories and other top-level fields are kept. This is what GLIP's prepared few-shot
+ * files contain.
+ */
+export function fewShotSubset(dataset: CocoDataset, imageIds: number[]): Record<string, unknown> {
   const keep = new Set(imageIds);
-  const raw = dataset.raw as { images: { id: number }[]; annotations?: { image_id: number }[] };
-  return {
-    ...dataset.raw,
-    images: raw.images.filter((i) => keep.has(i.id)),
-    annotations: (raw.annotations ?? []).filter((a) => keep.has(a.image_id)),
-  };
+  const raw = dataset.raw;
+  const images = imageIds.map((id) => {
+    const image = dataset.imageById.get(id);
+    if (!image) {
+      throw new InputError("image id not in 'images'", { file: dataset.path, value: id });
+    }
+    return image;
+  });
+  const annotations = ((raw.annotations ?? []) as CocoAnnotation[])
+    .filter((a) => keep.has(a.image_id));
+  return { ...raw, images, annotations, categories: raw.categories };
+}
+
+/** GLIP's prepared file name: `fewshot_{split}_shot{k}_seed{s}.json`. */
+export function fewShotFileName(split: string, shots: number, seed: number | bigint): string {
+  return `fewshot_${split}_shot${shots}_seed${seed}.json`;
+}
+
+/** Where GLIP keeps a task's prepared few-shot file (from the ODinW manifest). */
+export function preparedFewShotPath(
+  task: OdinwTask,
+  split: string,
+  shots: number,
+  seed: number | bigint,
+  root: string,
+): string {
+  const pattern = task.fewShotFiles[split];
+  if (!pattern) {
+    throw new UsageError(
+      `ODinW task ${task.name} has no prepared few-shot files for '${split}' (it has ${
+        Object.keys(task.fewShotFiles).join(", ")
+      })`,
+    );
+  }
+  return join(root, pattern.replace("{shots}", String(shots)).replace("{seed}", String(seed)));
+}
+
+/**
+ * Reads one of GLIP's prepared few-shot files (validated like any COCO file). A missing file is
+ * an error that says where it looked and how to make it (`deno task fewshot`).
+ */
+export async function loadPreparedFewShot(
+  task: OdinwTask,
+  split: string,
+  shots: number,
+  seed: number | bigint,
+  root: string,
+): Promise<CocoDataset> {
+  const path = preparedFewShotPath(task, split, shots, seed, root);
+  try {
+    await Deno.stat(path);
+  } catch {
+    throw new InputError(
+      `GLIP's prepared ${shots}-shot file for seed ${seed} is missing; get it with ` +
+        `'deno task data odinw' or make it with 'deno task fewshot --ann <${split} annotations> ` +
+        `--shots ${shots} --seeds ${seed} --out <dir>'`,
+      { file: path },
+    );
+  }
+  return await loadCocoJson(path);
 }

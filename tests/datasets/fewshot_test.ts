@@ -1,80 +1,109 @@
-import { assertEquals } from "../assert.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
 import { SHARED } from "../cli_helpers.ts";
-import { fileURLToPath } from "node:url";
-import { PythonRandom } from "../../datasets/python_random.ts";
-import { sampleFewShot } from "../../datasets/fewshot.ts";
+import {
+  fewShotFileName,
+  fewShotSubset,
+  hasValidAnnotation,
+  preparedFewShotPath,
+  sampleFewShot,
+} from "../../datasets/fewshot.ts";
 import { loadCocoJson } from "../../datasets/coco_json.ts";
+import { odinwTask } from "../../datasets/odinw.ts";
+import { InputError } from "../../core/errors.ts";
 
-const dir = fileURLToPath(new URL("oracles/fewshot/", SHARED));
-// Seeds above 2^53 lose precision as JSON numbers: read them as strings.
-const shuffles: { seed: number | string; n: number; shuffled: number[] }[] = JSON.parse(
-  (await Deno.readTextFile(`${dir}python-random-shuffle.json`)).replace(
-    /"seed": (\d{16,})/g,
-    '"seed": "$1"',
-  ),
-);
-const expected = JSON.parse(await Deno.readTextFile(`${dir}fewshot-a.expected.json`));
-const dataset = await loadCocoJson(`${dir}fewshot-a.gt.json`);
+const oracleDir = new URL("oracles/fewshot/", SHARED);
+const gt = await loadCocoJson(new URL("fewshot-a.gt.json", oracleDir).pathname);
+const expected: {
+  cocoDataset: Record<string, number[]>;
+  cocoGrounding: Record<string, number[]>;
+} = JSON.parse(await Deno.readTextFile(new URL("fewshot-a.expected.json", oracleDir)));
 
-Deno.test("PythonRandom.shuffle() equals CPython's random.Random(seed).shuffle for every oracle case", () => {
-  for (const { seed, n, shuffled } of shuffles) {
-    const list = Array.from({ length: n }, (_, i) => i);
-    new PythonRandom(BigInt(seed)).shuffle(list);
-    assertEquals(list, shuffled, `seed ${seed}, n ${n}`);
-  }
+Deno.test("the few-shot oracle has 12 seeded cases (k 1,3,5,10 x seeds 3,30,300) and 4 sorted", () => {
+  assertEquals(Object.keys(expected.cocoDataset).length, 12);
+  assertEquals(Object.keys(expected.cocoGrounding).sort(), ["1", "10", "3", "5"]);
 });
 
-for (const key of Object.keys(expected.cocoDataset)) {
-  Deno.test(`the seeded sampler (COCODataset) reproduces GLIP for shots_seed ${key}`, () => {
-    const [shots, seed] = key.split("_").map(Number);
-    assertEquals(
-      sampleFewShot(dataset, shots, { sampler: "seeded", seed }),
-      expected.cocoDataset[key],
-    );
+for (const [key, ids] of Object.entries(expected.cocoDataset)) {
+  const [shots, seed] = key.split("_").map(Number);
+  Deno.test(`sampleFewShot() seeded k=${shots} seed=${seed} picks COCODataset's images in order`, () => {
+    assertEquals(sampleFewShot(gt, { shots, seed, sampler: "seeded" }), ids);
   });
 }
 
-for (const key of Object.keys(expected.cocoGrounding)) {
-  Deno.test(`the sorted sampler (CocoGrounding) reproduces GLIP for ${key} shots`, () => {
-    assertEquals(
-      sampleFewShot(dataset, Number(key), { sampler: "sorted" }),
-      expected.cocoGrounding[key],
-    );
+for (const [key, ids] of Object.entries(expected.cocoGrounding)) {
+  const shots = Number(key);
+  Deno.test(`sampleFewShot() sorted k=${shots} picks CocoGrounding's images for every seed`, () => {
+    for (const seed of [0, 3, 30, 300]) {
+      assertEquals(sampleFewShot(gt, { shots, seed, sampler: "sorted" }), ids);
+    }
   });
 }
 
-Deno.test("deno task fewshot --json prints GLIP's selections; --out writes the few-shot COCO files", async () => {
-  const { runCli } = await import("../cli_helpers.ts");
-  const out = await Deno.makeTempDir();
-  const result = await runCli([
-    "fewshot",
-    "--ann",
-    `${dir}fewshot-a.gt.json`,
-    "--shots",
-    "1,3",
-    "--seeds",
-    "3,30",
-    "--json",
-    "--out",
-    out,
-  ]);
-  assertEquals(result.code, 0, result.stderr);
-  const printed = JSON.parse(result.stdout);
-  assertEquals(printed["3_30"], expected.cocoDataset["3_30"]);
-  const written = JSON.parse(await Deno.readTextFile(`${out}/fewshot_train_shot1_seed3.json`));
+Deno.test("hasValidAnnotation() drops images whose boxes all have a side <= 1 (GLIP's rule)", () => {
+  assertEquals(hasValidAnnotation([]), false);
+  assertEquals(hasValidAnnotation([{ bbox: [0, 0, 1, 50] }, { bbox: [0, 0, 50, 0.5] }]), false);
+  assertEquals(hasValidAnnotation([{ bbox: [0, 0, 1, 50] }, { bbox: [0, 0, 1.01, 2] }]), true);
+});
+
+const box: [number, number, number, number] = [0, 0, 10, 10];
+
+Deno.test("seed 0 means no shuffle: the seeded sampler then equals the sorted one", () => {
+  const source = {
+    path: "x.json",
+    images: [{ id: 5 }, { id: 2 }, { id: 9 }],
+    annotations: [
+      { image_id: 9, category_id: 1, bbox: box },
+      { image_id: 2, category_id: 1, bbox: box },
+      { image_id: 5, category_id: 2, bbox: box },
+    ],
+    categories: [{ id: 1 }, { id: 2 }],
+  };
+  assertEquals(sampleFewShot(source, { shots: 1, seed: 0 }), [2, 5]);
+  assertEquals(sampleFewShot(source, { shots: 1, sampler: "sorted" }), [2, 5]);
+});
+
+Deno.test("the seeded sampler sizes cats_freq by the category count, so id 3 of {1,3} fails as in Python", () => {
+  const source = {
+    path: "x.json",
+    images: [{ id: 1 }, { id: 2 }, { id: 3 }],
+    annotations: [
+      { image_id: 1, category_id: 3, bbox: box },
+      { image_id: 2, category_id: 1, bbox: box },
+      { image_id: 3, category_id: 3, bbox: box },
+    ],
+    categories: [{ id: 1 }, { id: 3 }],
+  };
+  // cats_freq has 2 slots: category 3 indexes slot 2 -> IndexError in Python.
+  const error = assertThrows(() => sampleFewShot(source, { shots: 1 }), InputError, "IndexError");
+  assertEquals(error.message.includes("(got 3)"), true);
+  // CocoGrounding sizes by max id (3), so the same file works there.
+  assertEquals(sampleFewShot(source, { shots: 1, sampler: "sorted" }), [1, 2]);
+});
+
+Deno.test("sampleFewShot() rejects shots < 1 with the value", () => {
+  assertThrows(() => sampleFewShot(gt, { shots: 0 }), RangeError, "got 0");
+});
+
+Deno.test("fewShotSubset() keeps the chosen images in order with all their annotations", () => {
+  const ids = expected.cocoDataset["1_3"];
+  const subset = fewShotSubset(gt, ids) as {
+    images: { id: number }[];
+    annotations: { image_id: number }[];
+    categories: unknown[];
+  };
+  assertEquals(subset.images.map((i) => i.id), ids);
+  const chosen = new Set(ids);
   assertEquals(
-    written.images.map((i: { id: number }) => i.id).sort((a: number, b: number) => a - b),
-    [...expected.cocoDataset["1_3"]].sort((a, b) => a - b),
+    subset.annotations.length,
+    gt.annotations.filter((a) => chosen.has(a.image_id)).length,
   );
-  const sorted = await runCli([
-    "fewshot",
-    "--ann",
-    `${dir}fewshot-a.gt.json`,
-    "--shots",
-    "3",
-    "--sampler",
-    "sorted",
-    "--json",
-  ]);
-  assertEquals(JSON.parse(sorted.stdout)["3"], expected.cocoGrounding["3"]);
+  assertEquals(subset.categories, gt.raw.categories);
+});
+
+Deno.test("prepared few-shot files follow GLIP's names and the manifest's folders", () => {
+  assertEquals(fewShotFileName("train", 3, 30), "fewshot_train_shot3_seed30.json");
+  assertEquals(
+    preparedFewShotPath(odinwTask("Aquarium"), "train", 5, 300, "/data"),
+    `/data/${odinwTask("Aquarium").splits.train.imgDir}/fewshot_train_shot5_seed300.json`,
+  );
 });

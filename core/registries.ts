@@ -31,6 +31,13 @@ export function registerBuiltins(): void {
   if (builtinsRegistered) return;
   builtinsRegistered = true;
   for (const entry of BUILTIN_PROTOCOLS) protocols.register(entry);
+  for (const name of ["odinw", "coco", "lvis", "flickr30k"]) {
+    datasets.register({
+      name,
+      summary: `${name} (card and presence check)`,
+      load: async () => (await import("../datasets/cards.ts")).DATASETS[name],
+    });
+  }
   suites.register({
     name: "odinw",
     summary: "ODinW-13 (or ODinW-35) detection with GLIP's prompts and splits",

@@ -72,3 +72,15 @@ Deno.test("a plugin suite is runnable through bench", async () => {
   assertEquals(result.code, 0, result.stderr);
   assertEquals(JSON.parse(result.stdout), { hello: "world" });
 });
+
+Deno.test("list datasets --check reports each dataset's files under the data root", async () => {
+  const root = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/coco/annotations`, { recursive: true });
+  await Deno.writeTextFile(`${root}/coco/annotations/instances_val2017.json`, "{}");
+  const result = await runCli(["list", "datasets", "--check", "--data", root, "--json"]);
+  assertEquals(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  const coco = report.datasets.find((d: { name: string }) => d.name === "coco");
+  assertEquals(coco.lines[0].startsWith("present  coco/annotations/instances_val2017.json"), true);
+  assertEquals(coco.present, false);
+});

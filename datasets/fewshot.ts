@@ -36,8 +36,6 @@ export interface FewShotSource {
 
 /** Options of {@link sampleFewShot}. */
 export interface FewShotOptions {
-  /** k: images per category ("at least k"). Must be >= 1. */
-  shots: number;
   /** `seeded` (COCODataset) or `sorted` (CocoGrounding). @default "seeded" */
   sampler?: FewShotSampler;
   /** The shuffle seed of the seeded sampler (0 = no shuffle, as in GLIP). Ignored by `sorted`. */
@@ -64,7 +62,7 @@ function groupByImage(source: FewShotSource): Map<number, FewShotSource["annotat
 }
 
 /**
- * The image ids GLIP trains on for k shots, in GLIP's order (the shuffled order for `seeded`,
+ * The image ids GLIP trains on for `shots` (k: "at least k images per category", >= 1), in GLIP's order (the shuffled order for `seeded`,
  * sorted ids for `sorted`).
  *
  * @example
@@ -81,11 +79,15 @@ function groupByImage(source: FewShotSource): Map<number, FewShotSource["annotat
  *   ],
  *   categories: [{ id: 1 }, { id: 2 }],
  * };
- * console.assert(sampleFewShot(source, { shots: 1, sampler: "sorted" }).join() === "1,3");
+ * console.assert(sampleFewShot(source, 1, { sampler: "sorted" }).join() === "1,3");
  * ```
  */
-export function sampleFewShot(source: FewShotSource, options: FewShotOptions): number[] {
-  const { shots, sampler = "seeded", seed = 0 } = options;
+export function sampleFewShot(
+  source: FewShotSource,
+  shots: number,
+  options: FewShotOptions = {},
+): number[] {
+  const { sampler = "seeded", seed = 0 } = options;
   if (!Number.isInteger(shots) || shots < 1) {
     throw new RangeError(`shots must be an integer >= 1 (got ${shots})`);
   }
@@ -129,7 +131,7 @@ export function sampleFewShot(source: FewShotSource, options: FewShotOptions): n
  * order); categories and other top-level fields are kept. This is what GLIP's prepared few-shot
  * files contain.
  */
-export function fewShotSubset(dataset: CocoDataset, imageIds: number[]): Record<string, unknown> {
+export function subsetCoco(dataset: CocoDataset, imageIds: number[]): Record<string, unknown> {
   const keep = new Set(imageIds);
   const raw = dataset.raw;
   const images = imageIds.map((id) => {

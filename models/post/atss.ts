@@ -38,44 +38,73 @@ function sigmoid(x: number): number {
   return f(1 / (1 + Math.exp(-x)));
 }
 
-interface Candidate {
-  level: number;
-  location: number;
-  label: number;
-  /** score x centerness (ranking key within the level). */
-  product: number;
+/**
+ * The class score of one (location, label): the sigmoid of each of the label's token logits,
+ * aggregated (MEAN or MAX) in float32 as GLIP computes it. Labels with no token score 0.
+ */
+function classScore(
+  logits: Float32Array,
+  row: number,
+  tokens: number[],
+  aggregation: "MEAN" | "MAX",
+): number {
+  if (tokens.length === 0) return 0;
+  if (aggregation === "MAX") {
+    let value = 0;
+    for (let t = 0; t < tokens.length; t++) {
+      value = Math.max(value, sigmoid(logits[row + tokens[t]]));
+    }
+    return value;
+  }
+  let sum = 0;
+  for (let t = 0; t < tokens.length; t++) sum = f(sum + sigmoid(logits[row + tokens[t]]));
+  return f(sum / tokens.length);
+}
+
+/** The k-th largest value of `values[0, n)` (quickselect on a copy). */
+function kthLargest(values: Float32Array, n: number, k: number): number {
+  const a = values.slice(0, n);
+  let lo = 0;
+  let hi = n - 1;
+  const target = k - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return a[target];
 }
 
 /**
- * Class scores of every location of a level for the labels of a positive map. Returns a
- * [locations x labels] array (labels in the map's key order).
+ * Indices (into the candidate arrays) of the top `k` products, ordered by product descending
+ * and, for equal products, by candidate order (torch.nonzero's row-major location, class).
  */
-function classScores(
-  logits: Float32Array,
-  locations: number,
-  tokens: number,
-  labelTokens: number[][],
-  aggregation: "MEAN" | "MAX",
-): Float32Array {
-  const scores = new Float32Array(locations * labelTokens.length);
-  for (let i = 0; i < locations; i++) {
-    const row = i * tokens;
-    for (let j = 0; j < labelTokens.length; j++) {
-      const list = labelTokens[j];
-      if (list.length === 0) continue;
-      let value: number;
-      if (aggregation === "MAX") {
-        value = 0;
-        for (const t of list) value = Math.max(value, sigmoid(logits[row + t]));
-      } else {
-        let sum = 0;
-        for (const t of list) sum = f(sum + sigmoid(logits[row + t]));
-        value = f(sum / list.length);
-      }
-      scores[i * labelTokens.length + j] = value;
-    }
+function topCandidates(products: Float32Array, n: number, k: number): Int32Array {
+  let chosen: Int32Array;
+  if (n <= k) {
+    chosen = Int32Array.from({ length: n }, (_, i) => i);
+  } else {
+    const threshold = kthLargest(products, n, k);
+    chosen = new Int32Array(k);
+    let m = 0;
+    for (let i = 0; i < n && m < k; i++) if (products[i] > threshold) chosen[m++] = i;
+    for (let i = 0; i < n && m < k; i++) if (products[i] === threshold) chosen[m++] = i;
   }
-  return scores;
+  return chosen.sort((a, b) => products[b] - products[a] || a - b);
 }
 
 /** IoU with +1 areas as the CUDA ml_nms kernel computes it, in float32. */
@@ -115,36 +144,43 @@ export function postprocessAtss(
   const boxes: number[] = [];
   const scores: number[] = [];
   const outLabels: number[] = [];
+  let products = new Float32Array(0);
+  let candidateIndex = new Int32Array(0);
+  // A mean (or max) of sigmoids exceeds the threshold only if the largest logit exceeds
+  // logit(threshold): compare logits first and compute sigmoids only near or above it (the
+  // margin leaves the boundary to the exact float32 check).
+  const threshold = settings.scoreThreshold;
+  const rejectBelow = threshold > 0 && threshold < 1
+    ? Math.log(threshold / (1 - threshold)) - 1e-3
+    : -Infinity;
   head.levels.forEach((level, l) => {
     const locations = level.height * level.width;
-    const classes = classScores(
-      level.tokenLogits,
-      locations,
-      head.tokenCount,
-      labelTokens,
-      settings.scoreAggregation,
-    );
-    const candidates: Candidate[] = [];
+    const L = labels.length;
+    if (products.length < locations * L) {
+      products = new Float32Array(locations * L);
+      candidateIndex = new Int32Array(locations * L);
+    }
+    const logits = level.tokenLogits;
+    // candidates: (location, label) pairs above the threshold, in row-major order
+    let n = 0;
     for (let i = 0; i < locations; i++) {
-      const centerness = sigmoid(level.centerness[i]);
-      for (let j = 0; j < labels.length; j++) {
-        const score = classes[i * labels.length + j];
-        if (score > settings.scoreThreshold) {
-          candidates.push({
-            level: l,
-            location: i,
-            label: labels[j],
-            product: f(score * centerness),
-          });
+      const row = i * head.tokenCount;
+      let centerness = -1;
+      for (let j = 0; j < L; j++) {
+        const tokens = labelTokens[j];
+        let best = -Infinity;
+        for (let t = 0; t < tokens.length; t++) {
+          if (logits[row + tokens[t]] > best) best = logits[row + tokens[t]];
         }
+        if (best < rejectBelow) continue;
+        const score = classScore(logits, row, tokens, settings.scoreAggregation);
+        if (!(score > threshold)) continue;
+        if (centerness < 0) centerness = sigmoid(level.centerness[i]);
+        products[n] = f(score * centerness);
+        candidateIndex[n++] = i * L + j;
       }
     }
-    // top-k by score x centerness; ties keep the (location, label) order of torch.nonzero
-    const k = Math.min(candidates.length, settings.preNmsTopN);
-    const order = candidates.map((_, i) => i).sort((a, b) =>
-      candidates[b].product - candidates[a].product || a - b
-    )
-      .slice(0, k);
+    const order = topCandidates(products, n, Math.min(n, settings.preNmsTopN));
     const anchors = levelAnchors(
       level.height,
       level.width,
@@ -153,9 +189,10 @@ export function postprocessAtss(
     );
     const [wx, wy, ww, wh] = settings.boxCoderWeights;
     const plane = locations;
-    for (const index of order) {
-      const c = candidates[index];
-      const i = c.location;
+    for (const c of order) {
+      const i = Math.floor(candidateIndex[c] / L);
+      const label = labels[candidateIndex[c] % L];
+      const product = products[c];
       const ax1 = anchors[i * 4],
         ay1 = anchors[i * 4 + 1],
         ax2 = anchors[i * 4 + 2],
@@ -184,29 +221,32 @@ export function postprocessAtss(
       // remove_small_boxes(min_size=0): widths with +1 must be >= 0
       if (f(x2 - x1) + 1 < 0 || f(y2 - y1) + 1 < 0) continue;
       boxes.push(x1, y1, x2, y2);
-      scores.push(f(Math.sqrt(c.product)));
-      outLabels.push(c.label);
+      scores.push(f(Math.sqrt(product)));
+      outLabels.push(label);
     }
   });
   const count = scores.length;
   const boxArray = Float32Array.from(boxes);
-  // class-wise NMS: visit by score (stable), suppress same-label boxes with IoU > threshold
-  const byScore = Array.from({ length: count }, (_, i) => i).sort((a, b) =>
-    scores[b] - scores[a] || a - b
-  );
-  const suppressed = new Uint8Array(count);
+  // class-wise NMS: per label, visit by score (stable), suppress boxes with IoU > threshold.
+  // (Suppression never crosses labels, so doing it per label keeps exactly the same boxes.)
+  const byLabel = new Map<number, number[]>();
+  for (let i = 0; i < count; i++) {
+    let group = byLabel.get(outLabels[i]);
+    if (!group) byLabel.set(outLabels[i], group = []);
+    group.push(i);
+  }
   const kept: number[] = [];
-  for (let a = 0; a < byScore.length; a++) {
-    const i = byScore[a];
-    if (suppressed[i]) continue;
-    kept.push(i);
-    for (let b = a + 1; b < byScore.length; b++) {
-      const j = byScore[b];
-      if (
-        !suppressed[j] && outLabels[j] === outLabels[i] &&
-        iouPlusOne(boxArray, i, j) > settings.nmsThreshold
-      ) {
-        suppressed[j] = 1;
+  for (const group of byLabel.values()) {
+    group.sort((a, b) => scores[b] - scores[a] || a - b);
+    const suppressed = new Uint8Array(group.length);
+    for (let a = 0; a < group.length; a++) {
+      if (suppressed[a]) continue;
+      const i = group[a];
+      kept.push(i);
+      for (let b = a + 1; b < group.length; b++) {
+        if (!suppressed[b] && iouPlusOne(boxArray, i, group[b]) > settings.nmsThreshold) {
+          suppressed[b] = 1;
+        }
       }
     }
   }

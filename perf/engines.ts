@@ -1,0 +1,72 @@
+/**
+ * `deno task perf:engines [--model DIR] [--runs N]`: every available engine on the nano bundle
+ * (or a given one): per-stage p50/p90 after warm-up, images per second, peak memory.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { engines, registerBuiltins } from "../core/registries.ts";
+import { loadBundle } from "../models/bundle.ts";
+import { nanoBundle } from "../benchmarks/models.ts";
+import { conformanceImage } from "../engines/conformance.ts";
+import { preprocessImage } from "../models/image/preprocess.ts";
+import { loadBertTokenizer } from "../models/text/tokenizer.ts";
+import { buildPrompt } from "../models/text/prompt.ts";
+import { peakRssBytes, StageTimer } from "../benchmarks/stage_timer.ts";
+
+const { values } = parseArgs({
+  options: { model: { type: "string" }, runs: { type: "string" } },
+  strict: true,
+});
+registerBuiltins();
+const bundle = values.model ? await loadBundle(values.model) : await nanoBundle(0);
+const runs = Number(values.runs ?? 3);
+const prompt = buildPrompt(await loadBertTokenizer(), ["circle", "square", "triangle"]);
+const pre = preprocessImage(conformanceImage(), bundle.manifest.preprocess);
+const rows: string[][] = [];
+for (const entry of engines.list()) {
+  const factory = await engines.get(entry.name);
+  const availability = await factory.probe();
+  if (!availability.available) {
+    rows.push([entry.name, "unavailable", availability.reason ?? "", "", "", ""]);
+    continue;
+  }
+  const engine = await factory.create(bundle);
+  const timer = new StageTimer();
+  const started = { value: 0 };
+  for (let r = 0; r <= runs; r++) {
+    const target = r === 0 ? new StageTimer() : timer;
+    if (r === 1) started.value = performance.now();
+    const text = await target.time("text", () => engine.encodeText(prompt.encoding));
+    const image = await target.time("image", () => engine.encodeImage(pre.input));
+    await target.time("head", () => engine.runHead(image, text));
+    image.dispose();
+    text.dispose();
+  }
+  const seconds = (performance.now() - started.value) / 1000;
+  const summary = timer.summary();
+  const fmt = (s: string) => `${summary[s].p50Ms.toFixed(0)}/${summary[s].p90Ms.toFixed(0)}`;
+  rows.push([
+    entry.name,
+    engine.describe().device,
+    fmt("text"),
+    fmt("image"),
+    fmt("head"),
+    (runs / seconds).toFixed(2),
+  ]);
+  await engine.dispose();
+}
+const header = [
+  "engine",
+  "device",
+  "text p50/p90 ms",
+  "image p50/p90 ms",
+  "head p50/p90 ms",
+  "images/s",
+];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+console.log(
+  `${bundle.manifest.configName} bundle, ${pre.input.height}x${pre.input.width} image, ${runs} runs after warm-up`,
+);
+console.log(header.map((h, i) => h.padEnd(widths[i])).join("  "));
+for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i])).join("  "));
+console.log(`peak memory ${(peakRssBytes() / 2 ** 30).toFixed(2)} GiB`);

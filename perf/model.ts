@@ -1,0 +1,91 @@
+/**
+ * `deno task perf:model [--model DIR | --config NAME]`: times each graph of a bundle on
+ * onnxruntime-node CPU for an 800x1333 image (padded to 800x1344) and a 256-token prompt:
+ * seconds per stage (warm-up excluded) and peak memory. With --config (default nano), first
+ * exports that architecture with seeded random weights and reports the export's time and peak
+ * memory (`--config glip-t` gives a GLIP-T-sized model).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { loadBundle, type ModelBundle } from "../models/bundle.ts";
+import { presetArchitecture } from "../models/glip/config.ts";
+import { exportBundle } from "../models/glip/export.ts";
+import { RandomWeights } from "../models/glip/weights.ts";
+import { onnxEngineFactory } from "../engines/onnx_node/engine.ts";
+import { peakRssBytes } from "../benchmarks/stage_timer.ts";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string" },
+    config: { type: "string" },
+    runs: { type: "string" },
+    height: { type: "string" },
+    width: { type: "string" },
+  },
+  strict: true,
+});
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+let bundle: ModelBundle;
+if (values.model) {
+  bundle = await loadBundle(values.model);
+} else {
+  const config = values.config ?? "nano";
+  const dir = await Deno.makeTempDir({ prefix: `perf-model-${config}-` });
+  const started = performance.now();
+  bundle = await exportBundle({
+    architecture: presetArchitecture(config),
+    configName: config,
+    weights: new RandomWeights(0),
+    outDir: dir,
+    source: { kind: "random", seed: 0 },
+    forms: ["native"],
+  });
+  let bytes = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    bytes += (await Deno.stat(`${dir}/${entry.name}`)).size;
+  }
+  console.log(
+    `export ${config} (random weights): ${((performance.now() - started) / 1000).toFixed(1)} s, ${
+      gib(bytes)
+    } on disk, peak memory so far ${gib(peakRssBytes())}`,
+  );
+}
+const height = Number(values.height ?? 800);
+const width = Number(values.width ?? 1344);
+const runs = Number(values.runs ?? 3);
+const engine = await onnxEngineFactory.create(bundle);
+const L = bundle.manifest.maxQueryLength;
+const ids = new Int32Array(L).fill(1012);
+ids[0] = 101;
+ids[L - 1] = 102;
+const text = { inputIds: ids, attentionMask: new Int32Array(L).fill(1) };
+const image = {
+  data: new Float32Array(3 * height * width).map((_, i) => Math.sin(i) * 2),
+  height,
+  width,
+};
+const time = async <T>(fn: () => Promise<T>) => {
+  const start = performance.now();
+  const value = await fn();
+  return { value, seconds: (performance.now() - start) / 1000 };
+};
+const stats: Record<string, number[]> = { text: [], image: [], head: [] };
+for (let r = 0; r <= runs; r++) {
+  const t = await time(() => engine.encodeText(text));
+  const i = await time(() => engine.encodeImage(image));
+  const h = await time(() => engine.runHead(i.value, t.value));
+  if (r === 0) continue; // warm-up
+  stats.text.push(t.seconds);
+  stats.image.push(i.seconds);
+  stats.head.push(h.seconds);
+}
+await engine.dispose();
+const describe = engine.describe();
+console.log(
+  `${bundle.manifest.configName} on ${describe.engine} (${describe.device}, ${describe.threads} threads), image ${height}x${width}, ${L} tokens, ${runs} runs after warm-up:`,
+);
+for (const [stage, samples] of Object.entries(stats)) {
+  samples.sort((a, b) => a - b);
+  console.log(`  ${stage.padEnd(6)} p50 ${samples[samples.length >> 1].toFixed(3)} s`);
+}
+console.log(`  peak memory ${gib(peakRssBytes())}`);

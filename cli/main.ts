@@ -39,6 +39,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "write GLIP's k-shot training splits (seeded or sorted sampler)",
     load: async () => (await import("./commands/fewshot.ts")).command,
   },
+  data: {
+    summary: "download a dataset (odinw, coco, lvis, flickr30k) with resume and sha256 checks",
+    load: async () => (await import("./commands/data.ts")).command,
+  },
   list: {
     summary: "list registered engines, suites, protocols or datasets",
     load: async () => (await import("./commands/list.ts")).command,

@@ -2,7 +2,7 @@
  * `deno task eval coco|lvis|flickr30k`: metrics identical to pycocotools, lvis-api and MDETR.
  * @module
  */
-import { booleanFlag, integerFlag, parseCommandArgs, requiredFlag, stringFlag } from "../args.ts";
+import { booleanFlag, integerFlag, parseCommandArgs, requiredFlag } from "../args.ts";
 import type { Command } from "../command.ts";
 import { formatTable, out, outJson } from "../output.ts";
 import { InputError, UsageError } from "../../core/errors.ts";

@@ -2,7 +2,9 @@
  * Where each dataset's public files come from (`deno task data`), and where they go under the
  * data root, in GLIP's layout. ODinW comes from the location GLIP's `odinw/download.py` uses;
  * COCO, LVIS and Flickr30K from their official hosts. Sizes and sha256 are listed only where
- * they are known; unknown ones are computed and printed after the download.
+ * they are known (COCO's two archives: sizes as images.cocodataset.org serves them, sha256 as
+ * recorded by public projects that pin them); unknown ones are computed and printed after the
+ * download so they can be pinned.
  *
  * @module
  */
@@ -97,11 +99,15 @@ export const DATA_SOURCES: Record<string, DataSource> = {
         url: "http://images.cocodataset.org/zips/val2017.zip",
         path: "coco/val2017.zip",
         extractTo: "coco",
+        size: 815585330,
+        sha256: "4f7e2ccb2866ec5041993c9cf2a952bbed69647b115d0f74da7ce8f4bef82f05",
       },
       {
         url: "http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
         path: "coco/annotations_trainval2017.zip",
         extractTo: "coco",
+        size: 252907541,
+        sha256: "113a836d90195ee1f884e704da6304dfaaecff1f023f49b6ca93c4aaae470268",
       },
     ],
   },

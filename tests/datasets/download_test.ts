@@ -198,3 +198,24 @@ Deno.test("deno task data exits 2 for an unknown dataset or task and 1 when the 
     await server.close();
   }
 });
+
+Deno.test("downloadFile() starts over when the server ignores Range (200 instead of 206)", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response(payload.slice()),
+  );
+  try {
+    await withDir(async (dir) => {
+      await Deno.writeFile(`${dir}/big.bin.part`, new Uint8Array([1, 2, 3]));
+      const result = await downloadFile(
+        `http://127.0.0.1:${server.addr.port}/big.bin`,
+        `${dir}/big.bin`,
+        { sha256: await sha256Hex(payload) },
+      );
+      assertEquals(result.resumedFrom, 0);
+      assertEquals(await Deno.readFile(`${dir}/big.bin`), payload);
+    });
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -124,3 +124,52 @@ for (const form of ["native", "decomposed"] as const) {
     }
   });
 }
+
+const { requestAdapter, webgpuEngineFactory } = await import("../../engines/ort_web/engine.ts");
+const { adapter } = await requestAdapter();
+
+Deno.test({
+  name: "tiny-fusion on the webgpu engine matches the official head tensors (1e-3) and detections",
+  ignore: !adapter,
+  async fn() {
+    const { postprocessAtss } = await import("../../models/post/atss.ts");
+    const engine = await webgpuEngineFactory.create(bundle);
+    try {
+      const text = await engine.encodeText({
+        inputIds: Int32Array.from(inputs.inputIds, (v) => Number(v)),
+        attentionMask: Int32Array.from(inputs.attentionMask, (v) => Number(v)),
+      });
+      const image = await engine.encodeImage(preprocessed.input);
+      const head = await engine.runHead(image, text);
+      for (let l = 0; l < 5; l++) {
+        for (
+          const [name, ours] of [["head_bbox_reg", head.levels[l].bboxRegression], [
+            "head_centerness",
+            head.levels[l].centerness,
+          ], ["head_dot_product_logits", head.levels[l].tokenLogits]] as const
+        ) {
+          const reference = toFloat32(await readNpyFile(`${REF}${name}_l${l}.npy`));
+          let maxAbs = 0;
+          for (let i = 0; i < reference.length; i++) {
+            maxAbs = Math.max(maxAbs, Math.abs(reference[i] - ours[i]));
+          }
+          assert(maxAbs <= 1e-3, `${name}_l${l}: max abs error ${maxAbs}`);
+        }
+      }
+      const dets = postprocessAtss(
+        head,
+        inputs.positiveMap,
+        bundle.manifest.postprocess,
+        inputs.sizes,
+      );
+      const reference = toFloat32(await readNpyFile(`${REF}dets_sorted_scores.npy`));
+      const scores = [...dets.scores].sort((a, b) => b - a);
+      assertEquals(scores.length, reference.length);
+      for (let i = 0; i < scores.length; i++) {
+        assert(Math.abs(scores[i] - reference[i]) <= 1e-4, `score ${i}`);
+      }
+    } finally {
+      await engine.dispose();
+    }
+  },
+});

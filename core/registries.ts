@@ -54,6 +54,12 @@ export function registerBuiltins(): void {
     load: async () => (await import("../engines/ort_web/engine.ts")).webgpuEngineFactory,
   });
   engines.register({
+    name: "auto",
+    summary:
+      "the fastest engine that works here (onnx cuda, onnx cpu, webgpu, wasm), recorded in the run",
+    load: async () => (await import("../engines/auto.ts")).autoEngineFactory,
+  });
+  engines.register({
     name: "wasm",
     summary: "onnxruntime-web WebAssembly CPU (no native addon needed)",
     load: async () => (await import("../engines/ort_web/engine.ts")).wasmEngineFactory,

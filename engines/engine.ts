@@ -64,6 +64,8 @@ export interface EngineDescription {
   deformConv: DeformConvForm;
   /** Nodes that ran on the CPU inside a GPU session (only with allowCpuFallback). */
   cpuFallbackNodes?: string[];
+  /** For `auto`: the engine it chose and why it skipped the others. */
+  selection?: { chosen: string; skipped: { engine: string; reason: string }[] };
 }
 
 /** Token ids and mask of one prompt, padded to the bundle's max query length. */

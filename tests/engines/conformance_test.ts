@@ -79,3 +79,14 @@ Deno.test("onnx refuses a missing CUDA provider with how to install it", async (
     "ONNXRUNTIME_NODE_INSTALL=cuda12",
   );
 });
+
+Deno.test("auto picks onnx on the CPU here and records why it skipped CUDA", async () => {
+  const { autoEngineFactory } = await import("../../engines/auto.ts");
+  const engine = await autoEngineFactory.create(bundle, { threads: 1 });
+  const description = engine.describe();
+  await engine.dispose();
+  assertEquals(description.selection?.chosen, "onnx (cpu)");
+  assertEquals(description.selection?.skipped.map((s) => s.engine), ["onnx (cuda)"]);
+  const report = await checkConformance(autoEngineFactory, bundle, { threads: 1 });
+  assertEquals(report.failures, []);
+});

@@ -29,6 +29,7 @@ Options:
   --force              compare runs on different data, splits, protocols or prompts anyway
   --fail-below AP      exit 3 when a run's mean AP (0..1) is below AP
   --max-regression D   exit 3 when a run's mean AP is more than D below the first run's
+  --details            also print pycocotools' 12-line summary for every run and task
   --open               print the path of index.html
   --json               print the summary as JSON`;
 
@@ -44,6 +45,7 @@ export const command: Command = {
       "fail-below": { type: "string" },
       "max-regression": { type: "string" },
       open: { type: "boolean" },
+      details: { type: "boolean" },
     });
     if (booleanFlag(parsed, "help")) {
       out(HELP);
@@ -90,6 +92,30 @@ export const command: Command = {
           ["Average", ...records.map((r) => fmt(r.summary.mean))],
         ],
       ));
+      if (booleanFlag(parsed, "details")) {
+        const { cocoSummary } = await import("./eval.ts");
+        const keys = [
+          "AP",
+          "AP50",
+          "AP75",
+          "APs",
+          "APm",
+          "APl",
+          "AR1",
+          "AR10",
+          "AR100",
+          "ARs",
+          "ARm",
+          "ARl",
+        ];
+        for (const record of records) {
+          for (const task of record.tasks) {
+            if (!task.result || task.result.metric !== "coco") continue;
+            out(`\n${runLabel(record)} — ${task.name} (${task.split})`);
+            out(cocoSummary(keys.map((k) => task.result!.named[k] ?? -1)));
+          }
+        }
+      }
       for (const line of gateLines) out(`gate ok: ${line}`);
     }
     if (booleanFlag(parsed, "open")) out(index);

@@ -153,6 +153,14 @@ export function postprocessAtss(
   const rejectBelow = threshold > 0 && threshold < 1
     ? Math.log(threshold / (1 - threshold)) - 1e-3
     : -Infinity;
+  // distinct prompt tokens and, for each, the labels (indices) that use it
+  const tokenSet = [...new Set(labelTokens.flat())].sort((a, b) => a - b);
+  const unionTokens = Int32Array.from(tokenSet);
+  const tokenOwners = tokenSet.map((t) =>
+    labelTokens.flatMap((tokens, j) => (tokens.includes(t) ? [j] : []))
+  );
+  const marks = new Int32Array(labels.length);
+  let stamp = 0;
   head.levels.forEach((level, l) => {
     const locations = level.height * level.width;
     const L = labels.length;
@@ -161,19 +169,25 @@ export function postprocessAtss(
       candidateIndex = new Int32Array(locations * L);
     }
     const logits = level.tokenLogits;
-    // candidates: (location, label) pairs above the threshold, in row-major order
+    // candidates: (location, label) pairs above the threshold, in row-major order. Each distinct
+    // prompt token is read once per location; only labels owning a token above the rejection
+    // bound are examined (the same labels the per-label maximum would let through).
     let n = 0;
     for (let i = 0; i < locations; i++) {
       const row = i * head.tokenCount;
+      stamp++;
+      let any = false;
+      for (let u = 0; u < unionTokens.length; u++) {
+        if (logits[row + unionTokens[u]] < rejectBelow) continue;
+        const owners = tokenOwners[u];
+        for (let o = 0; o < owners.length; o++) marks[owners[o]] = stamp;
+        any = true;
+      }
+      if (!any) continue;
       let centerness = -1;
       for (let j = 0; j < L; j++) {
-        const tokens = labelTokens[j];
-        let best = -Infinity;
-        for (let t = 0; t < tokens.length; t++) {
-          if (logits[row + tokens[t]] > best) best = logits[row + tokens[t]];
-        }
-        if (best < rejectBelow) continue;
-        const score = classScore(logits, row, tokens, settings.scoreAggregation);
+        if (marks[j] !== stamp) continue;
+        const score = classScore(logits, row, labelTokens[j], settings.scoreAggregation);
         if (!(score > threshold)) continue;
         if (centerness < 0) centerness = sigmoid(level.centerness[i]);
         products[n] = f(score * centerness);

@@ -15,6 +15,7 @@ import { preprocessImage } from "../models/image/preprocess.ts";
 import { convertBox, postprocessAtss } from "../models/post/atss.ts";
 import { checkImageFiles, type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
 import { type CocoDetection, evaluateCoco } from "./metrics/coco.ts";
+import { evaluateLvis, fixedApDetections, type LvisGroundTruth } from "./metrics/lvis.ts";
 import { type DetectionRow, DetectionStore, readDetectionLines } from "./detection_store.ts";
 import type { DetectionTask } from "./suite.ts";
 import type { MetricResult, PromptRecord, TaskResult } from "./run_record.ts";
@@ -210,13 +211,33 @@ export async function storedDetections(
   return detections;
 }
 
-/** Scores a task from its stored detections (COCO metric; the GT restricted to the images run). */
+/**
+ * Scores a task from its stored detections, the ground truth restricted to the images run:
+ * COCO AP, or for LVIS GLIP's FixedAP (global top-k per category, no per-image cap).
+ */
 export async function scoreTask(
   prepared: PreparedTask,
   files = [prepared.detectionsFile],
 ): Promise<MetricResult> {
   const { dataset } = prepared;
   const detections = await storedDetections(files, prepared.imageIds);
+  if (prepared.task.metric === "lvis") {
+    const imageSet = new Set(prepared.imageIds);
+    const raw = dataset.raw as unknown as LvisGroundTruth;
+    const gt: LvisGroundTruth = {
+      images: raw.images.filter((i) => imageSet.has(i.id)),
+      annotations: raw.annotations.filter((a) => imageSet.has(a.image_id)),
+      categories: raw.categories,
+    };
+    const kept = fixedApDetections(detections, prepared.task.fixedApTopK ?? 10000);
+    const result = evaluateLvis(gt, kept, { maxDets: -1, file: files.join(", ") });
+    return {
+      metric: "lvis",
+      headline: result.results.AP,
+      named: result.results,
+      perCategory: result.perCategory,
+    };
+  }
   const result = evaluateCoco(dataset.raw as never, detections, {
     imgIds: prepared.imageIds,
     catIds: dataset.categories.map((c) => c.id),

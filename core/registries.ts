@@ -43,6 +43,16 @@ export function registerBuiltins(): void {
     summary: "ODinW-13 (or ODinW-35) detection with GLIP's prompts and splits",
     load: async () => (await import("../benchmarks/suites/odinw.ts")).odinwSuite,
   });
+  suites.register({
+    name: "coco",
+    summary: "COCO val2017 zero-shot detection with GLIP's 80-name prompt",
+    load: async () => (await import("../benchmarks/suites/coco_lvis.ts")).cocoSuite,
+  });
+  suites.register({
+    name: "lvis",
+    summary: "LVIS v1 minival or val: 40-name chunks, FixedAP, APr/APc/APf",
+    load: async () => (await import("../benchmarks/suites/coco_lvis.ts")).lvisSuite,
+  });
   engines.register({
     name: "onnx",
     summary: "onnxruntime-node: CPU (CUDA/TensorRT where their provider libraries are installed)",

@@ -143,6 +143,10 @@ export function validateCoco(
         value: image?.id,
       });
     }
+    if (typeof image.file_name !== "string" && typeof image.coco_url === "string") {
+      // LVIS lists images by coco_url (".../val2017/000000397133.jpg"): derive split/file
+      image.file_name = (image.coco_url as string).split("/").slice(-2).join("/");
+    }
     if (typeof image.file_name !== "string") {
       throw new InputError("file_name must be a string", {
         file,

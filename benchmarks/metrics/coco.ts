@@ -326,32 +326,38 @@ export function evaluateCoco(
         }
       }
       if (npig === 0) continue;
+      // Recall only moves, and precision only rises, at true positives: the first detection
+      // reaching a recall threshold is one, and the right-running maximum of precision is taken
+      // over them. So record (recall, precision) at true positives only, with pycocotools'
+      // divisions, and look the thresholds up among them.
+      const tpRecall = new Float64Array(Math.max(1, npig));
+      const tpPrecision = new Float64Array(Math.max(1, npig));
       for (let m = 0; m < M; m++) {
         const maxDet = p.maxDets[m];
         const kept = maxDet >= maxDetAll ? order : order.filter((n) => flatRank[n] < maxDet);
         const nd = kept.length;
-        const rc = new Float64Array(nd);
-        const pr = new Float64Array(nd);
         for (let t = 0; t < T; t++) {
           let tp = 0;
           let fp = 0;
+          let count = 0;
           const base = t * total;
           for (let n = 0; n < nd; n++) {
             const index = base + kept[n];
-            if (!ignored[index]) {
-              if (matched[index]) tp++;
-              else fp++;
-            }
-            rc[n] = tp / npig;
-            pr[n] = tp / (fp + tp + 2.220446049250313e-16);
+            if (ignored[index]) continue;
+            if (matched[index]) {
+              tp++;
+              tpRecall[count] = tp / npig;
+              tpPrecision[count++] = tp / (fp + tp + 2.220446049250313e-16);
+            } else fp++;
           }
-          recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1] : 0;
-          for (let n = nd - 1; n > 0; n--) if (pr[n] > pr[n - 1]) pr[n - 1] = pr[n];
-          let n = 0;
+          recall[((t * K + k) * A + a) * M + m] = nd ? tp / npig : 0;
+          for (let c = count - 1; c > 0; c--) {
+            if (tpPrecision[c] > tpPrecision[c - 1]) tpPrecision[c - 1] = tpPrecision[c];
+          }
+          let c = 0;
           for (let r = 0; r < R; r++) {
-            // searchsorted(rc, thr, 'left'): first n with rc[n] >= thr
-            while (n < nd && rc[n] < p.recThrs[r]) n++;
-            precision[(((t * R + r) * K + k) * A + a) * M + m] = n < nd ? pr[n] : 0;
+            while (c < count && tpRecall[c] < p.recThrs[r]) c++;
+            precision[(((t * R + r) * K + k) * A + a) * M + m] = c < count ? tpPrecision[c] : 0;
           }
         }
       }
@@ -371,19 +377,19 @@ export function evaluateCoco(
     const ts = iouThr === null
       ? p.iouThrs.map((_, t) => t)
       : p.iouThrs.flatMap((v, t) => (v === iouThr ? [t] : []));
+    const kFirst = kOnly ?? 0;
+    const kEnd = kOnly === undefined ? K : kOnly + 1;
     const values: number[] = [];
     for (const t of ts) {
       if (ap) {
         for (let r = 0; r < R; r++) {
-          for (let k = 0; k < K; k++) {
-            if (kOnly !== undefined && k !== kOnly) continue;
+          for (let k = kFirst; k < kEnd; k++) {
             const v = precision[(((t * R + r) * K + k) * A + a) * M + m];
             if (v > -1) values.push(v);
           }
         }
       } else {
-        for (let k = 0; k < K; k++) {
-          if (kOnly !== undefined && k !== kOnly) continue;
+        for (let k = kFirst; k < kEnd; k++) {
           const v = recall[((t * K + k) * A + a) * M + m];
           if (v > -1) values.push(v);
         }

@@ -6,7 +6,14 @@
  * @module
  */
 import { join } from "node:path";
-import { booleanFlag, integerFlag, listFlag, parseCommandArgs, stringFlag } from "../args.ts";
+import {
+  booleanFlag,
+  integerFlag,
+  integerListFlag,
+  listFlag,
+  parseCommandArgs,
+  stringFlag,
+} from "../args.ts";
 import type { Command } from "../command.ts";
 import { formatTable, info, out, outJson, warn } from "../output.ts";
 import { preparePlugins } from "../plugins.ts";
@@ -15,6 +22,7 @@ import { UsageError } from "../../core/errors.ts";
 import { describeDataRoot, resolveDataRoot } from "../../datasets/data_root.ts";
 import type { DetectionSuite, DetectionTask } from "../../benchmarks/suite.ts";
 import { parseShard, type Shard } from "../../benchmarks/shard.ts";
+import { checkpointPath, runAdaptation, summarizeByShots } from "../../benchmarks/adaptation.ts";
 import { CACHE_DIR, nanoBundle, resolveModel } from "../../benchmarks/models.ts";
 import {
   type PreparedTask,
@@ -70,6 +78,10 @@ Options:
   --limit N            only the first N images of each task (smoke run; numbers not comparable)
   --threads N          CPU threads per engine
   --allow-cpu-fallback let GPU engines run nodes on the CPU (reported in the run record)
+  --checkpoints PAT    (few-shot, prompt-tuning) adapted checkpoints or bundles, e.g.
+                       'ckpts/{task}/{shots}_{seed}.pth', evaluated on --split (default test)
+  --shots LIST         shots for the adaptation protocols (default 1,3,5,10)
+  --seeds LIST         seeds for the adaptation protocols (default 3,30,300)
   --no-report          do not build the HTML report
   --json               print the results (per task, with AP) as JSON`;
 
@@ -123,21 +135,18 @@ export const command: Command = {
     }
     const protocol = stringFlag(parsed, "protocol") ?? "zero-shot";
     const protocolDefinition = await protocols.get(protocol);
-    if (
-      protocolDefinition.adapts && !stringFlag(parsed, "checkpoints") &&
-      !stringFlag(parsed, "trainer")
-    ) {
+    const adapts = protocolDefinition.adapts;
+    if (adapts && !stringFlag(parsed, "checkpoints")) {
       throw new UsageError(
         `bench: the ${protocol} protocol needs adapted weights: give --checkpoints 'DIR/{task}/{shots}_{seed}.pth' ` +
-          `(checkpoints trained elsewhere) or --trainer 'COMMAND {task} {shots} {seed} {train_json} {out}'. ` +
-          `The native trainer is not available in this version.`,
+          `(checkpoints trained elsewhere, e.g. by GLIP's tools/finetune.py). ` +
+          (stringFlag(parsed, "trainer")
+            ? "Running an external --trainer is not implemented in this version; train first, then pass --checkpoints."
+            : "The native trainer is not available in this version."),
       );
     }
-    if (protocolDefinition.adapts) {
-      throw new UsageError(
-        `bench: --checkpoints/--trainer evaluation of ${protocol} is not implemented in this version; run zero-shot`,
-      );
-    }
+    // GLIP reports adapted models on test (the best-on-val checkpoint, tools/eval_all.py).
+    const split = stringFlag(parsed, "split") ?? (adapts ? "test" : undefined);
     const limit = integerFlag("bench", parsed, "limit", { min: 1 });
     const threads = integerFlag("bench", parsed, "threads", { min: 1 });
     const shard: Shard | undefined = stringFlag(parsed, "shard")
@@ -174,7 +183,7 @@ export const command: Command = {
         tasks.push(
           await odinwDetectionTask(task, {
             root: demoSet.root,
-            split: stringFlag(parsed, "split"),
+            split,
             prompt: (stringFlag(parsed, "prompt") ?? "raw") as "raw",
             dataset: "demo",
           }),
@@ -196,7 +205,7 @@ export const command: Command = {
           }; get it with 'deno task data ${suite.name}', point --data at it, or use --demo`,
         );
       }
-      if (!modelSpecs) {
+      if (!modelSpecs && !adapts) {
         throw new UsageError(
           "bench: give --model (a bundle folder or a .pth checkpoint) to run on real data",
         );
@@ -206,10 +215,10 @@ export const command: Command = {
         tasks: listFlag(parsed, "tasks"),
         set: stringFlag(parsed, "set"),
         prompt: stringFlag(parsed, "prompt"),
-        split: stringFlag(parsed, "split"),
+        split,
       });
       models = [];
-      for (const spec of modelSpecs) {
+      for (const spec of modelSpecs ?? []) {
         models.push({
           label: labelOf(spec),
           bundle: await resolveModel(spec, stringFlag(parsed, "model-config") ?? "glip-t", info),
@@ -219,6 +228,23 @@ export const command: Command = {
     const outDir = stringFlag(parsed, "out") ?? join("runs", `${suite.name}-${TODAY()}`);
     const resume = booleanFlag(parsed, "resume");
     await Deno.mkdir(outDir, { recursive: true });
+    if (adapts) {
+      return await adaptationCommand({
+        parsed,
+        protocol,
+        tasks,
+        models,
+        engineNames,
+        outDir,
+        resume,
+        limit,
+        threads,
+        json,
+        demo,
+        rootPath: demo ? join(CACHE_DIR, "demo-data") : root.path,
+        suite: suite as DetectionSuite,
+      });
+    }
     const matrix = models.length * engineNames.length > 1;
     const records: { dir: string; record: RunRecord }[] = [];
     for (const model of models) {
@@ -299,6 +325,168 @@ export const command: Command = {
   },
 };
 
+/** The few-shot / prompt-tuning protocols with checkpoints adapted elsewhere. */
+async function adaptationCommand(input: {
+  parsed: Awaited<ReturnType<typeof parseCommandArgs>>;
+  protocol: string;
+  tasks: DetectionTask[];
+  models: { label: string; bundle: ModelBundle }[];
+  engineNames: string[];
+  outDir: string;
+  resume: boolean;
+  limit?: number;
+  threads?: number;
+  json: boolean;
+  demo: boolean;
+  rootPath: string;
+  suite: DetectionSuite;
+}): Promise<number> {
+  const { parsed } = input;
+  const shots = integerListFlag("bench", parsed, "shots") ?? [1, 3, 5, 10];
+  const seeds = integerListFlag("bench", parsed, "seeds") ?? [3, 30, 300];
+  const pattern = stringFlag(parsed, "checkpoints")!;
+  const records: { dir: string; record: RunRecord }[] = [];
+  for (const engineName of input.engineNames) {
+    const dir = input.engineNames.length > 1 ? join(input.outDir, engineName) : input.outDir;
+    const factory = await engines.get(engineName);
+    const availability = await factory.probe();
+    if (!availability.available) {
+      throw new UsageError(
+        `bench: engine '${engineName}' is not available here: ${availability.reason}`,
+      );
+    }
+    const engineOptions = {
+      threads: input.threads,
+      allowCpuFallback: booleanFlag(parsed, "allow-cpu-fallback"),
+    };
+    const timer = new StageTimer();
+    const started = performance.now();
+    let imagesRun = 0;
+    // The 0-shot point of the curve: the base model (--model, or the demo's nano) on the same split.
+    const base = input.models[0];
+    const zeroShot = new Map<string, RunRecord["tasks"][number]["result"]>();
+    let description: RunRecord["engine"] | undefined;
+    if (base) {
+      const engine = await factory.create(base.bundle, engineOptions);
+      try {
+        for (const task of input.tasks) {
+          const prepared = await prepareTask(task, {
+            bundle: base.bundle,
+            outDir: join(dir, "zero-shot"),
+            limit: input.limit,
+          });
+          imagesRun += (await runInference(prepared, {
+            engine,
+            bundle: base.bundle,
+            timer,
+            outDir: join(dir, "zero-shot"),
+            resume: input.resume,
+            limit: input.limit,
+          })).images;
+          zeroShot.set(task.name, await scoreTask(prepared));
+        }
+        description = engine.describe() as unknown as RunRecord["engine"];
+      } finally {
+        await engine.dispose();
+      }
+    }
+    const adaptation = await runAdaptation({
+      tasks: input.tasks,
+      shots,
+      seeds,
+      pattern,
+      factory,
+      engineOptions,
+      resolveModel: (spec) =>
+        resolveModel(spec, stringFlag(parsed, "model-config") ?? "glip-t", info),
+      timer,
+      outDir: dir,
+      resume: input.resume,
+      limit: input.limit,
+    });
+    imagesRun += adaptation.imagesRun;
+    const taskResults = adaptation.tasks.map((t) => ({ ...t, result: zeroShot.get(t.name) }));
+    const firstBundle = base?.bundle ??
+      await resolveModel(
+        checkpointPath(pattern, input.tasks[0].name, shots[0], seeds[0]),
+        stringFlag(parsed, "model-config") ?? "glip-t",
+      );
+    const record = await buildRecord({
+      suite: input.suite.name,
+      protocol: input.protocol,
+      model: base ?? { label: "adapted", bundle: firstBundle },
+      engineDescription: description ?? (adaptation.engineDescription as RunRecord["engine"]),
+      prepared: [],
+      taskResults,
+      timer,
+      wallSeconds: (performance.now() - started) / 1000,
+      imagesRun,
+      rootPath: input.rootPath,
+      demo: input.demo,
+      limit: input.limit,
+      suiteDefaults: input.suite.defaults,
+      prompt: stringFlag(parsed, "prompt") ?? "raw",
+      annotationFiles: input.tasks.map((t) => t.annotationFile),
+    });
+    const byShots = summarizeByShots(taskResults);
+    const largest = String(Math.max(...shots));
+    record.summary = {
+      ...record.summary,
+      mean: byShots[largest]?.mean ?? -1,
+      metric: `AP (${largest}-shot, mean over seeds)`,
+      byShots,
+    };
+    record.settings.shots = shots;
+    record.settings.seeds = seeds;
+    record.settings.split = input.tasks.map((t) => `${t.name}:${t.split}`).join(", ");
+    record.settings.deliberateDifferences.push(
+      `Adapted checkpoints come from ${pattern}; model selection on val (GLIP keeps the best-on-val checkpoint) happened where they were trained. Each is evaluated on ${
+        input.tasks[0]?.split ?? "test"
+      }.`,
+    );
+    record.taskSpecs = input.tasks.map((t) => ({ ...t, card: undefined }));
+    await writeRunRecord(join(dir, "run.json"), record);
+    records.push({ dir, record });
+    info(`run record: ${join(dir, "run.json")}`);
+  }
+  if (!booleanFlag(parsed, "no-report")) {
+    await buildReport(records.map((r) => r.dir), join(input.outDir, "report"));
+  }
+  if (input.json) {
+    outJson(records.map(({ record }) => ({
+      engine: record.engine.engine,
+      byShots: record.summary.byShots,
+      tasks: Object.fromEntries(
+        record.tasks.map((
+          t,
+        ) => [t.name, {
+          zeroShot: t.result?.headline ?? null,
+          cells: (t.cells ?? []).map((c) => ({
+            shots: c.shots,
+            seed: c.seed,
+            AP: c.test.headline,
+          })),
+        }]),
+      ),
+    })));
+  } else {
+    for (const { record } of records) {
+      out(
+        `${record.engine.engine}: ${input.protocol}, mean ± std over seeds of the suite average AP`,
+      );
+      out(
+        formatTable(
+          ["shots", "AP", "± std"],
+          Object.entries(record.summary.byShots ?? {}).map((
+            [k, v],
+          ) => [k, (100 * v.mean).toFixed(1), (100 * v.std).toFixed(1)]),
+        ),
+      );
+    }
+  }
+  return 0;
+}
+
 function labelOf(spec: string): string {
   return spec.replace(/\/+$/, "").split("/").at(-1)!.replace(/\.(pth|pt|bin)$/, "").replace(
     /[^A-Za-z0-9._-]+/g,
@@ -322,15 +510,17 @@ async function buildRecord(input: {
   limit?: number;
   suiteDefaults: DetectionSuite["defaults"];
   prompt: string;
+  /** Annotation files for the data hash when `prepared` is empty. */
+  annotationFiles?: string[];
 }): Promise<RunRecord> {
   const manifest = input.model.bundle.manifest;
   const headlines = input.taskResults.map((t) => t.result?.headline ?? -1).filter((v) => v > -1);
+  const files = input.annotationFiles ?? input.prepared.map((p) => p.task.annotationFile);
   const dataHash = await sha256Hex(
     (await Promise.all(
-      input.prepared.map(async (p) =>
-        `${p.task.annotationFile}:${await sha256Hex(await Deno.readFile(p.task.annotationFile))}`
-      ),
-    )).join("\n"),
+      files.map(async (file) => `${file}:${await sha256Hex(await Deno.readFile(file))}`),
+    ))
+      .join("\n"),
   );
   const deliberateDifferences = [
     "Head outputs computed in fp32 by ONNX graphs exported from the official module definitions (no CUDA kernels); tolerance vs. the official code is checked by the fidelity tests.",

@@ -1,0 +1,142 @@
+/**
+ * The few-shot and prompt-tuning protocols with adapted weights from elsewhere: for each task,
+ * shots k and seed s, the checkpoint named by `--checkpoints 'DIR/{task}/{shots}_{seed}.pth'`
+ * (a `.pth` exported on first use, or a bundle folder) is evaluated on the task's test split, as
+ * GLIP reports the best-on-val checkpoint on test (`tools/eval_all.py`); the run record keeps every
+ * (k, s) cell and the mean ± std over seeds.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { EngineFactory, EngineOptions } from "../engines/engine.ts";
+import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
+import { UsageError } from "../core/errors.ts";
+import type { DetectionTask } from "./suite.ts";
+import type { AdaptationCell, TaskResult } from "./run_record.ts";
+import { meanAndStd } from "./run_record.ts";
+import { prepareTask, runInference, scoreTask, taskResult } from "./runner.ts";
+import type { StageTimer } from "./stage_timer.ts";
+
+/** Fills a checkpoint pattern: `{task}`, `{shots}`, `{seed}`. */
+export function checkpointPath(
+  pattern: string,
+  task: string,
+  shots: number | "all",
+  seed: number,
+): string {
+  return pattern.replaceAll("{task}", task).replaceAll("{shots}", String(shots)).replaceAll(
+    "{seed}",
+    String(seed),
+  );
+}
+
+/** What the adaptation run needs. */
+export interface AdaptationOptions {
+  tasks: DetectionTask[];
+  shots: (number | "all")[];
+  seeds: number[];
+  pattern: string;
+  factory: EngineFactory;
+  engineOptions: EngineOptions;
+  resolveModel: (spec: string) => Promise<ModelBundle>;
+  timer: StageTimer;
+  outDir: string;
+  resume: boolean;
+  limit?: number;
+}
+
+/** Evaluates every (task, shots, seed) checkpoint; returns per-task results with their cells. */
+export async function runAdaptation(
+  options: AdaptationOptions,
+): Promise<
+  { tasks: TaskResult[]; imagesRun: number; engineDescription?: Record<string, unknown> }
+> {
+  // Fail before any inference when a checkpoint is missing.
+  const missing: string[] = [];
+  for (const task of options.tasks) {
+    for (const shots of options.shots) {
+      for (const seed of options.seeds) {
+        const path = checkpointPath(options.pattern, task.name, shots, seed);
+        try {
+          await Deno.stat(path);
+        } catch {
+          missing.push(path);
+        }
+      }
+    }
+  }
+  if (missing.length > 0) {
+    throw new UsageError(
+      `--checkpoints: ${missing.length} checkpoint(s) missing, e.g. ${
+        missing.slice(0, 3).join(", ")
+      }`,
+    );
+  }
+  const results: TaskResult[] = [];
+  let imagesRun = 0;
+  let engineDescription: Record<string, unknown> | undefined;
+  for (const task of options.tasks) {
+    const cells: AdaptationCell[] = [];
+    let template: TaskResult | undefined;
+    for (const shots of options.shots) {
+      for (const seed of options.seeds) {
+        const path = checkpointPath(options.pattern, task.name, shots, seed);
+        const bundle = await options.resolveModel(path);
+        const cellDir = join(options.outDir, "cells", `${shots}_${seed}`);
+        const prepared = await prepareTask(task, { bundle, outDir: cellDir, limit: options.limit });
+        const engine = await options.factory.create(bundle, options.engineOptions);
+        try {
+          imagesRun += (await runInference(prepared, {
+            engine,
+            bundle,
+            timer: options.timer,
+            outDir: cellDir,
+            resume: options.resume,
+            limit: options.limit,
+          })).images;
+          engineDescription ??= engine.describe() as unknown as Record<string, unknown>;
+        } finally {
+          await engine.dispose();
+        }
+        const test = await scoreTask(prepared);
+        template ??= taskResult(prepared, undefined, options.outDir);
+        cells.push({
+          shots,
+          seed,
+          checkpoint: {
+            path,
+            sha256: bundle.manifest.source.sha256 ?? await bundleDigest(bundle.manifest),
+          },
+          test,
+        });
+      }
+    }
+    results.push({ ...template!, cells });
+  }
+  return { tasks: results, imagesRun, engineDescription };
+}
+
+/** Mean ± std over seeds of the suite average, per shot count. */
+export function summarizeByShots(
+  tasks: TaskResult[],
+): Record<string, { mean: number; std: number }> {
+  const byShots: Record<string, { mean: number; std: number }> = {};
+  const shots = [...new Set(tasks.flatMap((t) => (t.cells ?? []).map((c) => String(c.shots))))];
+  for (const k of shots) {
+    const seeds = [
+      ...new Set(
+        tasks.flatMap((t) =>
+          (t.cells ?? []).filter((c) => String(c.shots) === k).map((c) => c.seed)
+        ),
+      ),
+    ];
+    const averages = seeds.map((seed) => {
+      const values = tasks.map((t) =>
+        t.cells?.find((c) => String(c.shots) === k && c.seed === seed)?.test.headline ?? -1
+      ).filter((v) => v >= 0);
+      return values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1);
+    });
+    byShots[k] = meanAndStd(averages);
+  }
+  return byShots;
+}

@@ -131,11 +131,31 @@ function suiteTable(records: RunRecord[]): string {
     base ? referenceZeroShot(base.model.configName, base.suite, name) : undefined;
   const hasReference = taskNames.some((name) => referenceFor(name));
   const extraKeys = ["AP50", "AP75", "APs", "APm", "APl"];
+  const shotColumns = [
+    ...new Set(
+      records.flatMap((r) => r.tasks.flatMap((t) => (t.cells ?? []).map((c) => String(c.shots)))),
+    ),
+  ];
+  const shotCells = (record: RunRecord, name: string) =>
+    shotColumns.map((shots) => {
+      const cells = (record.tasks.find((t) => t.name === name)?.cells ?? []).filter((c) =>
+        String(c.shots) === shots
+      );
+      if (cells.length === 0) return `<td class="undefined">—</td>`;
+      const { mean, std } = meanAndStd(cells.map((c) => 100 * c.test.headline));
+      return `<td data-value="${mean}">${mean.toFixed(1)} <span class="delta">± ${
+        std.toFixed(1)
+      }</span></td>`;
+    }).join("");
   const head = `<tr><th scope="col">Task</th>${
     records.map((r) =>
-      `<th scope="col">${esc(runLabel(r))}</th>${
+      `<th scope="col">${esc(runLabel(r))}${shotColumns.length ? " (0-shot)" : ""}</th>${
         extraKeys.map((k) => `<th scope="col" class="extra">${k}</th>`).join("")
       }`
+    ).join("")
+  }${
+    records.map((r) =>
+      shotColumns.map((k) => `<th scope="col">${esc(runLabel(r))} ${k}-shot</th>`).join("")
     ).join("")
   }${hasReference ? `<th scope="col">Published</th>` : ""}</tr>`;
   const rows = taskNames.map((name) => {
@@ -165,14 +185,30 @@ function suiteTable(records: RunRecord[]): string {
       return main + extraKeys.map((k) => cell(result?.named[k], "", "extra")).join("");
     }).join("");
     return `<tr><th scope="row">${esc(name)}</th>${cells}${
-      hasReference ? cell(reference) : ""
-    }</tr>`;
+      records.map((r) => shotCells(r, name)).join("")
+    }${hasReference ? cell(reference) : ""}</tr>`;
   }).join("");
+  const zeroShotMean = (r: RunRecord) => {
+    const values = r.tasks.map((t) => t.result?.headline ?? -1).filter((v) => v >= 0);
+    return values.length ? values.reduce((a, b) => a + b, 0) / values.length : -1;
+  };
+  const shotAverages = (r: RunRecord) =>
+    shotColumns.map((k) => {
+      const v = r.summary.byShots?.[k];
+      return v
+        ? `<td data-value="${v.mean}">${(100 * v.mean).toFixed(1)} <span class="delta">± ${
+          (100 * v.std).toFixed(1)
+        }</span></td>`
+        : `<td class="undefined">—</td>`;
+    }).join("");
   const average = `<tr class="average"><th scope="row">Average</th>${
     records.map((r) =>
-      cell(r.summary.mean) + extraKeys.map(() => `<td class="extra"></td>`).join("")
+      cell(shotColumns.length ? zeroShotMean(r) : r.summary.mean) +
+      extraKeys.map(() => `<td class="extra"></td>`).join("")
     ).join("")
-  }${hasReference ? cell(referenceFor("Average")?.value) : ""}</tr>`;
+  }${records.map(shotAverages).join("")}${
+    hasReference ? cell(referenceFor("Average")?.value) : ""
+  }</tr>`;
   return `<section aria-labelledby="h-suite"><h2 id="h-suite">Results by task</h2><p class="note">AP (COCO AP@[.5:.95], percent). Cells are coloured by Δ against the published number where one exists, else against the first run; the Δ is also written, so colour is not the only signal. <label class="toggle"><input type="checkbox" data-toggle-extra="suite-table"> show AP50, AP75 and size columns</label></p><table id="suite-table" class="sortable"><thead>${head}</thead><tbody>${rows}${average}</tbody></table></section>`;
 }
 
@@ -207,19 +243,29 @@ function chart(
 const SHOTS = ["0", "1", "3", "5", "10", "all"];
 
 function efficiency(records: RunRecord[], charts: Record<string, ChartSpec>): string {
-  const seriesFor = (record: RunRecord, taskName?: string) => {
+  // 0-shot: the zero-shot results; k shots: for each seed the average over tasks, then mean and
+  // std over seeds (as the paper's ± std).
+  const seriesFor = (record: RunRecord) => {
     const values = SHOTS.map((shots) => {
-      const samples: number[] = [];
-      for (const task of record.tasks) {
-        if (taskName && task.name !== taskName) continue;
-        if (shots === "0") {
-          if (task.result && task.result.headline >= 0) samples.push(task.result.headline);
-          continue;
-        }
-        const cells = (task.cells ?? []).filter((c) => String(c.shots) === shots);
-        if (cells.length) samples.push(...cells.map((c) => c.test.headline).filter((v) => v >= 0));
+      if (shots === "0") {
+        const results = record.tasks.map((t) => t.result?.headline ?? -1).filter((v) => v >= 0);
+        return results.length
+          ? { mean: (100 * results.reduce((a, b) => a + b, 0)) / results.length, std: 0 }
+          : null;
       }
-      return samples.length ? meanAndStd(samples.map((v) => 100 * v)) : null;
+      const cells = record.tasks.flatMap((t) =>
+        (t.cells ?? []).filter((c) => String(c.shots) === shots)
+      );
+      const seeds = [...new Set(cells.map((c) => c.seed))];
+      if (seeds.length === 0) return null;
+      const averages = seeds.map((seed) => {
+        const values = record.tasks.map((t) =>
+          t.cells?.find((c) => String(c.shots) === shots && c.seed === seed)?.test.headline ?? -1
+        )
+          .filter((v) => v >= 0);
+        return (100 * values.reduce((a, b) => a + b, 0)) / Math.max(values.length, 1);
+      });
+      return meanAndStd(averages);
     });
     return {
       label: runLabel(record),

@@ -221,3 +221,69 @@ export async function evaluateFlickr30k(
   }
   return report;
 }
+
+/** One (image, sentence) entry of MDETR's `final_flickr_separateGT_{val,test}.json`. */
+export interface MdetrFlickrEntry {
+  /** Flickr30K image id (`original_img_id`). */
+  imageId: string;
+  sentenceId: number;
+  caption: string;
+  fileName: string;
+  width: number;
+  height: number;
+  /** Character spans of each evaluable phrase (`tokens_positive_eval`); label = index + 1 (GLIP's plus=1). */
+  phraseSpans: [number, number][][];
+}
+
+/**
+ * Reads MDETR's Flickr30K annotation file, which GLIP's Flickr dataset uses for its prompts:
+ * one "image" per (image, sentence) with the caption and `tokens_positive_eval`.
+ */
+export function parseMdetrFlickr(data: unknown, file: string): MdetrFlickrEntry[] {
+  const images = (data as { images?: unknown })?.images;
+  if (!Array.isArray(images)) {
+    throw new InputError("expected an object with an 'images' list", { file });
+  }
+  return images.map((raw, i) => {
+    const image = raw as Record<string, unknown>;
+    const field = (name: string) => `images[${i}].${name}`;
+    if (typeof image.caption !== "string") {
+      throw new InputError("caption must be a string", {
+        file,
+        field: field("caption"),
+        value: image.caption,
+      });
+    }
+    if (!Number.isInteger(image.sentence_id)) {
+      throw new InputError("sentence_id must be an integer", {
+        file,
+        field: field("sentence_id"),
+        value: image.sentence_id,
+      });
+    }
+    if (image.original_img_id === undefined) {
+      throw new InputError("original_img_id is missing", { file, field: field("original_img_id") });
+    }
+    const spans = image.tokens_positive_eval;
+    const valid = Array.isArray(spans) &&
+      spans.every((phrase) =>
+        Array.isArray(phrase) &&
+        phrase.every((s) => Array.isArray(s) && s.length === 2 && s.every(Number.isInteger))
+      );
+    if (!valid) {
+      throw new InputError(
+        "tokens_positive_eval must be a list of [[start, end], ...] per phrase",
+        { file, field: field("tokens_positive_eval"), value: spans },
+      );
+    }
+    return {
+      imageId: String(image.original_img_id),
+      sentenceId: image.sentence_id as number,
+      caption: image.caption,
+      fileName: String(image.file_name ?? `${image.original_img_id}.jpg`),
+      width: Number(image.width),
+      height: Number(image.height),
+      phraseSpans: spans as [number, number][][],
+    };
+  });
+}

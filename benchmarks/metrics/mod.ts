@@ -15,6 +15,8 @@ export {
   evaluateFlickr30k,
   type FlickrPrediction,
   type FlickrRecall,
+  type MdetrFlickrEntry,
   parseFlickrAnnotation,
   parseFlickrSentences,
+  parseMdetrFlickr,
 } from "./flickr30k.ts";

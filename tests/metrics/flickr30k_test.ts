@@ -38,3 +38,33 @@ Deno.test("parseFlickrSentences() reads phrase ids, types and word positions", (
     phraseTypes: ["people", "other"],
   }]);
 });
+
+Deno.test("parseMdetrFlickr() reads MDETR's separateGT entries and their phrase spans", async () => {
+  const { parseMdetrFlickr } = await import("../../benchmarks/metrics/flickr30k.ts");
+  const data = {
+    images: [{
+      file_name: "1000000.jpg",
+      height: 333,
+      width: 500,
+      id: 0,
+      caption: "A picture of a thing .",
+      sentence_id: 2,
+      original_img_id: 1000000,
+      tokens_positive_eval: [[[0, 9]], [[15, 22]]],
+    }],
+    annotations: [],
+    categories: [{ id: 1, name: "object" }],
+  };
+  const [entry] = parseMdetrFlickr(data, "final_flickr_separateGT_test.json");
+  assertEquals(entry.imageId, "1000000");
+  assertEquals(entry.sentenceId, 2);
+  assertEquals(entry.phraseSpans, [[[0, 9]], [[15, 22]]]);
+  const bad = { images: [{ ...data.images[0], tokens_positive_eval: [[0, 9]] }] };
+  let message = "";
+  try {
+    parseMdetrFlickr(bad, "x.json");
+  } catch (error) {
+    message = (error as Error).message;
+  }
+  assertEquals(message.startsWith("x.json: images[0].tokens_positive_eval"), true);
+});

@@ -1,5 +1,6 @@
 /**
- * Checkpoint readers: PyTorch `.pth` and (by extension) safetensors.
+ * Checkpoint readers: PyTorch `.pth` (torch >= 1.6 zip format) and safetensors, chosen by the
+ * file's first bytes.
  * @module
  */
 export {
@@ -8,9 +9,29 @@ export {
   readPthCheckpoint,
   type TensorDtype,
 } from "./pth.ts";
+export { readSafetensors, writeSafetensors } from "./safetensors.ts";
 import { type Checkpoint, readPthCheckpoint } from "./pth.ts";
+import { readSafetensors } from "./safetensors.ts";
+import { InputError } from "../../core/errors.ts";
 
-/** Opens a checkpoint by its format (detected from the file's first bytes). */
+/** Opens a checkpoint by its format (zip = torch >= 1.6, otherwise safetensors). */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  return await readPthCheckpoint(path);
+  let head: Uint8Array;
+  try {
+    using file = await Deno.open(path, { read: true });
+    head = new Uint8Array(8);
+    await file.read(head);
+  } catch (error) {
+    throw new InputError(`cannot open the checkpoint (${(error as Error).message})`, {
+      file: path,
+    });
+  }
+  if (head[0] === 0x50 && head[1] === 0x4b) return await readPthCheckpoint(path);
+  if (head[0] === 0x80 && head[1] === 0x02) {
+    throw new InputError(
+      "this is a legacy (torch < 1.6) checkpoint, which this version does not read; re-save it with torch >= 1.6 (torch.save(torch.load(f), g)) or as safetensors",
+      { file: path },
+    );
+  }
+  return await readSafetensors(path);
 }

@@ -47,6 +47,43 @@ export function loadOrtWeb(): Promise<OrtWeb> {
 
 const VERSION = "1.30.0";
 
+let initialized = false;
+
+/**
+ * Runs the first session creation with ORT-web's thread count set. With more than one thread
+ * ORT-web imports its worker script through a `blob:` URL, which Deno's module loader refuses;
+ * while the first session is created, `URL.createObjectURL` returns the script's original
+ * `file://` URL instead (it remembers the last URL fetched). Later sessions reuse the pool.
+ */
+async function withFirstInitialization<T>(
+  ort: OrtWeb,
+  threads: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (initialized) return await fn();
+  ort.env.wasm.numThreads = threads;
+  if (threads <= 1) {
+    initialized = true;
+    return await fn();
+  }
+  const originalFetch = globalThis.fetch;
+  const originalCreate = URL.createObjectURL;
+  let lastUrl: string | undefined;
+  globalThis.fetch = (input: RequestInfo | URL, init?: RequestInit) => {
+    lastUrl = input instanceof Request ? input.url : String(input);
+    return originalFetch(input, init);
+  };
+  URL.createObjectURL = (object: Blob) => lastUrl ?? originalCreate(object);
+  try {
+    const value = await fn();
+    initialized = true;
+    return value;
+  } finally {
+    globalThis.fetch = originalFetch;
+    URL.createObjectURL = originalCreate;
+  }
+}
+
 /** A CPU fallback found where none is allowed. */
 export class CpuFallbackError extends Error {
   override name = "CpuFallbackError";
@@ -233,7 +270,7 @@ async function createEngine(
   }
   let device: GPUDevice | undefined;
   let adapterInfo: Record<string, unknown> | undefined;
-  let deviceName = "CPU (onnxruntime-web wasm, 1 thread)";
+  let deviceName = "CPU (onnxruntime-web wasm)";
   if (provider === "webgpu") {
     const { adapter, reason } = await requestAdapter();
     if (!adapter) throw new MissingCapabilityError(`${name}: ${reason}`);
@@ -259,19 +296,22 @@ async function createEngine(
     deviceName = `WebGPU: ${info.description || info.device || info.vendor || "adapter"}`;
   }
   const fallbacks: string[] = [];
+  // CPU threads of ORT-web (wasm kernels, and CPU nodes of WebGPU sessions); fixed at its first use.
+  const threads = Math.max(1, options.threads ?? navigator.hardwareConcurrency ?? 1);
   const open = async (graph: GraphFile, keepOnGpu: boolean) => {
     const { model, externalData } = await loadGraph(bundle, graph);
     const ep = provider === "webgpu" ? [{ name: "webgpu", device } as unknown as string] : ["wasm"];
     ort.env.logLevel = "verbose";
     const { value: session, log } = await captureOrtLog(() =>
-      ort.InferenceSession.create(model, {
-        executionProviders: ep,
-        externalData,
-        logSeverityLevel: 0,
-        ...(keepOnGpu && provider === "webgpu"
-          ? { preferredOutputLocation: "gpu-buffer" as const }
-          : {}),
-      })
+      withFirstInitialization(ort, threads, () =>
+        ort.InferenceSession.create(model, {
+          executionProviders: ep,
+          externalData,
+          logSeverityLevel: 0,
+          ...(keepOnGpu && provider === "webgpu"
+            ? { preferredOutputLocation: "gpu-buffer" as const }
+            : {}),
+        }))
     ).finally(() => (ort.env.logLevel = "warning"));
     if (provider === "webgpu") {
       const found = computeFallbacks(log, model);
@@ -301,7 +341,7 @@ async function createEngine(
     adapter: adapterInfo,
     form,
     cpuFallbackNodes: fallbacks,
-    threads: 1,
+    threads: ort.env.wasm.numThreads ?? 1,
   });
 }
 
@@ -330,7 +370,7 @@ export const wasmEngineFactory: EngineFactory = {
   async probe(): Promise<EngineAvailability> {
     try {
       await loadOrtWeb();
-      return { available: true, details: { threads: 1 } };
+      return { available: true, details: { threads: navigator.hardwareConcurrency ?? 1 } };
     } catch (error) {
       return {
         available: false,

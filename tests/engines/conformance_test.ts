@@ -90,3 +90,32 @@ Deno.test("auto picks onnx on the CPU here and records why it skipped CUDA", asy
   const report = await checkConformance(autoEngineFactory, bundle, { threads: 1 });
   assertEquals(report.failures, []);
 });
+
+Deno.test("wasm runs with several threads (the blob-URL worker shim) and still conforms", async () => {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `
+      import { wasmEngineFactory } from "./engines/ort_web/engine.ts";
+      import { checkConformance } from "./engines/conformance.ts";
+      import { nanoBundle } from "./benchmarks/models.ts";
+      const bundle = await nanoBundle(0);
+      const report = await checkConformance(wasmEngineFactory, bundle, { threads: 2 });
+      const engine = await wasmEngineFactory.create(bundle, { threads: 2 });
+      console.log(JSON.stringify({ failures: report.failures, threads: engine.describe().threads }));
+      await engine.dispose();
+      Deno.exit(0);
+    `,
+    ],
+    cwd: new URL("../../", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const output = await command.output();
+  const text = new TextDecoder().decode(output.stdout).trim().split("\n").at(-1)!;
+  assertEquals(
+    JSON.parse(text),
+    { failures: [], threads: 2 },
+    new TextDecoder().decode(output.stderr),
+  );
+});

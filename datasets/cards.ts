@@ -60,6 +60,7 @@ export const DATASETS: Record<string, DatasetDefinition> = {
       summary:
         "COCO 2017 detection: val2017 (5000 images, 80 categories) for GLIP's zero-shot COCO number",
       splits: ["val2017"],
+      counts: { val2017: { images: 5000, categories: 80 } },
       citation: CITATIONS.coco,
     },
     check: (root) =>
@@ -95,6 +96,7 @@ export const DATASETS: Record<string, DatasetDefinition> = {
       name: "flickr30k",
       summary: "Flickr30K Entities phrase grounding, val and test, recall@1/5/10 (ANY-BOX)",
       splits: ["val", "test"],
+      counts: { val: { images: 1000 }, test: { images: 1000 } },
       citation: CITATIONS.flickr30k,
     },
     check: (root) =>

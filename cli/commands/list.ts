@@ -117,6 +117,9 @@ async function checkDatasets(root: DataRoot, json: boolean): Promise<number> {
   for (const result of results) {
     out(`\n${result.name}: ${result.present ? "present" : "missing"} — ${result.card.summary}`);
     out(`  splits: ${result.card.splits.join(", ")}`);
+    for (const [split, counts] of Object.entries(result.card.counts ?? {})) {
+      out(`  ${split}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+    }
     for (const quirk of result.card.quirks ?? []) out(`  quirk: ${quirk}`);
     for (const line of result.lines) out(`  ${line}`);
   }

@@ -8,6 +8,7 @@
  */
 import type { MetricResult, RunRecord, TaskResult } from "../benchmarks/run_record.ts";
 import { meanAndStd } from "../benchmarks/run_record.ts";
+import { COCO_STAT_NAMES } from "../benchmarks/metrics/coco.ts";
 import { chartJsSource, STYLES } from "./assets.ts";
 import { CLIENT_SCRIPT } from "./client.ts";
 import { CITATIONS, referenceFewShot, referenceZeroShot } from "./reference_numbers.ts";

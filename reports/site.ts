@@ -9,6 +9,7 @@ import { UsageError } from "../core/errors.ts";
 import { readRunRecord, type RunRecord } from "../benchmarks/run_record.ts";
 import { page, renderReportPage, runLabel } from "./page.ts";
 import { comparabilityDifferences } from "./compare.ts";
+import { COCO_STAT_NAMES } from "../benchmarks/metrics/coco.ts";
 
 /** Reads run records from run folders (`run.json` inside) or record files. */
 export async function readRuns(inputs: string[]): Promise<{ path: string; record: RunRecord }[]> {
@@ -56,20 +57,7 @@ function pct(v: number | undefined): string {
 
 /** CSV of task results: one row per run and task. */
 export function resultsCsv(records: RunRecord[]): string {
-  const keys = [
-    "AP",
-    "AP50",
-    "AP75",
-    "APs",
-    "APm",
-    "APl",
-    "AR1",
-    "AR10",
-    "AR100",
-    "ARs",
-    "ARm",
-    "ARl",
-  ];
+  const keys = COCO_STAT_NAMES;
   const quote = (value: unknown) => {
     const s = String(value);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;

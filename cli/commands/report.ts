@@ -9,6 +9,7 @@ import { UsageError } from "../../core/errors.ts";
 import { buildSite, readRuns } from "../../reports/site.ts";
 import { checkGates } from "../../reports/compare.ts";
 import { runLabel } from "../../reports/page.ts";
+import { COCO_STAT_NAMES } from "../../benchmarks/metrics/coco.ts";
 
 const HELP =
   `deno task report RUN... --out DIR [--compare A B] [--force] [--fail-below AP] [--max-regression D]
@@ -94,25 +95,11 @@ export const command: Command = {
       ));
       if (booleanFlag(parsed, "details")) {
         const { cocoSummary } = await import("./eval.ts");
-        const keys = [
-          "AP",
-          "AP50",
-          "AP75",
-          "APs",
-          "APm",
-          "APl",
-          "AR1",
-          "AR10",
-          "AR100",
-          "ARs",
-          "ARm",
-          "ARl",
-        ];
         for (const record of records) {
           for (const task of record.tasks) {
             if (!task.result || task.result.metric !== "coco") continue;
             out(`\n${runLabel(record)} — ${task.name} (${task.split})`);
-            out(cocoSummary(keys.map((k) => task.result!.named[k] ?? -1)));
+            out(cocoSummary(COCO_STAT_NAMES.map((k) => task.result!.named[k] ?? -1)));
           }
         }
       }

@@ -79,7 +79,8 @@ export function halfToFloat(h: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-function convert(bytes: Uint8Array, dtype: TensorDtype, count: number): Float32Array {
+/** Little-endian tensor bytes of a dtype as float32. */
+export function bytesToFloat32(bytes: Uint8Array, dtype: TensorDtype, count: number): Float32Array {
   const buffer = bytes.slice().buffer;
   switch (dtype) {
     case "float32":
@@ -211,14 +212,14 @@ export async function readPthCheckpoint(path: string): Promise<Checkpoint> {
         name,
         dtype: ref.storage.dtype,
         shape: ref.size,
-        toFloat32: async () => convert(await readBytes(), ref.storage.dtype, count),
+        toFloat32: async () => bytesToFloat32(await readBytes(), ref.storage.dtype, count),
         toBigInt64: async () => {
           const bytes = await readBytes();
           if (ref.storage.dtype === "int64") {
             return new BigInt64Array(bytes.slice().buffer, 0, count);
           }
           return BigInt64Array.from(
-            convert(bytes, ref.storage.dtype, count),
+            bytesToFloat32(bytes, ref.storage.dtype, count),
             (v) => BigInt(Math.round(v)),
           );
         },

@@ -6,7 +6,8 @@
  * @module
  */
 import { InputError } from "../../core/errors.ts";
-import { type Checkpoint, type CheckpointTensor, halfToFloat, type TensorDtype } from "./pth.ts";
+import { bytesToFloat32, type Checkpoint, type CheckpointTensor, type TensorDtype } from "./pth.ts";
+import { readAt } from "./zip.ts";
 
 const DTYPES: Record<string, { dtype: TensorDtype; bytes: number }> = {
   F32: { dtype: "float32", bytes: 4 },
@@ -20,47 +21,6 @@ const DTYPES: Record<string, { dtype: TensorDtype; bytes: number }> = {
   U8: { dtype: "uint8", bytes: 1 },
   BOOL: { dtype: "bool", bytes: 1 },
 };
-
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  await file.seek(offset, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < length) {
-    const n = await file.read(bytes.subarray(done));
-    if (n === null) throw new Error(`unexpected end of file at ${offset + done}`);
-    done += n;
-  }
-  return bytes;
-}
-
-function toFloat32(bytes: Uint8Array, dtype: TensorDtype, count: number): Float32Array {
-  const buffer = bytes.slice().buffer;
-  switch (dtype) {
-    case "float32":
-      return new Float32Array(buffer, 0, count);
-    case "float16":
-      return Float32Array.from(new Uint16Array(buffer, 0, count), halfToFloat);
-    case "bfloat16": {
-      const out = new Float32Array(count);
-      const bits = new Uint32Array(out.buffer);
-      const halves = new Uint16Array(buffer, 0, count);
-      for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
-      return out;
-    }
-    case "float64":
-      return Float32Array.from(new Float64Array(buffer, 0, count));
-    case "int64":
-      return Float32Array.from(new BigInt64Array(buffer, 0, count), (v) => Number(v));
-    case "int32":
-      return Float32Array.from(new Int32Array(buffer, 0, count));
-    case "int16":
-      return Float32Array.from(new Int16Array(buffer, 0, count));
-    case "int8":
-      return Float32Array.from(new Int8Array(buffer, 0, count));
-    default:
-      return Float32Array.from(new Uint8Array(buffer, 0, count));
-  }
-}
 
 /** Opens a safetensors file (keys lose a leading `module.`). Close it when done. */
 export async function readSafetensors(path: string): Promise<Checkpoint> {
@@ -98,6 +58,12 @@ export async function readSafetensors(path: string): Promise<Checkpoint> {
       }
       const count = entry.shape.reduce((a, b) => a * b, 1);
       const [begin, end] = entry.data_offsets;
+      if (base + end > size) {
+        throw new InputError(`data_offsets end past the file (${base + end} > ${size} bytes)`, {
+          file: path,
+          field: rawName,
+        });
+      }
       if (end - begin !== count * info.bytes) {
         throw new InputError(
           `data_offsets span ${end - begin} bytes, shape [${entry.shape}] needs ${
@@ -115,12 +81,13 @@ export async function readSafetensors(path: string): Promise<Checkpoint> {
         name,
         dtype: info.dtype,
         shape: entry.shape,
-        toFloat32: async () => toFloat32(await read(), info.dtype, count),
+        toFloat32: async () => bytesToFloat32(await read(), info.dtype, count),
         toBigInt64: async () => {
           const bytes = await read();
           return info.dtype === "int64"
             ? new BigInt64Array(bytes.slice().buffer, 0, count)
-            : BigInt64Array.from(toFloat32(bytes, info.dtype, count), (v) => BigInt(Math.round(v)));
+            : BigInt64Array.from(bytesToFloat32(bytes, info.dtype, count), (v) =>
+              BigInt(Math.round(v)));
         },
       });
     }

@@ -16,7 +16,12 @@ export interface ZipEntry {
   compressed: boolean;
 }
 
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
+/** Reads `length` bytes at `offset` (fewer at the end of the file). */
+export async function readAt(
+  file: Deno.FsFile,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
   const bytes = new Uint8Array(length);
   await file.seek(offset, Deno.SeekMode.Start);
   let done = 0;

@@ -16,20 +16,7 @@ import { CITATIONS, referenceFewShot, referenceZeroShot } from "./reference_numb
 /** ΔAP above which engine parity is flagged. */
 export const PARITY_THRESHOLD = 0.001;
 
-const COCO_KEYS = [
-  "AP",
-  "AP50",
-  "AP75",
-  "APs",
-  "APm",
-  "APl",
-  "AR1",
-  "AR10",
-  "AR100",
-  "ARs",
-  "ARm",
-  "ARl",
-];
+const COCO_KEYS = COCO_STAT_NAMES;
 
 function esc(text: unknown): string {
   return String(text).replace(

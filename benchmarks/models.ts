@@ -29,7 +29,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** The nano bundle with seeded random weights, exported once into the cache. */
 export async function nanoBundle(seed = 0, log?: (line: string) => void): Promise<ModelBundle> {
-  const dir = join(CACHE_DIR, "bundles", `nano-seed${seed}`);
+  const dir = join(CACHE_DIR, "bundles", `nano-seed${seed}-v2`);
   if (await exists(join(dir, "manifest.json"))) return await loadBundle(dir);
   log?.(`exporting the nano model (seed ${seed}) to ${dir}`);
   const temp = `${dir}.tmp-${Deno.pid}`;

@@ -135,7 +135,7 @@ export class RandomWeights implements WeightSource {
       else if (isNorm) data[i] = 1 + 0.1 * n;
       else if (name.endsWith("embeddings.weight")) data[i] = 0.02 * n;
       else if (leaf === "gamma_v" || leaf === "gamma_l") data[i] = 0.5 + 0.1 * n;
-      else if (name.endsWith("bias0")) data[i] = -3.4 + 0.01 * n;
+      else if (name.endsWith("bias0")) data[i] = -1.5 + 0.01 * n;
       else if (name.endsWith("log_scale")) data[i] = 0.1 * n;
       else if (name.endsWith("bias_lang")) data[i] = 0.5 * n;
       else if (/scales\.\d+\.scale$/.test(name)) data[i] = 1 + 0.1 * n;

@@ -9,7 +9,12 @@ import { join } from "node:path";
 import type { Engine, FeatureHandle } from "../engines/engine.ts";
 import type { ModelBundle, PostprocessSettings } from "../models/bundle.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
-import { buildChunkedPrompts, type PromptChunk, promptHash } from "../models/text/prompt.ts";
+import {
+  buildCaptionPrompt,
+  buildChunkedPrompts,
+  type PromptChunk,
+  promptHash,
+} from "../models/text/prompt.ts";
 import { decodeImage } from "../models/image/decode.ts";
 import { preprocessImage } from "../models/image/preprocess.ts";
 import { convertBox, postprocessAtss } from "../models/post/atss.ts";
@@ -20,6 +25,14 @@ import { type DetectionRow, DetectionStore, readDetectionLines } from "./detecti
 import type { DetectionTask } from "./suite.ts";
 import type { MetricResult, PromptRecord, TaskResult } from "./run_record.ts";
 import { type Shard, shardImageIds } from "./shard.ts";
+import {
+  entriesByImage,
+  flickrPrediction,
+  groundingEntries,
+  type GroundingEntry,
+  groundingMetric,
+} from "./grounding.ts";
+import { evaluateFlickr30k } from "./metrics/flickr30k.ts";
 import type { StageTimer } from "./stage_timer.ts";
 import { progress } from "../cli/output.ts";
 
@@ -44,9 +57,11 @@ export interface PreparedTask {
   dataset: CocoDataset;
   chunks: PromptChunk[];
   prompts: PromptRecord[];
-  /** Image ids this run covers (sorted, sharded, limited). */
+  /** Image ids this run covers (sorted, sharded, limited); grounding: entry ids. */
   imageIds: number[];
   detectionsFile: string;
+  /** Grounding tasks: the entries run and each one's caption prompt, by entry id. */
+  grounding?: { entries: Map<number, GroundingEntry>; prompts: Map<number, PromptChunk> };
 }
 
 /** File-system-safe name of a task. */
@@ -66,6 +81,43 @@ export async function prepareTask(
   const tokenizer = await loadBertTokenizer(
     join(context.bundle.dir, context.bundle.manifest.tokenizer.vocab),
   );
+  const detectionsFile = join(context.outDir, "detections", `${taskFileName(task)}.jsonl`);
+  if (task.metric === "flickr30k") {
+    // Shards and --limit cut whole images, so every sentence of an image shares its backbone run.
+    const groups = entriesByImage(groundingEntries(dataset));
+    let selected = shardImageIds(groups.map((_, i) => i), context.shard).map((i) => groups[i]);
+    if (context.limit !== undefined) selected = selected.slice(0, context.limit);
+    const entries = new Map(selected.flat().map((e) => [e.entryId, e]));
+    const prompts = new Map<number, PromptChunk>();
+    for (const entry of entries.values()) {
+      prompts.set(
+        entry.entryId,
+        buildCaptionPrompt(tokenizer, entry.caption, entry.phraseSpans, {
+          maxLength: context.bundle.manifest.maxQueryLength,
+        }),
+      );
+    }
+    const imageIds = [...entries.keys()].sort((a, b) => a - b);
+    await checkImageFiles(dataset, task.imageRoot, imageIds);
+    const hashes = await Promise.all([...prompts.values()].map((chunk) => promptHash(chunk)));
+    return {
+      task,
+      dataset,
+      chunks: [],
+      prompts: [{
+        query: `(one caption per sentence: ${prompts.size} prompts)`,
+        hash: await promptHash({
+          query: hashes.join(""),
+          positiveMapLabelToToken: new Map(),
+        } as unknown as PromptChunk),
+        labels: [],
+        droppedLabels: [],
+      }],
+      imageIds,
+      detectionsFile,
+      grounding: { entries, prompts },
+    };
+  }
   const chunks = buildChunkedPrompts(tokenizer, task.names, {
     separator: task.separator,
     captionPrompt: task.captionPrompt,
@@ -92,7 +144,7 @@ export async function prepareTask(
     chunks,
     prompts,
     imageIds,
-    detectionsFile: join(context.outDir, "detections", `${taskFileName(task)}.jsonl`),
+    detectionsFile,
   };
 }
 
@@ -105,6 +157,7 @@ export async function runInference(
   const { engine, timer } = context;
   await Deno.mkdir(join(context.outDir, "detections"), { recursive: true });
   const store = await DetectionStore.open(prepared.detectionsFile, { resume: context.resume });
+  if (prepared.grounding) return await runGrounding(prepared, prepared.grounding, store, context);
   const todo = prepared.imageIds.filter((id) => !store.done.has(id));
   const settings = {
     ...context.bundle.manifest.postprocess,
@@ -132,13 +185,7 @@ export async function runInference(
     let done = 0;
     for (const imageId of todo) {
       const image = dataset.imageById.get(imageId)!;
-      const pre = await timer.time("preprocess", async () => {
-        const path = join(task.imageRoot, image.file_name);
-        return preprocessImage(
-          decodeImage(await Deno.readFile(path), path),
-          context.bundle.manifest.preprocess,
-        );
-      });
+      const pre = await loadImage(task, image.file_name, context);
       const original = task.originalSizeFrom === "json"
         ? { width: image.width, height: image.height }
         : pre.originalSize;
@@ -176,6 +223,102 @@ export async function runInference(
   }
   bar.end();
   return { images: todo.length };
+}
+
+/** Decodes and preprocesses one image of a task. */
+function loadImage(task: DetectionTask, fileName: string, context: TaskRunContext) {
+  return context.timer.time("preprocess", async () => {
+    const path = join(task.imageRoot, fileName);
+    return preprocessImage(
+      decodeImage(await Deno.readFile(path), path),
+      context.bundle.manifest.preprocess,
+    );
+  });
+}
+
+/**
+ * Grounding inference: per image, the backbone once; per sentence, its caption through the text
+ * encoder and the head with the image's features; rows `[x1, y1, x2, y2, score, label]` at the
+ * loaded image size (GLIP's `resize_box`), stored per entry.
+ */
+async function runGrounding(
+  prepared: PreparedTask,
+  grounding: NonNullable<PreparedTask["grounding"]>,
+  store: DetectionStore,
+  context: TaskRunContext,
+): Promise<{ images: number }> {
+  const { task } = prepared;
+  const { engine, timer } = context;
+  const settings = {
+    ...context.bundle.manifest.postprocess,
+    detectionsPerImage: task.detectionsPerImage,
+    ...context.postprocess,
+  };
+  const todo = [...grounding.entries.values()].filter((e) => !store.done.has(e.entryId));
+  const groups = entriesByImage(todo);
+  const bar = progress(`${task.name}`, groups.length);
+  try {
+    for (const [done, group] of groups.entries()) {
+      const pre = await loadImage(task, group[0].fileName, context);
+      const features = await timer.time("image", () => engine.encodeImage(pre.input));
+      try {
+        for (const entry of group) {
+          const chunk = grounding.prompts.get(entry.entryId)!;
+          const text = await timer.time("text", () =>
+            engine.encodeText({
+              inputIds: chunk.encoding.inputIds,
+              attentionMask: chunk.encoding.attentionMask,
+            }));
+          const rows: DetectionRow[] = [];
+          try {
+            const head = await timer.time("head", () => engine.runHead(features, text));
+            const detections = await timer.time(
+              "post",
+              () =>
+                postprocessAtss(head, chunk.positiveMapLabelToToken, settings, {
+                  resized: pre.resizedSize,
+                  original: pre.originalSize,
+                }),
+            );
+            for (let i = 0; i < detections.count; i++) {
+              const box = convertBox(detections.boxes, i, "flickr");
+              rows.push([...box, detections.scores[i], detections.labels[i]]);
+            }
+          } finally {
+            text.dispose();
+          }
+          await store.append(entry.entryId, rows);
+        }
+      } finally {
+        features.dispose();
+      }
+      bar.tick(done + 1);
+    }
+  } finally {
+    await store.close();
+  }
+  bar.end();
+  return { images: groups.length };
+}
+
+/** GLIP's Flickr predictions (`flickr_post_process`) of a grounding task, from stored rows. */
+export async function groundingPredictions(prepared: PreparedTask, files: string[]) {
+  const rows = new Map<number, DetectionRow[]>();
+  for (const file of files) {
+    for (const line of (await readDetectionLines(file)).images) {
+      rows.set(line.image_id, line.detections);
+    }
+  }
+  const entries = [...prepared.grounding!.entries.values()].sort((a, b) => a.entryId - b.entryId);
+  const missing = entries.filter((e) => !rows.has(e.entryId));
+  if (missing.length > 0) {
+    throw new Error(
+      `detections are missing for ${missing.length} sentence(s) (first entry ids: ${
+        missing.slice(0, 5).map((e) => e.entryId).join(", ")
+      }); run again with --resume`,
+    );
+  }
+  return entries.map((entry) => flickrPrediction(entry, rows.get(entry.entryId)!, files[0]));
 }
 
 /** Reads stored detections in the order pycocotools sees them (sorted image ids, then file order). */
@@ -220,6 +363,18 @@ export async function scoreTask(
   files = [prepared.detectionsFile],
 ): Promise<MetricResult> {
   const { dataset } = prepared;
+  if (prepared.grounding) {
+    const { grounding } = prepared.task;
+    if (!grounding) throw new Error(`task ${prepared.task.name} has no grounding settings`);
+    const predictions = await groundingPredictions(prepared, files);
+    const recall = await evaluateFlickr30k(predictions, {
+      root: grounding.entitiesRoot,
+      subset: grounding.subset,
+      merged: grounding.merged,
+      images: [...new Set([...prepared.grounding.entries.values()].map((e) => e.imageId))],
+    });
+    return groundingMetric(recall);
+  }
   const detections = await storedDetections(files, prepared.imageIds);
   if (prepared.task.metric === "lvis") {
     const imageSet = new Set(prepared.imageIds);

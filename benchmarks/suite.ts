@@ -17,7 +17,19 @@ export interface CaptionPromptEntry {
   suffix: string;
 }
 
-/** One detection task: a COCO-format split evaluated with COCO or LVIS metrics. */
+/** Phrase grounding (Flickr30K Entities): one caption prompt per (image, sentence) entry. */
+export interface GroundingSettings {
+  /** The evaluator's ground truth: the flickr30k_entities folder (`<subset>.txt`, `Annotations/`, `Sentences/`). */
+  entitiesRoot: string;
+  subset: "val" | "test";
+  /** MERGED-BOXES instead of GLIP's ANY-BOX. @default false */
+  merged?: boolean;
+}
+
+/**
+ * One task: a COCO-format split evaluated with COCO or LVIS metrics, or (metric `flickr30k`)
+ * MDETR's grounding annotations whose entries carry their own caption and phrase spans.
+ */
 export interface DetectionTask {
   /** Task name as the suite knows it (`Aquarium`, `val2017`, `minival`). */
   name: string;
@@ -28,7 +40,9 @@ export interface DetectionTask {
   annotationFile: string;
   /** Folder that image `file_name`s are relative to. */
   imageRoot: string;
-  metric: "coco" | "lvis";
+  metric: "coco" | "lvis" | "flickr30k";
+  /** Grounding settings (metric `flickr30k`). */
+  grounding?: GroundingSettings;
   /**
    * Names in label order: label i+1 is `names[i]` for contiguous labels (COCO, ODinW), or
    * `labels[i]` when given (LVIS uses raw category ids as labels).
@@ -46,8 +60,8 @@ export interface DetectionTask {
   chunkSize?: number;
   /** Detections kept per image per chunk (GLIP: 100; LVIS: 300). */
   detectionsPerImage: number;
-  /** Box output convention: COCO xywh with +1, or LVIS xywh without. */
-  boxConvention: "coco" | "lvis";
+  /** Box output convention: COCO xywh with +1, LVIS xywh without, Flickr xyxy. */
+  boxConvention: "coco" | "lvis" | "flickr";
   /** LVIS: keep the top-k detections per category over the dataset (FixedAP). */
   fixedApTopK?: number;
   /** Original image size from the JSON (COCO rescale) or the loaded image (LVIS, Flickr). */

@@ -53,6 +53,11 @@ export function registerBuiltins(): void {
     summary: "LVIS v1 minival or val: 40-name chunks, FixedAP, APr/APc/APf",
     load: async () => (await import("../benchmarks/suites/coco_lvis.ts")).lvisSuite,
   });
+  suites.register({
+    name: "flickr30k",
+    summary: "Flickr30K Entities phrase grounding (val, test): R@1/5/10, ANY-BOX",
+    load: async () => (await import("../benchmarks/suites/flickr30k.ts")).flickr30kSuite,
+  });
   engines.register({
     name: "onnx",
     summary: "onnxruntime-node: CPU (CUDA/TensorRT where their provider libraries are installed)",

@@ -13,7 +13,7 @@ import { chartJsSource, STYLES } from "./assets.ts";
 import { CLIENT_SCRIPT } from "./client.ts";
 import { CITATIONS, referenceFewShot, referenceZeroShot } from "./reference_numbers.ts";
 
-/** ΔAP above which engine parity is flagged. */
+/** Δ of the headline number (AP, or R@1) above which engine parity is flagged. */
 export const PARITY_THRESHOLD = 0.001;
 
 const COCO_KEYS = COCO_STAT_NAMES;
@@ -50,6 +50,58 @@ function zeroShot(task: TaskResult): MetricResult | undefined {
   return task.result;
 }
 
+/** The words and numbers a page shows for the metric of its runs. */
+interface MetricVocabulary {
+  /** Name of the headline number. */
+  headline: string;
+  /** What the suite table's numbers are. */
+  note: string;
+  /** Columns shown on demand next to the headline. */
+  extraKeys: readonly string[];
+  /** The numbers of the per-task table. */
+  detailKeys: readonly string[];
+  detailTitle: string;
+  /** Per-group bars: per category (COCO, LVIS) or per phrase type (Flickr30K). */
+  groupBy: "category" | "phrase type";
+}
+
+const LVIS_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf"] as const;
+const FLICKR_KEYS = ["R@1", "R@5", "R@10", "R@UB"] as const;
+
+function vocabulary(records: RunRecord[]): MetricVocabulary {
+  const metric = records.flatMap((r) => r.tasks).find((t) => t.result)?.result?.metric ??
+    "coco";
+  if (metric === "flickr30k") {
+    return {
+      headline: "R@1",
+      note:
+        "Recall@1 of phrase grounding (percent; MDETR's evaluator, ANY-BOX, IoU ≥ 0.5 without +1)",
+      extraKeys: ["R@5", "R@10", "R@UB"],
+      detailKeys: FLICKR_KEYS,
+      detailTitle: "Recall@k (UB: any box, the upper bound)",
+      groupBy: "phrase type",
+    };
+  }
+  if (metric === "lvis") {
+    return {
+      headline: "AP",
+      note: "LVIS AP (FixedAP as GLIP reports it, percent)",
+      extraKeys: ["AP50", "AP75", "APr", "APc", "APf"],
+      detailKeys: LVIS_KEYS,
+      detailTitle: "LVIS numbers",
+      groupBy: "category",
+    };
+  }
+  return {
+    headline: "AP",
+    note: "AP (COCO AP@[.5:.95], percent)",
+    extraKeys: ["AP50", "AP75", "APs", "APm", "APl"],
+    detailKeys: COCO_KEYS,
+    detailTitle: "COCO numbers",
+    groupBy: "category",
+  };
+}
+
 /** One-line verdict for the header. */
 export function verdict(records: RunRecord[]): string {
   if (records.length === 0) return "No runs.";
@@ -67,7 +119,7 @@ export function verdict(records: RunRecord[]): string {
     const who = other.model.name === base.model.name
       ? `${other.engine.engine} vs ${base.engine.engine}`
       : `${runLabel(other)} vs ${runLabel(base)}`;
-    return `${who}: ΔAP ${
+    return `${who}: Δ${base.summary.metric.split(" ")[0]} ${
       Number.isNaN(delta) ? "—" : `${delta >= 0 ? "+" : ""}${delta.toFixed(1)}`
     }, ${speed.toFixed(1)}x ${speed >= 1 ? "faster" : "the speed"}`;
   }).join("; ");
@@ -118,7 +170,8 @@ function suiteTable(records: RunRecord[]): string {
   const referenceFor = (name: string) =>
     base ? referenceZeroShot(base.model.configName, base.suite, name) : undefined;
   const hasReference = taskNames.some((name) => referenceFor(name));
-  const extraKeys = ["AP50", "AP75", "APs", "APm", "APl"];
+  const words = vocabulary(records);
+  const extraKeys = words.extraKeys;
   const shotColumns = [
     ...new Set(
       records.flatMap((r) => r.tasks.flatMap((t) => (t.cells ?? []).map((c) => String(c.shots)))),
@@ -197,7 +250,9 @@ function suiteTable(records: RunRecord[]): string {
   }${records.map(shotAverages).join("")}${
     hasReference ? cell(referenceFor("Average")?.value) : ""
   }</tr>`;
-  return `<section aria-labelledby="h-suite"><h2 id="h-suite">Results by task</h2><p class="note">AP (COCO AP@[.5:.95], percent). Cells are coloured by Δ against the published number where one exists, else against the first run; the Δ is also written, so colour is not the only signal. <label class="toggle"><input type="checkbox" data-toggle-extra="suite-table"> show AP50, AP75 and size columns</label></p><table id="suite-table" class="sortable"><thead>${head}</thead><tbody>${rows}${average}</tbody></table></section>`;
+  return `<section aria-labelledby="h-suite"><h2 id="h-suite">Results by task</h2><p class="note">${words.note}. Cells are coloured by Δ against the published number where one exists, else against the first run; the Δ is also written, so colour is not the only signal. <label class="toggle"><input type="checkbox" data-toggle-extra="suite-table"> show ${
+    extraKeys.join(", ")
+  } columns</label></p><table id="suite-table" class="sortable"><thead>${head}</thead><tbody>${rows}${average}</tbody></table></section>`;
 }
 
 interface ChartSpec {
@@ -279,11 +334,11 @@ function efficiency(records: RunRecord[], charts: Record<string, ChartSpec>): st
       "chart-efficiency",
       {
         type: "line",
-        title: "AP vs shots (average over tasks)",
+        title: `${vocabulary(records).headline} vs shots (average over tasks)`,
         labels: SHOTS,
         series,
         xLabel: "shots per category",
-        yLabel: "AP",
+        yLabel: vocabulary(records).headline,
       },
       charts,
       true,
@@ -293,35 +348,40 @@ function efficiency(records: RunRecord[], charts: Record<string, ChartSpec>): st
 
 function taskDetails(records: RunRecord[], charts: Record<string, ChartSpec>): string {
   const names = [...new Set(records.flatMap((r) => r.tasks.map((t) => t.name)))];
+  const words = vocabulary(records);
   const blocks = names.map((name, n) => {
     const perRun = records.map((r) => r.tasks.find((t) => t.name === name));
     const first = perRun.find((t) => t);
     const numbers = `<table><thead><tr><th scope="col">Run</th>${
-      COCO_KEYS.map((k) => `<th scope="col">${k}</th>`).join("")
+      words.detailKeys.map((k) => `<th scope="col">${k}</th>`).join("")
     }</tr></thead><tbody>${
       perRun.map((t, i) =>
         `<tr><th scope="row">${esc(runLabel(records[i]))}</th>${
-          COCO_KEYS.map((k) => cell(t?.result?.named[k])).join("")
+          words.detailKeys.map((k) => cell(t?.result?.named[k])).join("")
         }</tr>`
       ).join("")
     }</tbody></table>`;
-    const categories = first?.categories ?? [];
-    const bars = chart(`chart-cat-${n}`, {
-      type: "bar",
-      title: `${name}: AP per category`,
-      labels: categories.map((c) => c.name.trim() || `(id ${c.id})`),
-      series: perRun.map((t, i) => ({
-        label: runLabel(records[i]),
-        data: categories.map((c) => {
-          const v = t?.result?.perCategory?.[String(c.id)]?.AP;
-          return v === undefined || v < 0 ? null : 100 * v;
-        }),
-      })),
-      yLabel: "AP",
-      horizontal: categories.length > 12,
-    }, charts);
+    const types = [
+      ...new Set(perRun.flatMap((t) => Object.keys(t?.result?.byType ?? {}))),
+    ].sort();
+    const bars = words.groupBy === "phrase type"
+      ? chart(`chart-cat-${n}`, {
+        type: "bar",
+        title: `${name}: ${words.headline} per phrase type`,
+        labels: types,
+        series: perRun.map((t, i) => ({
+          label: runLabel(records[i]),
+          data: types.map((type) => {
+            const v = t?.result?.byType?.[type]?.[words.headline];
+            return v === undefined || v < 0 ? null : 100 * v;
+          }),
+        })),
+        yLabel: words.headline,
+      }, charts)
+      : categoryBars(name, n, perRun, records, charts);
+    const hasCurves = perRun.some((t) => t?.result?.prCurves);
     const recallPoints = Array.from({ length: 101 }, (_, i) => (i / 100).toFixed(2));
-    const pr = chart(`chart-pr-${n}`, {
+    const pr = !hasCurves ? "" : chart(`chart-pr-${n}`, {
       type: "line",
       title: `${name}: precision-recall (IoU .5 and .5:.95)`,
       labels: recallPoints,
@@ -357,11 +417,35 @@ function taskDetails(records: RunRecord[], charts: Record<string, ChartSpec>): s
       first?.images ?? 0
     } images, ${
       first?.annotations ?? 0
-    } boxes</summary>${card}<h3>COCO numbers</h3>${numbers}<div class="charts">${bars}${pr}</div><h3>Exact prompt</h3>${prompts}</details>`;
+    } boxes</summary>${card}<h3>${words.detailTitle}</h3>${numbers}<div class="charts">${bars}${pr}</div><h3>Exact prompt</h3>${prompts}</details>`;
   });
   return `<section aria-labelledby="h-tasks"><h2 id="h-tasks">Per task</h2>${
     blocks.join("")
   }</section>`;
+}
+
+function categoryBars(
+  name: string,
+  n: number,
+  perRun: (TaskResult | undefined)[],
+  records: RunRecord[],
+  charts: Record<string, ChartSpec>,
+): string {
+  const categories = perRun.find((t) => t)?.categories ?? [];
+  return chart(`chart-cat-${n}`, {
+    type: "bar",
+    title: `${name}: AP per category`,
+    labels: categories.map((c) => c.name.trim() || `(id ${c.id})`),
+    series: perRun.map((t, i) => ({
+      label: runLabel(records[i]),
+      data: categories.map((c) => {
+        const v = t?.result?.perCategory?.[String(c.id)]?.AP;
+        return v === undefined || v < 0 ? null : 100 * v;
+      }),
+    })),
+    yLabel: "AP",
+    horizontal: categories.length > 12,
+  }, charts);
 }
 
 function parity(records: RunRecord[]): string {
@@ -394,11 +478,11 @@ function parity(records: RunRecord[]): string {
       esc(a.model.name)
     })</h3><table class="sortable"><thead><tr><th scope="col">Task</th><th scope="col">${
       esc(a.engine.engine)
-    }</th><th scope="col">${
-      esc(b.engine.engine)
-    }</th><th scope="col">ΔAP</th></tr></thead><tbody>${rows}</tbody></table>`;
+    }</th><th scope="col">${esc(b.engine.engine)}</th><th scope="col">Δ${
+      esc(a.summary.metric.split(" ")[0])
+    }</th></tr></thead><tbody>${rows}</tbody></table>`;
   });
-  return `<section aria-labelledby="h-parity"><h2 id="h-parity">Engine parity</h2><p class="note">Same model bundle on different engines. |ΔAP| above ${
+  return `<section aria-labelledby="h-parity"><h2 id="h-parity">Engine parity</h2><p class="note">Same model bundle on different engines. |Δ| of the headline number above ${
     100 * PARITY_THRESHOLD
   } points is flagged.</p>${tables.join("")}</section>`;
 }

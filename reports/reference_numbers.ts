@@ -82,7 +82,21 @@ const COCO_ZERO_SHOT: Record<string, number> = {
 };
 
 /**
- * The published zero-shot AP (0..1) of a task for a model config, when one exists.
+ * Flickr30K Entities val Recall@1 (percent, ANY-BOX): the paper's ablation rows for the
+ * configurations the released T(A), T(B), T(C) checkpoints follow, and the released GLIP-T
+ * (CC3M, SBU). GLIP-L and the test split are left out: the fact sheet marks them UNCONFIRMED.
+ */
+const FLICKR_VAL_R1: Record<string, number> = {
+  "glip-t-a": 46.4,
+  "glip-t-b": 41.4,
+  "glip-t-c": 84.8,
+  "glip-t": 85.3,
+};
+const FLICKR_SOURCE = "GLIP paper (arXiv 2112.03857), Flickr30K table, via transcription";
+
+/**
+ * The published zero-shot number (0..1) of a task for a model config, when one exists: AP, or
+ * for Flickr30K val Recall@1.
  * `task` "Average" gives the suite average.
  */
 export function referenceZeroShot(
@@ -99,6 +113,9 @@ export function referenceZeroShot(
     if (task === "Average") return { value: row.average / 100, source };
     const index = ODINW_COLUMNS.indexOf(task);
     return index < 0 ? undefined : { value: row.tasks[index] / 100, source };
+  }
+  if (suite === "flickr30k" && task === "val" && FLICKR_VAL_R1[config] !== undefined) {
+    return { value: FLICKR_VAL_R1[config] / 100, source: FLICKR_SOURCE };
   }
   if (suite === "coco" && COCO_ZERO_SHOT[config] !== undefined) {
     return { value: COCO_ZERO_SHOT[config] / 100, source: README };

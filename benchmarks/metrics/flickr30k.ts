@@ -127,6 +127,8 @@ export interface FlickrOptions {
   merged?: boolean;
   topK?: number[];
   iouThreshold?: number;
+  /** Only these images of the subset (a smoke run); default: the whole subset, as MDETR. */
+  images?: string[];
 }
 
 /** Evaluates phrase-grounding predictions as MDETR's evaluator does. */
@@ -145,7 +147,18 @@ export async function evaluateFlickr30k(
       file: listFile,
     });
   }
-  const imageIds = list.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
+  let imageIds = list.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
+  if (options.images) {
+    const listed = new Set(imageIds);
+    const unknown = options.images.filter((id) => !listed.has(id));
+    if (unknown.length > 0) {
+      throw new InputError(`image(s) not in the ${options.subset} subset: ${unknown.slice(0, 5)}`, {
+        file: listFile,
+      });
+    }
+    const wanted = new Set(options.images);
+    imageIds = imageIds.filter((id) => wanted.has(id));
+  }
   const boxesOf = new Map<string, Map<string, number[][]>>();
   const sentencesOf = new Map<string, (FlickrPhrase[] | null)[]>();
   const allIds = new Set<string>();

@@ -82,8 +82,20 @@ export function demoTasks(): OdinwTask[] {
   }));
 }
 
-/** Renders one image with 1-4 objects; returns its pixels, boxes and caption. */
-function renderImage(random: () => number, spec: DemoTaskSpec) {
+/** Demo image size (width x height). */
+export const DEMO_IMAGE_SIZE = { width: WIDTH, height: HEIGHT } as const;
+
+/** mulberry32 for the other demo generators. */
+export { prng as demoRandom };
+
+/**
+ * Renders one image with 1-4 non-overlapping objects on a noisy grey background; returns its
+ * pixels (RGB), the objects' COCO boxes and a caption naming them by colour and shape.
+ */
+export function renderImage(
+  random: () => number,
+  spec: Pick<DemoTaskSpec, "by" | "categories"> = { by: "shape", categories: [] },
+) {
   const rgb = new Uint8Array(WIDTH * HEIGHT * 3);
   const base = 200 + Math.floor(random() * 40);
   for (let i = 0; i < WIDTH * HEIGHT; i++) {

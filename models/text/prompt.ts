@@ -121,27 +121,37 @@ export function buildPrompt(
 }
 
 /**
- * GLIP's `create_positive_dict`: the first token of a span is `char_to_token(beg)`, falling back
- * to beg+1 then beg+2; the last is `char_to_token(end-1)`, falling back to end-2 then end-3.
- * A label whose span finds no token is dropped.
+ * How the spans of one label combine. GLIP's detection prompts (`create_positive_dict`) keep
+ * only the last span's tokens; grounding captions (`create_positive_map`, Flickr30K) mark the
+ * union of all spans.
+ */
+export type SpanCombination = "last" | "union";
+
+/**
+ * GLIP's `create_positive_dict` (`"last"`) or `create_positive_map` (`"union"`): the first token
+ * of a span is `char_to_token(beg)`, falling back to beg+1 then beg+2; the last is
+ * `char_to_token(end-1)`, falling back to end-2 then end-3; a span with no token is skipped.
+ * A label none of whose spans finds a token is dropped.
  */
 export function positiveMap(
   encoding: Encoding,
   tokensPositive: [number, number][][],
   labels: number[],
+  combination: SpanCombination = "last",
 ): { map: Map<number, number[]>; dropped: number[] } {
   const at = (index: number): number | null =>
     index >= 0 && index < encoding.charToToken.length ? encoding.charToToken[index] : null;
   const map = new Map<number, number[]>();
   const dropped: number[] = [];
   tokensPositive.forEach((spans, j) => {
+    const marked = new Set<number>();
     for (const [beg, end] of spans) {
       const first = at(beg) ?? at(beg + 1) ?? at(beg + 2);
       const last = at(end - 1) ?? at(end - 2) ?? at(end - 3);
       if (first === null || last === null) continue;
-      const tokens = [];
-      for (let i = first; i <= last; i++) tokens.push(i);
-      map.set(labels[j], tokens);
+      if (combination === "last") marked.clear();
+      for (let i = first; i <= last; i++) marked.add(i);
+      map.set(labels[j], [...marked].sort((a, b) => a - b));
     }
     if (!map.has(labels[j])) dropped.push(labels[j]);
   });
@@ -172,7 +182,8 @@ export function buildChunkedPrompts(
 
 /**
  * A prompt for a raw caption (Flickr30K uses whole sentences, uncleaned): the caption as the
- * query, and one label per phrase span (label = phrase index + 1).
+ * query, and one label per phrase (label = phrase index + 1, GLIP's `plus = 1`) mapped to the
+ * union of its spans' tokens, as GLIP's `create_positive_map` marks them.
  */
 export function buildCaptionPrompt(
   tokenizer: BertTokenizer,
@@ -185,7 +196,7 @@ export function buildCaptionPrompt(
     maxLength: options.maxLength ?? 256,
     padToMaxLength: true,
   });
-  const { map, dropped } = positiveMap(encoding, phraseSpans, labels);
+  const { map, dropped } = positiveMap(encoding, phraseSpans, labels, "union");
   return {
     query: caption,
     labels,

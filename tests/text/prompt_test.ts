@@ -1,7 +1,12 @@
 import { assertEquals } from "../assert.ts";
 import { SHARED } from "../cli_helpers.ts";
 import { loadBertTokenizer } from "../../models/text/tokenizer.ts";
-import { buildPrompt, cleanName } from "../../models/text/prompt.ts";
+import {
+  buildCaptionPrompt,
+  buildPrompt,
+  cleanName,
+  positiveMap,
+} from "../../models/text/prompt.ts";
 
 interface PromptCase {
   suite: string;
@@ -58,4 +63,22 @@ Deno.test("buildPrompt() pads the encoding to 256 with an attention mask", () =>
   const chunk = buildPrompt(tokenizer, ["fish", "shark"]);
   assertEquals(chunk.encoding.inputIds.length, 256);
   assertEquals(chunk.encoding.attentionMask.reduce((a, b) => a + b, 0), chunk.encoding.length);
+});
+
+Deno.test("positiveMap() keeps the last span of a detection label and the union for a caption phrase", () => {
+  const caption = "a dog and a cat near a dog";
+  const spans: [number, number][][] = [[[2, 5], [23, 26]], [[12, 15]]];
+  const chunk = buildCaptionPrompt(tokenizer, caption, spans);
+  // [CLS]=0, a=1, dog=2, and=3, a=4, cat=5, near=6, a=7, dog=8
+  assertEquals(chunk.positiveMapLabelToToken.get(1), [2, 8]);
+  assertEquals(chunk.positiveMapLabelToToken.get(2), [5]);
+  const detection = positiveMap(chunk.encoding, spans, [1, 2], "last");
+  assertEquals(detection.map.get(1), [8]);
+});
+
+Deno.test("buildCaptionPrompt() drops a phrase whose spans find no token, labels stay phrase index + 1", () => {
+  const chunk = buildCaptionPrompt(tokenizer, "two dogs", [[[40, 44]], [[4, 8]]]);
+  assertEquals(chunk.labels, [1, 2]);
+  assertEquals(chunk.droppedLabels, [1]);
+  assertEquals(chunk.positiveMapLabelToToken.get(2), [2]);
 });

@@ -14,8 +14,10 @@ import { UsageError } from "../core/errors.ts";
 import type { DetectionTask } from "./suite.ts";
 import type { AdaptationCell, TaskResult } from "./run_record.ts";
 import { meanAndStd } from "./run_record.ts";
-import { prepareTask, runInference, scoreTask, taskResult } from "./runner.ts";
+import { prepareTask, runInference, scoreTask, storedDetections, taskResult } from "./runner.ts";
+import type { CocoDetection } from "./metrics/coco.ts";
 import type { StageTimer } from "./stage_timer.ts";
+import { trainCell, type TrainerOptions } from "./external_trainer.ts";
 
 /** Fills a checkpoint pattern: `{task}`, `{shots}`, `{seed}`. */
 export function checkpointPath(
@@ -35,7 +37,8 @@ export interface AdaptationOptions {
   tasks: DetectionTask[];
   shots: (number | "all")[];
   seeds: number[];
-  pattern: string;
+  /** Where the adapted weights come from: a checkpoint pattern, or an external trainer. */
+  source: { pattern: string } | { trainer: TrainerOptions };
   factory: EngineFactory;
   engineOptions: EngineOptions;
   resolveModel: (spec: string) => Promise<ModelBundle>;
@@ -48,15 +51,29 @@ export interface AdaptationOptions {
 /** Evaluates every (task, shots, seed) checkpoint; returns per-task results with their cells. */
 export async function runAdaptation(
   options: AdaptationOptions,
-): Promise<
-  { tasks: TaskResult[]; imagesRun: number; engineDescription?: Record<string, unknown> }
-> {
+): Promise<{
+  tasks: TaskResult[];
+  imagesRun: number;
+  engineDescription?: Record<string, unknown>;
+  /** COCO-format detections of every cell: shots -> task -> seed -> detections. */
+  detections: Map<string, Record<string, Record<string, CocoDetection[]>>>;
+}> {
   // Fail before any inference when a checkpoint is missing.
   const missing: string[] = [];
-  for (const task of options.tasks) {
+  const source = options.source;
+  const checkpointOf = (task: DetectionTask, shots: number | "all", seed: number) =>
+    "pattern" in source
+      ? Promise.resolve(checkpointPath(source.pattern, task.name, shots, seed))
+      : trainCell({ task, shots, seed }, source.trainer);
+  for (const task of "pattern" in source ? options.tasks : []) {
     for (const shots of options.shots) {
       for (const seed of options.seeds) {
-        const path = checkpointPath(options.pattern, task.name, shots, seed);
+        const path = checkpointPath(
+          (source as { pattern: string }).pattern,
+          task.name,
+          shots,
+          seed,
+        );
         try {
           await Deno.stat(path);
         } catch {
@@ -75,12 +92,13 @@ export async function runAdaptation(
   const results: TaskResult[] = [];
   let imagesRun = 0;
   let engineDescription: Record<string, unknown> | undefined;
+  const detections = new Map<string, Record<string, Record<string, CocoDetection[]>>>();
   for (const task of options.tasks) {
     const cells: AdaptationCell[] = [];
     let template: TaskResult | undefined;
     for (const shots of options.shots) {
       for (const seed of options.seeds) {
-        const path = checkpointPath(options.pattern, task.name, shots, seed);
+        const path = await checkpointOf(task, shots, seed);
         const bundle = await options.resolveModel(path);
         const cellDir = join(options.outDir, "cells", `${shots}_${seed}`);
         const prepared = await prepareTask(task, { bundle, outDir: cellDir, limit: options.limit });
@@ -99,6 +117,14 @@ export async function runAdaptation(
           await engine.dispose();
         }
         const test = await scoreTask(prepared);
+        if (!prepared.grounding) {
+          const byTask = detections.get(String(shots)) ??
+            detections.set(String(shots), {}).get(String(shots))!;
+          (byTask[task.name] ??= {})[String(seed)] = await storedDetections(
+            [prepared.detectionsFile],
+            prepared.imageIds,
+          );
+        }
         template ??= taskResult(prepared, undefined, options.outDir);
         cells.push({
           shots,
@@ -113,7 +139,7 @@ export async function runAdaptation(
     }
     results.push({ ...template!, cells });
   }
-  return { tasks: results, imagesRun, engineDescription };
+  return { tasks: results, imagesRun, engineDescription, detections };
 }
 
 /** Mean ± std over seeds of the suite average, per shot count. */

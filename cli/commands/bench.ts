@@ -29,6 +29,7 @@ import {
   prepareTask,
   runInference,
   scoreTask,
+  storedDetections,
   taskResult,
 } from "../../benchmarks/runner.ts";
 import { peakRssBytes, StageTimer } from "../../benchmarks/stage_timer.ts";
@@ -46,8 +47,17 @@ import {
 } from "../../benchmarks/run_record.ts";
 import { bundleDigest, type ModelBundle } from "../../models/bundle.ts";
 import { generateDemoSet } from "../../datasets/demo/generate.ts";
+import { generateFlickrDemo } from "../../datasets/demo/flickr.ts";
 import { odinwDetectionTask } from "../../benchmarks/suites/odinw.ts";
 import { mergeShards } from "../../benchmarks/merge.ts";
+import { checkTrainerTemplate } from "../../benchmarks/external_trainer.ts";
+import { FEW_SHOT_SAMPLERS, type FewShotSampler } from "../../datasets/fewshot.ts";
+import { unknownNameMessage } from "../../core/did_you_mean.ts";
+import {
+  type FewShotSubmission,
+  writeSubmission,
+  type ZeroShotSubmission,
+} from "../../benchmarks/leaderboard.ts";
 
 const HELP = `deno task bench <suite> [options]
 deno task bench merge SHARD_DIR... --out DIR
@@ -80,6 +90,11 @@ Options:
   --allow-cpu-fallback let GPU engines run nodes on the CPU (reported in the run record)
   --checkpoints PAT    (few-shot, prompt-tuning) adapted checkpoints or bundles, e.g.
                        'ckpts/{task}/{shots}_{seed}.pth', evaluated on --split (default test)
+  --trainer CMD        (few-shot, prompt-tuning) an external trainer run once per cell, e.g.
+                       'python tools/finetune.py ... {task} {shots} {seed} {train_json} {val_json} {out}';
+                       it leaves a checkpoint in {out} (bundle folder, .pth, .safetensors)
+  --sampler NAME       k-shot sampler for --trainer: seeded (COCODataset, default) or sorted
+                       (CocoGrounding, GLIP's README path: the same images for every seed)
   --shots LIST         shots for the adaptation protocols (default 1,3,5,10)
   --seeds LIST         seeds for the adaptation protocols (default 3,30,300)
   --no-report          do not build the HTML report
@@ -114,6 +129,7 @@ export const command: Command = {
       "no-report": { type: "boolean" },
       checkpoints: { type: "string" },
       trainer: { type: "string" },
+      sampler: { type: "string" },
       shots: { type: "string" },
       seeds: { type: "string" },
     });
@@ -136,14 +152,27 @@ export const command: Command = {
     const protocol = stringFlag(parsed, "protocol") ?? "zero-shot";
     const protocolDefinition = await protocols.get(protocol);
     const adapts = protocolDefinition.adapts;
-    if (adapts && !stringFlag(parsed, "checkpoints")) {
+    const trainer = stringFlag(parsed, "trainer");
+    if (adapts && stringFlag(parsed, "checkpoints") && trainer) {
+      throw new UsageError("bench: give either --checkpoints or --trainer, not both");
+    }
+    if (adapts && trainer === "native") {
+      throw new UsageError(
+        "bench: the native trainer is not available in this version; use --trainer 'COMMAND ... {out}' " +
+          "(an external trainer such as GLIP's tools/finetune.py) or --checkpoints 'DIR/{task}/{shots}_{seed}.pth'",
+      );
+    }
+    if (adapts && !stringFlag(parsed, "checkpoints") && !trainer) {
       throw new UsageError(
         `bench: the ${protocol} protocol needs adapted weights: give --checkpoints 'DIR/{task}/{shots}_{seed}.pth' ` +
-          `(checkpoints trained elsewhere, e.g. by GLIP's tools/finetune.py). ` +
-          (stringFlag(parsed, "trainer")
-            ? "Running an external --trainer is not implemented in this version; train first, then pass --checkpoints."
-            : "The native trainer is not available in this version."),
+          `(checkpoints trained elsewhere) or --trainer 'COMMAND {task} {shots} {seed} {train_json} {out}' ` +
+          `(an external trainer run per cell, e.g. GLIP's tools/finetune.py). The native trainer is not available in this version.`,
       );
+    }
+    if (trainer) checkTrainerTemplate(trainer);
+    const sampler = stringFlag(parsed, "sampler") ?? "seeded";
+    if (!FEW_SHOT_SAMPLERS.includes(sampler as FewShotSampler)) {
+      throw new UsageError(unknownNameMessage("sampler", sampler, [...FEW_SHOT_SAMPLERS]));
     }
     // GLIP reports adapted models on test (the best-on-val checkpoint, tools/eval_all.py).
     const split = stringFlag(parsed, "split") ?? (adapts ? "test" : undefined);
@@ -160,7 +189,26 @@ export const command: Command = {
     const demo = booleanFlag(parsed, "demo") || (!present && !modelSpecs && suite.name === "odinw");
     let tasks: DetectionTask[];
     let models: { label: string; bundle: ModelBundle }[];
-    if (demo) {
+    let dataRootPath = root.path;
+    const demoModels = async () =>
+      modelSpecs
+        ? await Promise.all(
+          modelSpecs.map(async (spec) => ({
+            label: labelOf(spec),
+            bundle: await resolveModel(spec, stringFlag(parsed, "model-config") ?? "glip-t", info),
+          })),
+        )
+        : [{ label: "nano", bundle: await nanoBundle(0, info) }];
+    if (demo && suite.name === "flickr30k") {
+      const demoRoot = await generateFlickrDemo(join(CACHE_DIR, "demo-flickr30k"), { seed: 0 });
+      dataRootPath = demoRoot;
+      tasks = await suite.tasks({ dataRoot: demoRoot, split });
+      models = await demoModels();
+    } else if (demo && suite.name !== "odinw") {
+      throw new UsageError(
+        `bench: the embedded demo exists for odinw and flickr30k, not ${suite.name}`,
+      );
+    } else if (demo) {
       if (!booleanFlag(parsed, "demo")) {
         info(
           `No ODinW data under ${
@@ -169,6 +217,7 @@ export const command: Command = {
         );
       }
       const demoSet = await generateDemoSet(join(CACHE_DIR, "demo-data"), { seed: 0 });
+      dataRootPath = demoSet.root;
       const selected = listFlag(parsed, "tasks");
       const demoTasks = selected
         ? demoSet.tasks.filter((t) => selected.includes(t.name))
@@ -189,14 +238,7 @@ export const command: Command = {
           }),
         );
       }
-      models = modelSpecs
-        ? await Promise.all(
-          modelSpecs.map(async (spec) => ({
-            label: labelOf(spec),
-            bundle: await resolveModel(spec, stringFlag(parsed, "model-config") ?? "glip-t", info),
-          })),
-        )
-        : [{ label: "nano", bundle: await nanoBundle(0, info) }];
+      models = await demoModels();
     } else {
       if (!present) {
         throw new UsageError(
@@ -241,7 +283,7 @@ export const command: Command = {
         threads,
         json,
         demo,
-        rootPath: demo ? join(CACHE_DIR, "demo-data") : root.path,
+        rootPath: dataRootPath,
         suite: suite as DetectionSuite,
       });
     }
@@ -304,7 +346,7 @@ export const command: Command = {
           timer,
           wallSeconds,
           imagesRun,
-          rootPath: demo ? join(CACHE_DIR, "demo-data") : root.path,
+          rootPath: dataRootPath,
           demo,
           shard,
           limit,
@@ -313,6 +355,16 @@ export const command: Command = {
         });
         await writeRunRecord(join(dir, "run.json"), record);
         await writeCocoResults(prepared);
+        if (suite.name === "odinw" && !shard) {
+          const submission: ZeroShotSubmission = {};
+          for (const task of prepared) {
+            submission[task.task.name] = await storedDetections(
+              [task.detectionsFile],
+              task.imageIds,
+            );
+          }
+          await writeLeaderboard(dir, prepared.map((p) => p.task), submission);
+        }
         records.push({ dir, record });
         info(`run record: ${join(dir, "run.json")}`);
       }
@@ -344,7 +396,9 @@ async function adaptationCommand(input: {
   const { parsed } = input;
   const shots = integerListFlag("bench", parsed, "shots") ?? [1, 3, 5, 10];
   const seeds = integerListFlag("bench", parsed, "seeds") ?? [3, 30, 300];
-  const pattern = stringFlag(parsed, "checkpoints")!;
+  const pattern = stringFlag(parsed, "checkpoints");
+  const trainer = stringFlag(parsed, "trainer");
+  const sampler = (stringFlag(parsed, "sampler") ?? "seeded") as FewShotSampler;
   const records: { dir: string; record: RunRecord }[] = [];
   for (const engineName of input.engineNames) {
     const dir = input.engineNames.length > 1 ? join(input.outDir, engineName) : input.outDir;
@@ -394,7 +448,9 @@ async function adaptationCommand(input: {
       tasks: input.tasks,
       shots,
       seeds,
-      pattern,
+      source: pattern ? { pattern } : {
+        trainer: { template: trainer!, outDir: dir, sampler, log: info },
+      },
       factory,
       engineOptions,
       resolveModel: (spec) =>
@@ -405,10 +461,24 @@ async function adaptationCommand(input: {
       limit: input.limit,
     });
     imagesRun += adaptation.imagesRun;
+    if (input.suite.name === "odinw") {
+      for (const [shots, byTask] of adaptation.detections) {
+        const single = shots === "all" && seeds.length === 1;
+        await writeLeaderboard(
+          dir,
+          input.tasks,
+          single
+            ? Object.fromEntries(Object.entries(byTask).map(([t, s]) => [t, s[String(seeds[0])]]))
+            : byTask,
+          shots === "all" ? "all" : Number(shots),
+        );
+      }
+    }
     const taskResults = adaptation.tasks.map((t) => ({ ...t, result: zeroShot.get(t.name) }));
     const firstBundle = base?.bundle ??
       await resolveModel(
-        checkpointPath(pattern, input.tasks[0].name, shots[0], seeds[0]),
+        adaptation.tasks[0]?.cells?.[0]?.checkpoint?.path ??
+          checkpointPath(pattern ?? "", input.tasks[0].name, shots[0], seeds[0]),
         stringFlag(parsed, "model-config") ?? "glip-t",
       );
     const record = await buildRecord({
@@ -440,9 +510,18 @@ async function adaptationCommand(input: {
     record.settings.seeds = seeds;
     record.settings.split = input.tasks.map((t) => `${t.name}:${t.split}`).join(", ");
     record.settings.deliberateDifferences.push(
-      `Adapted checkpoints come from ${pattern}; model selection on val (GLIP keeps the best-on-val checkpoint) happened where they were trained. Each is evaluated on ${
-        input.tasks[0]?.split ?? "test"
-      }.`,
+      pattern
+        ? `Adapted checkpoints come from ${pattern}; model selection on val (GLIP keeps the best-on-val checkpoint) happened where they were trained. Each is evaluated on ${
+          input.tasks[0]?.split ?? "test"
+        }.`
+        : `Adapted by the external trainer '${trainer}' on k-shot training files from GLIP's ${sampler} sampler ` +
+          `(${
+            sampler === "seeded"
+              ? "COCODataset: shuffled by the seed"
+              : "CocoGrounding, the README's _grounding path: the same images for every seed"
+          }); model selection is the trainer's; each checkpoint is evaluated on ${
+            input.tasks[0]?.split ?? "test"
+          }.`,
     );
     record.taskSpecs = input.tasks.map((t) => ({ ...t, card: undefined }));
     await writeRunRecord(join(dir, "run.json"), record);
@@ -569,7 +648,7 @@ async function buildRecord(input: {
     tasks: input.taskResults,
     summary: {
       mean: headlines.length ? headlines.reduce((a, b) => a + b, 0) / headlines.length : -1,
-      metric: "AP",
+      metric: input.taskResults[0]?.result?.metric === "flickr30k" ? "R@1" : "AP",
       tasks: input.taskResults.length,
     },
     timings: {
@@ -583,10 +662,41 @@ async function buildRecord(input: {
   };
 }
 
-/** Writes each task's detections as a COCO results file (`detections/<task>.bbox.json`). */
+/** Writes an ODinW leaderboard file under `<dir>/leaderboard/`, saying when a split is not test. */
+async function writeLeaderboard(
+  dir: string,
+  tasks: DetectionTask[],
+  submission: ZeroShotSubmission | FewShotSubmission,
+  shots?: number | "all",
+): Promise<void> {
+  const path = await writeSubmission(join(dir, "leaderboard"), submission, shots);
+  const notTest = tasks.filter((t) => t.split !== "test");
+  info(
+    `ODinW leaderboard file: ${path}${
+      notTest.length
+        ? ` (the leaderboard scores test; ${
+          notTest.map((t) => `${t.name} used ${t.split}`).join(", ")
+        })`
+        : ""
+    }`,
+  );
+}
+
+/**
+ * Writes each task's detections in its evaluator's format: a COCO results file
+ * (`detections/<task>.bbox.json`), or for grounding MDETR's predictions
+ * (`detections/<task>.flickr.json`, what 'deno task eval flickr30k --pred' reads).
+ */
 async function writeCocoResults(prepared: PreparedTask[]): Promise<void> {
-  const { storedDetections } = await import("../../benchmarks/runner.ts");
+  const { groundingPredictions } = await import("../../benchmarks/runner.ts");
   for (const task of prepared) {
+    if (task.grounding) {
+      await Deno.writeTextFile(
+        task.detectionsFile.replace(/\.jsonl$/, ".flickr.json"),
+        JSON.stringify(await groundingPredictions(task, [task.detectionsFile])),
+      );
+      continue;
+    }
     const detections = await storedDetections([task.detectionsFile], task.imageIds);
     await Deno.writeTextFile(
       task.detectionsFile.replace(/\.jsonl$/, ".bbox.json"),

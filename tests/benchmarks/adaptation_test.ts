@@ -48,6 +48,18 @@ Deno.test("bench --protocol few-shot --checkpoints evaluates every (task, shots,
   }
   const printed = JSON.parse(result.stdout);
   assertEquals(Object.keys(printed[0].tasks), ["DemoShapes", "DemoColors"]);
+  // the ODinW leaderboard's few-shot format: dataset -> seed -> COCO results
+  const oneShot = JSON.parse(
+    await Deno.readTextFile(join(out, "leaderboard", "all_predictions_1_shot.json")),
+  );
+  assertEquals(Object.keys(oneShot), ["DemoShapes", "DemoColors"]);
+  assertEquals(Object.keys(oneShot.DemoShapes), ["3", "30"]);
+  assertEquals(Object.keys(oneShot.DemoShapes["3"][0]), [
+    "image_id",
+    "category_id",
+    "bbox",
+    "score",
+  ]);
 });
 
 Deno.test("bench --protocol few-shot refuses a missing checkpoint before any inference", async () => {
@@ -68,4 +80,96 @@ Deno.test("bench --protocol few-shot refuses a missing checkpoint before any inf
   ]);
   assertEquals(result.code, 2);
   assertStringIncludes(result.stderr, "checkpoint(s) missing");
+});
+
+Deno.test("bench --trainer runs the external command once per cell with the k-shot file, and not again on --resume", async () => {
+  const nano = await nanoBundle(1);
+  const out = await Deno.makeTempDir({ prefix: "bench-trainer-" });
+  const calls = join(out, "calls.txt");
+  // A stand-in trainer: records its arguments, copies the training file it was given, and leaves
+  // a bundle folder as its "checkpoint".
+  const trainer = `echo {task} {shots} {seed} >> ${calls} && cp {train_json} {out}/seen.json && ` +
+    `cp -r ${nano.dir} {out}/model`;
+  const args = [
+    "bench",
+    "odinw",
+    "--demo",
+    "--protocol",
+    "few-shot",
+    "--shots",
+    "1,3",
+    "--seeds",
+    "3",
+    "--tasks",
+    "DemoShapes",
+    "--trainer",
+    trainer,
+    "--limit",
+    "2",
+    "--out",
+    out,
+    "--no-report",
+  ];
+  const result = await runCli(args);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals((await Deno.readTextFile(calls)).trim().split("\n"), [
+    "DemoShapes 1 3",
+    "DemoShapes 3 3",
+  ]);
+  const { loadCocoJson } = await import("../../datasets/coco_json.ts");
+  const { sampleFewShot } = await import("../../datasets/fewshot.ts");
+  const record = await readRunRecord(join(out, "run.json"));
+  const spec = record.taskSpecs!.find((t) => t.name === "DemoShapes")!;
+  const train = await loadCocoJson(String(spec.trainAnnotationFile));
+  const seen = JSON.parse(
+    await Deno.readTextFile(join(out, "trainer", "DemoShapes", "3_3", "out", "seen.json")),
+  );
+  assertEquals(
+    seen.images.map((i: { id: number }) => i.id),
+    sampleFewShot(train, 3, { sampler: "seeded", seed: 3 }),
+  );
+  assertEquals(record.tasks[0].cells?.map((c) => `${c.shots}_${c.seed}`), ["1_3", "3_3"]);
+  assertStringIncludes(record.settings.deliberateDifferences.join(" "), "external trainer");
+  const resumed = await runCli([...args, "--resume"]);
+  assertEquals(resumed.code, 0, resumed.stderr);
+  assertEquals(
+    (await Deno.readTextFile(calls)).trim().split("\n").length,
+    2,
+    "trained cells are kept",
+  );
+});
+
+Deno.test("bench --trainer: a failing command fails the run with its log; bad templates are usage errors", async () => {
+  const out = await Deno.makeTempDir({ prefix: "bench-trainer-fail-" });
+  const base = [
+    "bench",
+    "odinw",
+    "--demo",
+    "--protocol",
+    "few-shot",
+    "--shots",
+    "1",
+    "--seeds",
+    "3",
+  ];
+  const failing = await runCli([
+    ...base,
+    "--trainer",
+    "echo out of memory >&2; exit 3 # {out}",
+    "--out",
+    out,
+    "--no-report",
+  ]);
+  assertEquals(failing.code, 1);
+  assertStringIncludes(failing.stderr, "the trainer failed (exit 3)");
+  assertStringIncludes(failing.stderr, "out of memory");
+  const noOut = await runCli([...base, "--trainer", "train {task}", "--out", out]);
+  assertEquals(noOut.code, 2);
+  assertStringIncludes(noOut.stderr, "{out}");
+  const unknown = await runCli([...base, "--trainer", "train {tsk} {out}", "--out", out]);
+  assertEquals(unknown.code, 2);
+  assertStringIncludes(unknown.stderr, "{tsk}");
+  const native = await runCli([...base, "--trainer", "native", "--out", out]);
+  assertEquals(native.code, 2);
+  assertStringIncludes(native.stderr, "native trainer is not available");
 });

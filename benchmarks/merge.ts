@@ -11,6 +11,7 @@ import { readDetectionLines } from "./detection_store.ts";
 import { type PreparedTask, scoreTask, taskResult } from "./runner.ts";
 import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
 import type { DetectionTask } from "./suite.ts";
+import { groundingEntries } from "./grounding.ts";
 
 /** Merges shard run folders into `outDir`; returns the merged record. */
 export async function mergeShards(dirs: string[], outDir: string): Promise<RunRecord> {
@@ -68,13 +69,24 @@ export async function mergeShards(dirs: string[], outDir: string): Promise<RunRe
       .sort((a, b) => a - b);
     const merged = join(outDir, file);
     await Deno.writeTextFile(merged, lines.map((line) => JSON.stringify(line) + "\n").join(""));
+    const dataset = await loadCocoJson(spec.annotationFile, { removeBackground: true });
+    const ids = new Set(imageIds);
     const prepared: PreparedTask = {
       task: spec,
-      dataset: await loadCocoJson(spec.annotationFile, { removeBackground: true }),
+      dataset,
       chunks: [],
       prompts: first.tasks[t].prompts,
       imageIds,
       detectionsFile: merged,
+      // grounding tasks are scored per sentence entry; their prompts are not needed to score
+      grounding: spec.metric === "flickr30k"
+        ? {
+          entries: new Map(
+            groundingEntries(dataset).filter((e) => ids.has(e.entryId)).map((e) => [e.entryId, e]),
+          ),
+          prompts: new Map(),
+        }
+        : undefined,
     };
     tasks.push(taskResult(prepared, await scoreTask(prepared), outDir));
     mergedSpecs.push({ ...spec, imageIds });

@@ -33,6 +33,7 @@ import {
   groundingMetric,
 } from "./grounding.ts";
 import { evaluateFlickr30k } from "./metrics/flickr30k.ts";
+import { sha256Hex } from "./provenance.ts";
 import type { StageTimer } from "./stage_timer.ts";
 import { progress } from "../cli/output.ts";
 
@@ -99,17 +100,16 @@ export async function prepareTask(
     }
     const imageIds = [...entries.keys()].sort((a, b) => a - b);
     await checkImageFiles(dataset, task.imageRoot, imageIds);
-    const hashes = await Promise.all([...prompts.values()].map((chunk) => promptHash(chunk)));
+    // The annotation file fixes every caption and span (the vocabulary is the bundle's), so its
+    // hash identifies the prompts whatever slice of it a shard or a smoke run uses.
+    const annotationHash = await sha256Hex(await Deno.readFile(task.annotationFile));
     return {
       task,
       dataset,
       chunks: [],
       prompts: [{
-        query: `(one caption per sentence: ${prompts.size} prompts)`,
-        hash: await promptHash({
-          query: hashes.join(""),
-          positiveMapLabelToToken: new Map(),
-        } as unknown as PromptChunk),
+        query: `(the caption of each sentence of ${task.annotationFile})`,
+        hash: annotationHash,
         labels: [],
         droppedLabels: [],
       }],

@@ -91,7 +91,7 @@ Deno.test("scoreTask() on ground-truth boxes gives recall 1; a higher-scored dec
   assert(Object.keys(decoyed.byType!).length >= 2, "recall by phrase type");
 });
 
-Deno.test("bench flickr30k --demo: the backbone runs once per image, text and head once per sentence", async () => {
+Deno.test("bench flickr30k --demo: the backbone once per image, text and head once per sentence; shards merge to the same run", async () => {
   const out = await Deno.makeTempDir({ prefix: "bench-flickr-" });
   const result = await runCli([
     "bench",
@@ -128,6 +128,34 @@ Deno.test("bench flickr30k --demo: the backbone runs once per image, text and he
   const val = record.tasks[0].result!;
   assertEquals(val.named["R@1"], recall["1"].all);
   assertEquals(val.named["R@UB"], recall["-1"].all);
+  // two shards (whole images each) merged give the same detections and recall
+  const shardDirs = [];
+  for (const index of [1, 2]) {
+    const dir = await Deno.makeTempDir({ prefix: `bench-flickr-shard${index}-` });
+    const shard = await runCli([
+      "bench",
+      "flickr30k",
+      "--demo",
+      "--shard",
+      `${index}/2`,
+      "--out",
+      dir,
+      "--no-report",
+    ]);
+    assertEquals(shard.code, 0, shard.stderr);
+    shardDirs.push(dir);
+  }
+  const merged = await Deno.makeTempDir({ prefix: "bench-flickr-merged-" });
+  const merge = await runCli(["bench", "merge", ...shardDirs, "--out", merged, "--no-report"]);
+  assertEquals(merge.code, 0, merge.stderr);
+  for (const split of ["val", "test"]) {
+    assertEquals(
+      await Deno.readTextFile(join(merged, "detections", `${split}.jsonl`)),
+      await Deno.readTextFile(join(out, "detections", `${split}.jsonl`)),
+    );
+  }
+  const mergedRecord = await readRunRecord(join(merged, "run.json"));
+  assertEquals(mergedRecord.tasks.map((t) => t.result), record.tasks.map((t) => t.result));
 });
 
 Deno.test("bench flickr30k --limit cuts whole images; a bad split fails with exit code 2", async () => {

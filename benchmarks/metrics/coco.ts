@@ -98,21 +98,6 @@ export interface CocoEvalResult {
   catIds: number[];
 }
 
-interface GtEntry {
-  id: number;
-  box: number[];
-  area: number;
-  crowd: boolean;
-  ignore: boolean;
-}
-
-interface DtEntry {
-  id: number;
-  box: number[];
-  area: number;
-  score: number;
-}
-
 /** pycocotools' `bbIou` for one pair (C operation order); crowd divides by the detection's area. */
 export function boxIou(d: number[], g: number[], crowd: boolean): number {
   const w = Math.min(d[2] + d[0], g[2] + g[0]) - Math.max(d[0], g[0]);
@@ -130,56 +115,117 @@ export function byScore(scores: number[]): number[] {
   return scores.map((_, i) => i).sort((a, b) => (scores[b] - scores[a]) || a - b);
 }
 
-function validateDetections(
-  detections: CocoDetection[],
+/** Checks one detection as the evaluator reads it; errors name the file, index and value. */
+function validateDetection(
+  d: CocoDetection,
+  n: number,
   imageIds: Set<number>,
   file: string,
 ): void {
-  detections.forEach((d, i) => {
-    const field = `[${i}]`;
-    if (!d || typeof d !== "object") {
-      throw new InputError("expected a detection object", { file, field, value: d });
+  const field = `[${n}]`;
+  if (!d || typeof d !== "object") {
+    throw new InputError("expected a detection object", { file, field, value: d });
+  }
+  if (!imageIds.has(d.image_id)) {
+    throw new InputError("detection for an image that is not in the ground truth", {
+      file,
+      field: `${field}.image_id`,
+      value: d.image_id,
+    });
+  }
+  if (!Number.isInteger(d.category_id)) {
+    throw new InputError("category_id must be an integer", {
+      file,
+      field: `${field}.category_id`,
+      value: d.category_id,
+    });
+  }
+  const box = d.bbox;
+  if (
+    !Array.isArray(box) || box.length !== 4 || !Number.isFinite(box[0]) ||
+    !Number.isFinite(box[1]) || !Number.isFinite(box[2]) || !Number.isFinite(box[3])
+  ) {
+    throw new InputError("bbox must be 4 finite numbers [x, y, w, h]", {
+      file,
+      field: `${field}.bbox`,
+      value: box,
+    });
+  }
+  if (box[2] < 0 || box[3] < 0) {
+    throw new InputError("bbox has a negative width or height", {
+      file,
+      field: `${field}.bbox`,
+      value: box,
+    });
+  }
+  if (typeof d.score !== "number" || !Number.isFinite(d.score)) {
+    throw new InputError("score must be a finite number", {
+      file,
+      field: `${field}.score`,
+      value: d.score,
+    });
+  }
+}
+
+/** Prefix sums in place: counts at [c + 1] become start offsets at [c]. */
+function prefixSum(starts: Int32Array): void {
+  for (let c = 1; c < starts.length; c++) starts[c] += starts[c - 1];
+}
+
+/**
+ * Stable merge of descending runs: `runStarts` (ascending, ending with the total) delimit runs
+ * of `scores` each sorted by descending score; the result orders all indices by descending
+ * score, ties by ascending index, as numpy's stable argsort of the concatenation does.
+ */
+export function mergeDescendingRuns(
+  scores: Float64Array,
+  runStarts: Int32Array,
+  runs: number,
+): Int32Array {
+  const total = runStarts[runs];
+  let order = new Int32Array(total);
+  for (let n = 0; n < total; n++) order[n] = n;
+  let buffer = new Int32Array(total);
+  let bounds = Int32Array.from(runStarts.subarray(0, runs + 1));
+  let count = runs;
+  while (count > 1) {
+    const next = new Int32Array(Math.ceil(count / 2) + 1);
+    let out = 0;
+    let r = 0;
+    for (; r + 1 < count; r += 2) {
+      let left = bounds[r];
+      const leftEnd = bounds[r + 1];
+      let right = leftEnd;
+      const rightEnd = bounds[r + 2];
+      next[r >> 1] = out;
+      while (left < leftEnd && right < rightEnd) {
+        // the left run holds the lower indices, so it wins ties
+        if (scores[order[right]] > scores[order[left]]) buffer[out++] = order[right++];
+        else buffer[out++] = order[left++];
+      }
+      while (left < leftEnd) buffer[out++] = order[left++];
+      while (right < rightEnd) buffer[out++] = order[right++];
     }
-    if (!imageIds.has(d.image_id)) {
-      throw new InputError("detection for an image that is not in the ground truth", {
-        file,
-        field: `${field}.image_id`,
-        value: d.image_id,
-      });
+    if (r < count) {
+      next[r >> 1] = out;
+      for (let n = bounds[r]; n < bounds[r + 1]; n++) buffer[out++] = order[n];
     }
-    if (!Number.isInteger(d.category_id)) {
-      throw new InputError("category_id must be an integer", {
-        file,
-        field: `${field}.category_id`,
-        value: d.category_id,
-      });
-    }
-    if (!Array.isArray(d.bbox) || d.bbox.length !== 4 || !d.bbox.every(Number.isFinite)) {
-      throw new InputError("bbox must be 4 finite numbers [x, y, w, h]", {
-        file,
-        field: `${field}.bbox`,
-        value: d.bbox,
-      });
-    }
-    if (d.bbox[2] < 0 || d.bbox[3] < 0) {
-      throw new InputError("bbox has a negative width or height", {
-        file,
-        field: `${field}.bbox`,
-        value: d.bbox,
-      });
-    }
-    if (typeof d.score !== "number" || !Number.isFinite(d.score)) {
-      throw new InputError("score must be a finite number", {
-        file,
-        field: `${field}.score`,
-        value: d.score,
-      });
-    }
-  });
+    const merged = Math.ceil(count / 2);
+    next[merged] = total;
+    [order, buffer] = [buffer, order];
+    bounds = next;
+    count = merged;
+  }
+  return order;
 }
 
 /**
  * Evaluates detections against COCO ground truth exactly as pycocotools does.
+ *
+ * Ground truth and detections are grouped by (category, image) cell into flat typed arrays;
+ * each cell's detections are sorted by score (stable) and cut to the largest maxDet, the
+ * per-category order is a stable merge of the cells' runs, and matching and accumulation run
+ * over typed buffers.
  *
  * @param files names for error messages
  */
@@ -190,37 +236,109 @@ export function evaluateCoco(
   files: { gt?: string; dt?: string } = {},
 ): CocoEvalResult {
   const p: CocoParams = { ...defaultCocoParams(), ...params };
+  const dtFile = files.dt ?? "(detections)";
   const allImageIds = new Set(gt.images.map((i) => i.id));
-  validateDetections(detections, allImageIds, files.dt ?? "(detections)");
   const imgIds = [...new Set(p.imgIds ?? gt.images.map((i) => i.id))].sort((a, b) => a - b);
   const catIds = [...new Set(p.catIds ?? gt.categories.map((c) => c.id))].sort((a, b) => a - b);
   const catIndex = new Map(catIds.map((c, k) => [c, k]));
   const imgIndex = new Map(imgIds.map((i, n) => [i, n]));
   const I = imgIds.length;
   const K = catIds.length;
-  // (k * I + i) -> entries, in file order
-  const gts = new Map<number, GtEntry[]>();
-  for (const a of gt.annotations) {
-    const k = catIndex.get(a.category_id);
-    const i = imgIndex.get(a.image_id);
-    if (k === undefined || i === undefined) continue;
-    const key = k * I + i;
-    let list = gts.get(key);
-    if (!list) gts.set(key, list = []);
-    const crowd = Boolean(a.iscrowd);
-    // pycocotools: ignore = gt.ignore if present, then overwritten by iscrowd
-    list.push({ id: a.id, box: a.bbox, area: a.area, crowd, ignore: crowd });
+  const cellOf = (categoryId: number, imageId: number) => {
+    const k = catIndex.get(categoryId);
+    const i = imgIndex.get(imageId);
+    return k === undefined || i === undefined ? -1 : k * I + i;
+  };
+  // Ground truth by cell (k * I + i), file order within a cell. pycocotools: ignore = iscrowd.
+  const annotations = gt.annotations;
+  const gtCell = new Int32Array(annotations.length);
+  const gtStart = new Int32Array(K * I + 1);
+  for (let n = 0; n < annotations.length; n++) {
+    const c = cellOf(annotations[n].category_id, annotations[n].image_id);
+    gtCell[n] = c;
+    if (c >= 0) gtStart[c + 1]++;
   }
-  const dts = new Map<number, DtEntry[]>();
-  detections.forEach((d, n) => {
-    const k = catIndex.get(d.category_id);
-    const i = imgIndex.get(d.image_id);
-    if (k === undefined || i === undefined) return;
-    const key = k * I + i;
-    let list = dts.get(key);
-    if (!list) dts.set(key, list = []);
-    list.push({ id: n + 1, box: d.bbox, area: d.bbox[2] * d.bbox[3], score: d.score });
-  });
+  prefixSum(gtStart);
+  const NG = gtStart[K * I];
+  const gtBox = new Float64Array(4 * NG);
+  const gtArea = new Float64Array(NG);
+  const gtCrowd = new Uint8Array(NG);
+  // a GT with id 0 never counts as a match (pycocotools stores matched ids, 0 = none)
+  const gtCounts = new Uint8Array(NG);
+  {
+    const cursor = gtStart.slice();
+    for (let n = 0; n < annotations.length; n++) {
+      const c = gtCell[n];
+      if (c < 0) continue;
+      const a = annotations[n];
+      const at = cursor[c]++;
+      for (let q = 0; q < 4; q++) gtBox[4 * at + q] = a.bbox[q];
+      gtArea[at] = a.area;
+      gtCrowd[at] = a.iscrowd ? 1 : 0;
+      gtCounts[at] = a.id !== 0 ? 1 : 0;
+    }
+  }
+  // Detections by cell, validated in the same pass; area = w * h as loadRes computes it.
+  const N = detections.length;
+  const dtCell = new Int32Array(N);
+  const dtStart = new Int32Array(K * I + 1);
+  for (let n = 0; n < N; n++) {
+    const d = detections[n];
+    validateDetection(d, n, allImageIds, dtFile);
+    const c = cellOf(d.category_id, d.image_id);
+    dtCell[n] = c;
+    if (c >= 0) dtStart[c + 1]++;
+  }
+  prefixSum(dtStart);
+  const ND = dtStart[K * I];
+  const dtBox = new Float64Array(4 * ND);
+  const dtScore = new Float64Array(ND);
+  {
+    const cursor = dtStart.slice();
+    for (let n = 0; n < N; n++) {
+      const c = dtCell[n];
+      if (c < 0) continue;
+      const d = detections[n];
+      const at = cursor[c]++;
+      for (let q = 0; q < 4; q++) dtBox[4 * at + q] = d.bbox[q];
+      dtScore[at] = d.score;
+    }
+  }
+  // Each cell's detections sorted by descending score, stable (numpy mergesort of -score).
+  {
+    let perm = new Int32Array(16);
+    let boxCopy = new Float64Array(64);
+    let scoreCopy = new Float64Array(16);
+    for (let c = 0; c < K * I; c++) {
+      const s = dtStart[c];
+      const n = dtStart[c + 1] - s;
+      if (n < 2) continue;
+      let sorted = true;
+      for (let j = 1; j < n && sorted; j++) sorted = dtScore[s + j] <= dtScore[s + j - 1];
+      if (sorted) continue;
+      if (perm.length < n) {
+        perm = new Int32Array(2 * n);
+        boxCopy = new Float64Array(8 * n);
+        scoreCopy = new Float64Array(2 * n);
+      }
+      for (let j = 0; j < n; j++) {
+        // insertion sort: stable, and cells are small
+        const score = dtScore[s + j];
+        let at = j;
+        while (at > 0 && dtScore[s + perm[at - 1]] < score) {
+          perm[at] = perm[at - 1];
+          at--;
+        }
+        perm[at] = j;
+      }
+      scoreCopy.set(dtScore.subarray(s, s + n));
+      boxCopy.set(dtBox.subarray(4 * s, 4 * (s + n)));
+      for (let j = 0; j < n; j++) {
+        dtScore[s + j] = scoreCopy[perm[j]];
+        for (let q = 0; q < 4; q++) dtBox[4 * (s + j) + q] = boxCopy[4 * perm[j] + q];
+      }
+    }
+  }
   const T = p.iouThrs.length;
   const R = p.recThrs.length;
   const A = p.areaRng.length;
@@ -229,57 +347,103 @@ export function evaluateCoco(
   const precision = new Float64Array(T * R * K * A * M).fill(-1);
   const recall = new Float64Array(T * K * A * M).fill(-1);
   const thresholds = p.iouThrs.map((t) => Math.min(t, 1 - 1e-10));
+  const recThrs = Float64Array.from(p.recThrs);
+  // Per-category buffers, grown as needed.
+  const cellStart = new Int32Array(I + 1); // offset of each cell's detections in the flat order
+  const cellGt = new Int32Array(I); // first GT of the cell
+  const cellG = new Int32Array(I);
+  const cellDt = new Int32Array(I); // first detection of the cell (global index)
+  const cellIou = new Int32Array(I); // offset of the cell's IoU block
+  let ious = new Float64Array(1024);
+  let flatScore = new Float64Array(1024);
+  let flatRank = new Int32Array(1024);
+  let matched = new Uint8Array(1024 * T);
+  let ignored = new Uint8Array(1024 * T);
+  let gtOrder = new Int32Array(16);
+  let gtIgnore = new Uint8Array(16);
+  let gtMatched = new Uint8Array(16 * T);
+  const tp = new Float64Array(T);
+  const fp = new Float64Array(T);
+  const tpCount = new Int32Array(T);
+  let tpRecall = new Float64Array(T);
+  let tpPrecision = new Float64Array(T);
   for (let k = 0; k < K; k++) {
-    // Cells (image, category) with GT or detections, in sorted image order. Detections are
-    // sorted by score (stable) and cut to the largest maxDet; `offset` places them in the flat
-    // per-category buffers.
-    const cells: { g: GtEntry[]; d: DtEntry[]; ious: Float64Array; offset: number }[] = [];
+    let cells = 0;
     let total = 0;
+    let iouTotal = 0;
     for (let i = 0; i < I; i++) {
-      const g = gts.get(k * I + i);
-      const dAll = dts.get(k * I + i);
-      if (!g && !dAll) continue;
-      const d = dAll
-        ? (dAll.length > 1
-          ? byScore(dAll.map((x) => x.score)).slice(0, maxDetAll).map((j) => dAll[j])
-          : dAll)
-        : [];
-      const G = g?.length ?? 0;
-      const ious = new Float64Array(d.length * G);
-      for (let a = 0; a < d.length; a++) {
-        for (let b = 0; b < G; b++) ious[a * G + b] = boxIou(d[a].box, g![b].box, g![b].crowd);
+      const c = k * I + i;
+      const G = gtStart[c + 1] - gtStart[c];
+      const D = Math.min(dtStart[c + 1] - dtStart[c], maxDetAll);
+      if (G === 0 && dtStart[c + 1] === dtStart[c]) continue;
+      cellGt[cells] = gtStart[c];
+      cellG[cells] = G;
+      cellDt[cells] = dtStart[c];
+      cellStart[cells] = total;
+      cellIou[cells] = iouTotal;
+      total += D;
+      iouTotal += D * G;
+      cells++;
+    }
+    if (cells === 0) continue;
+    cellStart[cells] = total;
+    if (ious.length < iouTotal) ious = new Float64Array(2 * iouTotal);
+    if (flatScore.length < total) {
+      flatScore = new Float64Array(2 * total);
+      flatRank = new Int32Array(2 * total);
+      matched = new Uint8Array(2 * total * T);
+      ignored = new Uint8Array(2 * total * T);
+    }
+    for (let cell = 0; cell < cells; cell++) {
+      const D = cellStart[cell + 1] - cellStart[cell];
+      const G = cellG[cell];
+      const d0 = cellDt[cell];
+      const g0 = cellGt[cell];
+      const out = cellStart[cell];
+      for (let a = 0; a < D; a++) {
+        flatScore[out + a] = dtScore[d0 + a];
+        flatRank[out + a] = a;
+        // pycocotools' bbIou, in the C code's operation order; crowd divides by the dt area
+        const dx = dtBox[4 * (d0 + a)], dy = dtBox[4 * (d0 + a) + 1];
+        const dw = dtBox[4 * (d0 + a) + 2], dh = dtBox[4 * (d0 + a) + 3];
+        const da = dw * dh;
+        for (let b = 0; b < G; b++) {
+          const g = 4 * (g0 + b);
+          const gx = gtBox[g], gy = gtBox[g + 1], gw = gtBox[g + 2], gh = gtBox[g + 3];
+          let value = 0;
+          const w = Math.min(dw + dx, gw + gx) - Math.max(dx, gx);
+          if (w > 0) {
+            const h = Math.min(dh + dy, gh + gy) - Math.max(dy, gy);
+            if (h > 0) {
+              const inter = w * h;
+              value = inter / (gtCrowd[g0 + b] ? da : da + gw * gh - inter);
+            }
+          }
+          ious[cellIou[cell] + a * G + b] = value;
+        }
       }
-      cells.push({ g: g ?? [], d, ious, offset: total });
-      total += d.length;
     }
-    if (cells.length === 0) continue;
-    // One stable sort of all the category's detections by score; the maxDets cuts filter it
-    // (a filtered stable order is the stable order of the subset).
-    const flatScore = new Float64Array(total);
-    const flatRank = new Int32Array(total);
-    for (const cell of cells) {
-      cell.d.forEach((x, j) => {
-        flatScore[cell.offset + j] = x.score;
-        flatRank[cell.offset + j] = j;
-      });
-    }
-    const order = Array.from({ length: total }, (_, n) => n).sort((x, y) =>
-      (flatScore[y] - flatScore[x]) || x - y
-    );
-    const matched = new Uint8Array(T * total);
-    const ignored = new Uint8Array(T * total);
-    let gtOrder = new Int32Array(16);
-    let gtIgnore = new Uint8Array(16);
-    let gtMatched = new Uint8Array(16 * T);
+    // One stable order of the category's detections by score; the maxDets cuts filter it (a
+    // filtered stable order is the stable order of the subset).
+    const order = mergeDescendingRuns(flatScore, cellStart, cells);
+    const kept = p.maxDets.map((maxDet) => {
+      if (maxDet >= maxDetAll) return order;
+      let n = 0;
+      const subset = new Int32Array(total);
+      for (let x = 0; x < total; x++) if (flatRank[order[x]] < maxDet) subset[n++] = order[x];
+      return subset.subarray(0, n);
+    });
     for (let a = 0; a < A; a++) {
       const [lo, hi] = p.areaRng[a];
-      matched.fill(0);
-      ignored.fill(0);
+      matched.fill(0, 0, total * T);
+      ignored.fill(0, 0, total * T);
       let npig = 0;
-      for (const { g, d, ious, offset } of cells) {
-        const G = g.length;
-        const D = d.length;
-        // GT order: not-ignored first (stable); reusable buffers avoid per-cell allocations
+      for (let cell = 0; cell < cells; cell++) {
+        const G = cellG[cell];
+        const offset = cellStart[cell];
+        const D = cellStart[cell + 1] - offset;
+        const g0 = cellGt[cell];
+        // GT order: not-ignored first (stable)
         if (gtOrder.length < G) {
           gtOrder = new Int32Array(G * 2);
           gtIgnore = new Uint8Array(G * 2);
@@ -288,7 +452,8 @@ export function evaluateCoco(
         let position = 0;
         for (let pass = 0; pass < 2; pass++) {
           for (let j = 0; j < G; j++) {
-            const ignore = g[j].ignore || g[j].area < lo || g[j].area > hi ? 1 : 0;
+            const area = gtArea[g0 + j];
+            const ignore = gtCrowd[g0 + j] || area < lo || area > hi ? 1 : 0;
             if (ignore !== pass) continue;
             gtOrder[position] = j;
             gtIgnore[position++] = ignore;
@@ -297,31 +462,35 @@ export function evaluateCoco(
         }
         if (G > 0 && D > 0) {
           gtMatched.fill(0, 0, T * G);
+          const block = cellIou[cell];
           for (let t = 0; t < T; t++) {
             for (let di = 0; di < D; di++) {
               let iou = thresholds[t];
               let m = -1;
               for (let gi = 0; gi < G; gi++) {
                 const gOrig = gtOrder[gi];
-                if (gtMatched[t * G + gi] && !g[gOrig].crowd) continue;
+                if (gtMatched[t * G + gi] && !gtCrowd[g0 + gOrig]) continue;
                 if (m > -1 && gtIgnore[m] === 0 && gtIgnore[gi] === 1) break;
-                const value = ious[di * G + gOrig];
+                const value = ious[block + di * G + gOrig];
                 if (value < iou) continue;
                 iou = value;
                 m = gi;
               }
               if (m === -1) continue;
-              ignored[t * total + offset + di] = gtIgnore[m];
-              // a GT with id 0 can never count as a match (pycocotools stores ids, 0 = none)
-              matched[t * total + offset + di] = g[gtOrder[m]].id !== 0 ? 1 : 0;
+              const at = (offset + di) * T + t;
+              ignored[at] = gtIgnore[m];
+              matched[at] = gtCounts[g0 + gtOrder[m]];
               gtMatched[t * G + m] = 1;
             }
           }
         }
+        const d0 = cellDt[cell];
         for (let di = 0; di < D; di++) {
-          if (!(d[di].area < lo || d[di].area > hi)) continue;
+          const area = dtBox[4 * (d0 + di) + 2] * dtBox[4 * (d0 + di) + 3];
+          if (!(area < lo || area > hi)) continue;
           for (let t = 0; t < T; t++) {
-            if (!matched[t * total + offset + di]) ignored[t * total + offset + di] = 1;
+            const at = (offset + di) * T + t;
+            if (!matched[at]) ignored[at] = 1;
           }
         }
       }
@@ -330,34 +499,41 @@ export function evaluateCoco(
       // reaching a recall threshold is one, and the right-running maximum of precision is taken
       // over them. So record (recall, precision) at true positives only, with pycocotools'
       // divisions, and look the thresholds up among them.
-      const tpRecall = new Float64Array(Math.max(1, npig));
-      const tpPrecision = new Float64Array(Math.max(1, npig));
+      if (tpRecall.length < T * npig) {
+        tpRecall = new Float64Array(2 * T * npig);
+        tpPrecision = new Float64Array(2 * T * npig);
+      }
       for (let m = 0; m < M; m++) {
-        const maxDet = p.maxDets[m];
-        const kept = maxDet >= maxDetAll ? order : order.filter((n) => flatRank[n] < maxDet);
-        const nd = kept.length;
-        for (let t = 0; t < T; t++) {
-          let tp = 0;
-          let fp = 0;
-          let count = 0;
-          const base = t * total;
-          for (let n = 0; n < nd; n++) {
-            const index = base + kept[n];
-            if (ignored[index]) continue;
-            if (matched[index]) {
-              tp++;
-              tpRecall[count] = tp / npig;
-              tpPrecision[count++] = tp / (fp + tp + 2.220446049250313e-16);
-            } else fp++;
+        const list = kept[m];
+        const nd = list.length;
+        tp.fill(0);
+        fp.fill(0);
+        tpCount.fill(0);
+        for (let x = 0; x < nd; x++) {
+          const base = list[x] * T;
+          for (let t = 0; t < T; t++) {
+            if (ignored[base + t]) continue;
+            if (matched[base + t]) {
+              const hits = ++tp[t];
+              const slot = t * npig + tpCount[t]++;
+              tpRecall[slot] = hits / npig;
+              tpPrecision[slot] = hits / (fp[t] + hits + 2.220446049250313e-16);
+            } else fp[t]++;
           }
-          recall[((t * K + k) * A + a) * M + m] = nd ? tp / npig : 0;
-          for (let c = count - 1; c > 0; c--) {
+        }
+        for (let t = 0; t < T; t++) {
+          recall[((t * K + k) * A + a) * M + m] = nd ? tp[t] / npig : 0;
+          const first = t * npig;
+          const count = tpCount[t];
+          for (let c = first + count - 1; c > first; c--) {
             if (tpPrecision[c] > tpPrecision[c - 1]) tpPrecision[c - 1] = tpPrecision[c];
           }
           let c = 0;
           for (let r = 0; r < R; r++) {
-            while (c < count && tpRecall[c] < p.recThrs[r]) c++;
-            precision[(((t * R + r) * K + k) * A + a) * M + m] = c < count ? tpPrecision[c] : 0;
+            while (c < count && tpRecall[first + c] < recThrs[r]) c++;
+            precision[(((t * R + r) * K + k) * A + a) * M + m] = c < count
+              ? tpPrecision[first + c]
+              : 0;
           }
         }
       }

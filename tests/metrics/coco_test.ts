@@ -1,6 +1,11 @@
 import { assertEquals, assertThrows } from "../assert.ts";
 import { SHARED } from "../cli_helpers.ts";
-import { CocoEvaluator, evaluateCoco, linspace } from "../../benchmarks/metrics/coco.ts";
+import {
+  CocoEvaluator,
+  evaluateCoco,
+  linspace,
+  mergeDescendingRuns,
+} from "../../benchmarks/metrics/coco.ts";
 import { numpySum } from "../../benchmarks/metrics/numpy_mean.ts";
 import { InputError } from "../../core/errors.ts";
 
@@ -92,4 +97,23 @@ Deno.test("CocoEvaluator streams batches to the same result as one call", async 
   evaluator.process(dt.slice(0, 10));
   evaluator.process(dt.slice(10));
   assertEquals(evaluator.evaluate().stats, evaluateCoco(gt, dt).stats);
+});
+
+Deno.test("mergeDescendingRuns() equals a stable sort by descending score (ties by index)", () => {
+  let state = 7;
+  const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let trial = 0; trial < 50; trial++) {
+    const runs = 1 + Math.floor(random() * 9);
+    const starts = [0];
+    const scores: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const run = Array.from({ length: Math.floor(random() * 6) }, () => Math.round(random() * 4))
+        .sort((a, b) => b - a);
+      scores.push(...run);
+      starts.push(scores.length);
+    }
+    const expected = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+    const order = mergeDescendingRuns(Float64Array.from(scores), Int32Array.from(starts), runs);
+    assertEquals([...order], expected);
+  }
 });

@@ -230,7 +230,7 @@ function loadImage(task: DetectionTask, fileName: string, context: TaskRunContex
   return context.timer.time("preprocess", async () => {
     const path = join(task.imageRoot, fileName);
     return preprocessImage(
-      decodeImage(await Deno.readFile(path), path),
+      await decodeImage(await Deno.readFile(path), path),
       context.bundle.manifest.preprocess,
     );
   });

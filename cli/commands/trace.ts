@@ -93,7 +93,7 @@ export const command: Command = {
     let sizes;
     if (imagePath) {
       const pre = preprocessImage(
-        decodeImage(await Deno.readFile(imagePath), imagePath),
+        await decodeImage(await Deno.readFile(imagePath), imagePath),
         bundle.manifest.preprocess,
       );
       image = { data: pre.input.data, shape: [1, 3, pre.input.height, pre.input.width] };

@@ -159,39 +159,51 @@ export function postprocessAtss(
   const tokenOwners = tokenSet.map((t) =>
     labelTokens.flatMap((tokens, j) => (tokens.includes(t) ? [j] : []))
   );
+  // flat owner lists: the labels (indices) using each distinct token
+  const ownerStart = new Int32Array(tokenSet.length + 1);
+  tokenOwners.forEach((owners, u) => (ownerStart[u + 1] = ownerStart[u] + owners.length));
+  const ownerFlat = Int32Array.from(tokenOwners.flat());
   const marks = new Int32Array(labels.length);
+  const L = labels.length;
+  const tokenCount = head.tokenCount;
   let stamp = 0;
-  head.levels.forEach((level, l) => {
+  for (let l = 0; l < head.levels.length; l++) {
+    const level = head.levels[l];
     const locations = level.height * level.width;
-    const L = labels.length;
     if (products.length < locations * L) {
       products = new Float32Array(locations * L);
       candidateIndex = new Int32Array(locations * L);
     }
+    const levelProducts = products;
+    const levelCandidates = candidateIndex;
     const logits = level.tokenLogits;
     // candidates: (location, label) pairs above the threshold, in row-major order. Each distinct
     // prompt token is read once per location; only labels owning a token above the rejection
     // bound are examined (the same labels the per-label maximum would let through).
     let n = 0;
     for (let i = 0; i < locations; i++) {
-      const row = i * head.tokenCount;
-      stamp++;
-      let any = false;
+      const row = i * tokenCount;
+      const mark = ++stamp;
+      let first = L;
+      let last = -1;
       for (let u = 0; u < unionTokens.length; u++) {
         if (logits[row + unionTokens[u]] < rejectBelow) continue;
-        const owners = tokenOwners[u];
-        for (let o = 0; o < owners.length; o++) marks[owners[o]] = stamp;
-        any = true;
+        for (let o = ownerStart[u]; o < ownerStart[u + 1]; o++) {
+          const j = ownerFlat[o];
+          marks[j] = mark;
+          if (j < first) first = j;
+          if (j > last) last = j;
+        }
       }
-      if (!any) continue;
+      if (last < 0) continue;
       let centerness = -1;
-      for (let j = 0; j < L; j++) {
-        if (marks[j] !== stamp) continue;
+      for (let j = first; j <= last; j++) {
+        if (marks[j] !== mark) continue;
         const score = classScore(logits, row, labelTokens[j], settings.scoreAggregation);
         if (!(score > threshold)) continue;
         if (centerness < 0) centerness = sigmoid(level.centerness[i]);
-        products[n] = f(score * centerness);
-        candidateIndex[n++] = i * L + j;
+        levelProducts[n] = f(score * centerness);
+        levelCandidates[n++] = i * L + j;
       }
     }
     const order = topCandidates(products, n, Math.min(n, settings.preNmsTopN));
@@ -238,7 +250,7 @@ export function postprocessAtss(
       scores.push(f(Math.sqrt(product)));
       outLabels.push(label);
     }
-  });
+  }
   const count = scores.length;
   const boxArray = Float32Array.from(boxes);
   // class-wise NMS: per label, visit by score (stable), suppress boxes with IoU > threshold.

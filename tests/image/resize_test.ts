@@ -9,11 +9,11 @@ const { cases } = JSON.parse(await Deno.readTextFile(`${dir}cases.json`));
 
 for (const c of cases) {
   Deno.test(`resize equals Pillow 9.4 BILINEAR byte for byte: ${c.name}`, async () => {
-    const image = decodeImage(await Deno.readFile(`${dir}${c.input}`));
+    const image = await decodeImage(await Deno.readFile(`${dir}${c.input}`));
     assertEquals([image.width, image.height], c.inputSize);
     const size = glipResizeSize(image.width, image.height, c.minSize, c.maxSize);
     assertEquals([size.width, size.height], c.outputSize);
-    const expected = decodeImage(await Deno.readFile(`${dir}${c.expected}`));
+    const expected = await decodeImage(await Deno.readFile(`${dir}${c.expected}`));
     const ours = resizeBilinearPil(image.rgb, image.width, image.height, size.width, size.height);
     let differing = 0;
     for (let i = 0; i < ours.length; i++) if (ours[i] !== expected.rgb[i]) differing++;

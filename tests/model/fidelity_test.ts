@@ -44,7 +44,7 @@ async function exportTinyFusion(dir: string) {
 
 const dir = await Deno.makeTempDir({ prefix: "tiny-fusion-" });
 const bundle = await exportTinyFusion(dir);
-const image = decodeImage(await Deno.readFile(`${REF}image.png`));
+const image = await decodeImage(await Deno.readFile(`${REF}image.png`));
 const preprocessed = preprocessImage(image, bundle.manifest.preprocess);
 const inputs = {
   image: {

@@ -17,7 +17,7 @@ import {
 } from "../models/text/prompt.ts";
 import { decodeImage } from "../models/image/decode.ts";
 import { preprocessImage } from "../models/image/preprocess.ts";
-import { convertBox, postprocessAtss } from "../models/post/atss.ts";
+import { candidateFilter, convertBox, postprocessAtss } from "../models/post/atss.ts";
 import { checkImageFiles, type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
 import { type CocoDetection, evaluateCoco } from "./metrics/coco.ts";
 import { evaluateLvis, fixedApDetections, type LvisGroundTruth } from "./metrics/lvis.ts";
@@ -193,7 +193,10 @@ export async function runInference(
       const rows: DetectionRow[] = [];
       try {
         for (const [c, chunk] of chunks.entries()) {
-          const head = await timer.time("head", () => engine.runHead(features, texts[c]));
+          const head = await timer.time(
+            "head",
+            () => runHead(engine, features, texts[c], chunk.positiveMapLabelToToken, settings),
+          );
           const detections = await timer.time(
             "post",
             () =>
@@ -223,6 +226,24 @@ export async function runInference(
   }
   bar.end();
   return { images: todo.length };
+}
+
+/**
+ * The head for one (image, prompt): on engines with device reduction, only the candidates the
+ * post-processing can keep are read back (the detections are the same; see
+ * engines/ort_web/candidates.ts).
+ */
+function runHead(
+  engine: Engine,
+  image: FeatureHandle,
+  text: FeatureHandle,
+  positiveMap: Map<number, number[]>,
+  settings: PostprocessSettings,
+) {
+  if (engine.capabilities.deviceReduction && engine.runHeadReduced) {
+    return engine.runHeadReduced(image, text, candidateFilter(positiveMap, settings));
+  }
+  return engine.runHead(image, text);
 }
 
 /** Decodes and preprocesses one image of a task. */
@@ -271,7 +292,10 @@ async function runGrounding(
             }));
           const rows: DetectionRow[] = [];
           try {
-            const head = await timer.time("head", () => engine.runHead(features, text));
+            const head = await timer.time(
+              "head",
+              () => runHead(engine, features, text, chunk.positiveMapLabelToToken, settings),
+            );
             const detections = await timer.time(
               "post",
               () =>

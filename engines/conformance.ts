@@ -18,7 +18,7 @@ import type { ModelBundle } from "../models/bundle.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
 import { buildPrompt } from "../models/text/prompt.ts";
 import { preprocessImage } from "../models/image/preprocess.ts";
-import { type Detections, postprocessAtss } from "../models/post/atss.ts";
+import { candidateFilter, type Detections, postprocessAtss } from "../models/post/atss.ts";
 import type { RgbImage } from "../models/image/decode.ts";
 
 /** Per-output errors and the verdict. */
@@ -28,6 +28,8 @@ export interface ConformanceReport {
   /** Max absolute error per output kind, over the five levels. */
   maxAbsError: { bboxRegression: number; centerness: number; tokenLogits: number };
   detections: { reference: number; engine: number; matched: number };
+  /** Engines with device reduction: whether its detections equal the dense path's exactly. */
+  deviceReductionIdentical?: boolean;
   failures: string[];
 }
 
@@ -83,7 +85,18 @@ function matchDetections(reference: Detections, engine: Detections, top = 20): n
   return matched;
 }
 
-/** Runs the conformance check of `factory` on `bundle` against onnxruntime-node CPU. */
+/** Whether two detection sets are identical (count, boxes, scores, labels, in order). */
+export function sameDetections(a: Detections, b: Detections): boolean {
+  const same = (x: ArrayLike<number>, y: ArrayLike<number>) =>
+    x.length === y.length && Array.prototype.every.call(x, (v: number, i: number) => v === y[i]);
+  return a.count === b.count && same(a.boxes, b.boxes) && same(a.scores, b.scores) &&
+    same(a.labels, b.labels);
+}
+
+/**
+ * Runs the conformance check of `factory` on `bundle` against onnxruntime-node CPU; engines with
+ * device reduction must also give exactly their dense path's detections with it.
+ */
 export async function checkConformance(
   factory: EngineFactory,
   bundle: ModelBundle,
@@ -92,21 +105,28 @@ export async function checkConformance(
   const tokenizer = await loadBertTokenizer();
   const prompt = buildPrompt(tokenizer, ["circle", "square", "triangle"]);
   const pre = preprocessImage(conformanceImage(), bundle.manifest.preprocess);
-  const run = async (f: EngineFactory, o: EngineOptions): Promise<HeadOutput> => {
+  const filter = candidateFilter(prompt.positiveMapLabelToToken, bundle.manifest.postprocess);
+  const run = async (
+    f: EngineFactory,
+    o: EngineOptions,
+  ): Promise<{ head: HeadOutput; reduced?: HeadOutput }> => {
     const engine = await f.create(bundle, o);
     try {
       const image = await engine.encodeImage(pre.input);
       const text = await engine.encodeText(prompt.encoding);
       const head = await engine.runHead(image, text);
+      const reduced = engine.capabilities.deviceReduction && engine.runHeadReduced
+        ? await engine.runHeadReduced(image, text, filter)
+        : undefined;
       image.dispose();
       text.dispose();
-      return head;
+      return { head, reduced };
     } finally {
       await engine.dispose();
     }
   };
-  const reference = await run(onnxEngineFactory, { threads: 1 });
-  const candidate = await run(factory, options);
+  const { head: reference } = await run(onnxEngineFactory, { threads: 1 });
+  const { head: candidate, reduced } = await run(factory, options);
   const error = { bboxRegression: 0, centerness: 0, tokenLogits: 0 };
   const failures: string[] = [];
   reference.levels.forEach((level, l) => {
@@ -122,7 +142,12 @@ export async function checkConformance(
       maxAbs(level.bboxRegression, other.bboxRegression),
     );
     error.centerness = Math.max(error.centerness, maxAbs(level.centerness, other.centerness));
-    error.tokenLogits = Math.max(error.tokenLogits, maxAbs(level.tokenLogits, other.tokenLogits));
+    error.tokenLogits = Math.max(
+      error.tokenLogits,
+      level.tokenLogits && other.tokenLogits
+        ? maxAbs(level.tokenLogits, other.tokenLogits)
+        : Infinity,
+    );
   });
   const tolerance = options.dtype === "fp16" ? 2e-2 : 1e-3;
   for (const [name, value] of Object.entries(error)) {
@@ -137,11 +162,22 @@ export async function checkConformance(
   if (matched < expected) {
     failures.push(`detections: ${matched} of the reference's top ${expected} reproduced`);
   }
+  let deviceReductionIdentical: boolean | undefined;
+  if (reduced) {
+    const redDets = postprocessAtss(reduced, prompt.positiveMapLabelToToken, settings, sizes);
+    deviceReductionIdentical = sameDetections(engDets, redDets);
+    if (!deviceReductionIdentical) {
+      failures.push(
+        `device reduction: ${redDets.count} detections differ from the dense path's ${engDets.count}`,
+      );
+    }
+  }
   return {
     engine: factory.name,
     ok: failures.length === 0,
     maxAbsError: error,
     detections: { reference: refDets.count, engine: engDets.count, matched },
+    ...(reduced ? { deviceReductionIdentical } : {}),
     failures,
   };
 }

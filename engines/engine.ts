@@ -48,7 +48,7 @@ export interface EngineCapabilities {
   deviceResidentFeatures: boolean;
   /** `runHead` accepts a prompt offset. */
   promptOffset: boolean;
-  /** `reduceCandidates` is implemented on the device. */
+  /** `runHeadReduced` filters candidates on the device and reads back only those. */
   deviceReduction: boolean;
 }
 
@@ -95,8 +95,30 @@ export interface HeadLevelOutput {
   bboxRegression: Float32Array;
   /** [H * W] centerness logits. */
   centerness: Float32Array;
-  /** [H * W, T] token logits, T = max query length. */
-  tokenLogits: Float32Array;
+  /** [H * W, T] token logits, T = max query length (absent when reduced on the device). */
+  tokenLogits?: Float32Array;
+  /** The pairs a device reduction kept, instead of `tokenLogits`. */
+  candidates?: LevelCandidates;
+}
+
+/**
+ * A conservative candidate filter for device reduction: a (location, label) pair is kept when
+ * any of the label's token logits is at or above `logitBound` (post-processing's rejection
+ * bound, see `candidateFilter` in models/post/atss.ts).
+ */
+export interface CandidateFilter {
+  /** Token indices of each label, labels in ascending order. */
+  labelTokens: number[][];
+  logitBound: number;
+}
+
+/** The pairs of one level a device reduction kept. */
+export interface LevelCandidates {
+  /** `location * labels + labelIndex` of each kept pair, ascending. */
+  pairs: Int32Array;
+  /** Each pair's label token logits, `tokensPerPair` values per pair (zero-padded). */
+  logits: Float32Array;
+  tokensPerPair: number;
 }
 
 /** Head outputs for one (image, prompt) pair, levels P3..P7. */
@@ -118,6 +140,16 @@ export interface Engine {
   encodeText(text: TextInput): Promise<FeatureHandle>;
   encodeImage(image: ImageInput): Promise<FeatureHandle>;
   runHead(image: FeatureHandle, text: FeatureHandle, options?: HeadOptions): Promise<HeadOutput>;
+  /**
+   * The head with candidate reduction on the device (engines with `deviceReduction`): levels
+   * carry `candidates` instead of `tokenLogits`; post-processing gives the same detections.
+   */
+  runHeadReduced?(
+    image: FeatureHandle,
+    text: FeatureHandle,
+    filter: CandidateFilter,
+    options?: HeadOptions,
+  ): Promise<HeadOutput>;
   describe(): EngineDescription;
   dispose(): Promise<void>;
 }

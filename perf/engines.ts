@@ -1,6 +1,7 @@
 /**
  * `deno task perf:engines [--model DIR] [--runs N]`: every available engine on the nano bundle
- * (or a given one): per-stage p50/p90 after warm-up, images per second, peak memory.
+ * (or a given one): per-stage p50/p90 after warm-up, images per second, peak memory; for
+ * engines with device reduction also the head with only the candidates read back.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -12,6 +13,7 @@ import { preprocessImage } from "../models/image/preprocess.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
 import { buildPrompt } from "../models/text/prompt.ts";
 import { peakRssBytes, StageTimer } from "../benchmarks/stage_timer.ts";
+import { candidateFilter } from "../models/post/atss.ts";
 
 const { values } = parseArgs({
   options: { model: { type: "string" }, runs: { type: "string" } },
@@ -22,12 +24,13 @@ const bundle = values.model ? await loadBundle(values.model) : await nanoBundle(
 const runs = Number(values.runs ?? 3);
 const prompt = buildPrompt(await loadBertTokenizer(), ["circle", "square", "triangle"]);
 const pre = preprocessImage(conformanceImage(), bundle.manifest.preprocess);
+const filter = candidateFilter(prompt.positiveMapLabelToToken, bundle.manifest.postprocess);
 const rows: string[][] = [];
 for (const entry of engines.list()) {
   const factory = await engines.get(entry.name);
   const availability = await factory.probe();
   if (!availability.available) {
-    rows.push([entry.name, "unavailable", availability.reason ?? "", "", "", ""]);
+    rows.push([entry.name, "unavailable", availability.reason ?? "", "", "", "", ""]);
     continue;
   }
   const engine = await factory.create(bundle);
@@ -39,18 +42,23 @@ for (const entry of engines.list()) {
     const text = await target.time("text", () => engine.encodeText(prompt.encoding));
     const image = await target.time("image", () => engine.encodeImage(pre.input));
     await target.time("head", () => engine.runHead(image, text));
+    if (engine.capabilities.deviceReduction && engine.runHeadReduced) {
+      await target.time("head-reduced", () => engine.runHeadReduced!(image, text, filter));
+    }
     image.dispose();
     text.dispose();
   }
   const seconds = (performance.now() - started.value) / 1000;
   const summary = timer.summary();
-  const fmt = (s: string) => `${summary[s].p50Ms.toFixed(0)}/${summary[s].p90Ms.toFixed(0)}`;
+  const fmt = (s: string) =>
+    summary[s] ? `${summary[s].p50Ms.toFixed(0)}/${summary[s].p90Ms.toFixed(0)}` : "—";
   rows.push([
     entry.name,
     engine.describe().device,
     fmt("text"),
     fmt("image"),
     fmt("head"),
+    fmt("head-reduced"),
     (runs / seconds).toFixed(2),
   ]);
   await engine.dispose();
@@ -61,6 +69,7 @@ const header = [
   "text p50/p90 ms",
   "image p50/p90 ms",
   "head p50/p90 ms",
+  "head+device reduction ms",
   "images/s",
 ];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

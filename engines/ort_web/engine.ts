@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import type {
+  CandidateFilter,
   Engine,
   EngineAvailability,
   EngineDescription,
@@ -24,6 +25,7 @@ import type {
 import { MissingCapabilityError } from "../engine.ts";
 import type { GraphFile, ModelBundle } from "../../models/bundle.ts";
 import { captureOrtLog, computeFallbacks, installLogInterceptor } from "./placement.ts";
+import { CandidateReducer } from "./candidates.ts";
 
 installLogInterceptor();
 
@@ -118,6 +120,7 @@ class OrtWebEngine implements Engine {
   readonly name: string;
   readonly capabilities;
   #zeroOffset: Float32Array;
+  #reducer?: CandidateReducer;
 
   constructor(
     readonly ort: OrtWeb,
@@ -131,6 +134,8 @@ class OrtWebEngine implements Engine {
       form: "native" | "decomposed";
       cpuFallbackNodes: string[];
       threads: number;
+      /** The engine's own device (webgpu), which runs the candidate reduction. */
+      gpuDevice?: GPUDevice;
     },
   ) {
     this.name = settings.name;
@@ -139,8 +144,9 @@ class OrtWebEngine implements Engine {
       deformConvForms: [settings.form],
       deviceResidentFeatures: settings.provider === "webgpu",
       promptOffset: true,
-      deviceReduction: false,
+      deviceReduction: settings.gpuDevice !== undefined,
     };
+    if (settings.gpuDevice) this.#reducer = new CandidateReducer(settings.gpuDevice);
     const m = bundle.manifest;
     this.#zeroOffset = new Float32Array(m.maxQueryLength * m.textWidth);
   }
@@ -180,6 +186,60 @@ class OrtWebEngine implements Engine {
     text: FeatureHandle,
     options: { promptOffset?: Float32Array } = {},
   ): Promise<HeadOutput> {
+    const out = await this.#head(image, text, options);
+    const levels = [];
+    for (let l = 0; l < 5; l++) {
+      const box = out[`bbox_reg_l${l}`];
+      levels.push({
+        height: Number(box.dims[2]),
+        width: Number(box.dims[3]),
+        bboxRegression: (await box.getData(true)) as Float32Array,
+        centerness: (await out[`centerness_l${l}`].getData(true)) as Float32Array,
+        tokenLogits: (await out[`dot_product_logits_l${l}`].getData(true)) as Float32Array,
+      });
+    }
+    return { tokenCount: this.bundle.manifest.maxQueryLength, levels };
+  }
+
+  async runHeadReduced(
+    image: FeatureHandle,
+    text: FeatureHandle,
+    filter: CandidateFilter,
+    options: { promptOffset?: Float32Array } = {},
+  ): Promise<HeadOutput> {
+    if (!this.#reducer) {
+      throw new MissingCapabilityError(`${this.name}: device reduction needs the webgpu engine`);
+    }
+    const out = await this.#head(image, text, options);
+    const logits = [0, 1, 2, 3, 4].map((l) => out[`dot_product_logits_l${l}`]);
+    try {
+      const candidates = await this.#reducer.reduce(
+        logits.map((t) => ({ buffer: t.gpuBuffer as GPUBuffer, locations: Number(t.dims[1]) })),
+        this.bundle.manifest.maxQueryLength,
+        filter,
+      );
+      const levels = [];
+      for (let l = 0; l < 5; l++) {
+        const box = out[`bbox_reg_l${l}`];
+        levels.push({
+          height: Number(box.dims[2]),
+          width: Number(box.dims[3]),
+          bboxRegression: (await box.getData(true)) as Float32Array,
+          centerness: (await out[`centerness_l${l}`].getData(true)) as Float32Array,
+          candidates: candidates[l],
+        });
+      }
+      return { tokenCount: this.bundle.manifest.maxQueryLength, levels };
+    } finally {
+      for (const t of logits) t.dispose();
+    }
+  }
+
+  async #head(
+    image: FeatureHandle,
+    text: FeatureHandle,
+    options: { promptOffset?: Float32Array },
+  ) {
     const m = this.bundle.manifest;
     const [hidden, mask] = (text as Features).tensors;
     const feeds: Record<string, OrtTensor> = {
@@ -192,19 +252,7 @@ class OrtWebEngine implements Engine {
       ]),
     };
     (image as Features).tensors.forEach((t, i) => (feeds[`fpn_p${i + 3}`] = t));
-    const out = await this.sessions.head.run(feeds, this.#quiet);
-    const levels = [];
-    for (let l = 0; l < 5; l++) {
-      const box = out[`bbox_reg_l${l}`];
-      levels.push({
-        height: Number(box.dims[2]),
-        width: Number(box.dims[3]),
-        bboxRegression: (await box.getData(true)) as Float32Array,
-        centerness: (await out[`centerness_l${l}`].getData(true)) as Float32Array,
-        tokenLogits: (await out[`dot_product_logits_l${l}`].getData(true)) as Float32Array,
-      });
-    }
-    return { tokenCount: m.maxQueryLength, levels };
+    return await this.sessions.head.run(feeds, this.#quiet);
   }
 
   describe(): EngineDescription {
@@ -298,7 +346,11 @@ async function createEngine(
   const fallbacks: string[] = [];
   // CPU threads of ORT-web (wasm kernels, and CPU nodes of WebGPU sessions); fixed at its first use.
   const threads = Math.max(1, options.threads ?? navigator.hardwareConcurrency ?? 1);
-  const open = async (graph: GraphFile, keepOnGpu: boolean) => {
+  // The head's token logits stay on the GPU (read back in full, or reduced there first).
+  const headOnGpu = Object.fromEntries(
+    [0, 1, 2, 3, 4].map((l) => [`dot_product_logits_l${l}`, "gpu-buffer" as const]),
+  );
+  const open = async (graph: GraphFile, keepOnGpu: boolean | Record<string, "gpu-buffer">) => {
     const { model, externalData } = await loadGraph(bundle, graph);
     const ep = provider === "webgpu" ? [{ name: "webgpu", device } as unknown as string] : ["wasm"];
     ort.env.logLevel = "verbose";
@@ -309,7 +361,7 @@ async function createEngine(
           externalData,
           logSeverityLevel: 0,
           ...(keepOnGpu && provider === "webgpu"
-            ? { preferredOutputLocation: "gpu-buffer" as const }
+            ? { preferredOutputLocation: keepOnGpu === true ? "gpu-buffer" as const : keepOnGpu }
             : {}),
         }))
     ).finally(() => (ort.env.logLevel = "warning"));
@@ -332,7 +384,7 @@ async function createEngine(
   const sessions = {
     text: await open(bundle.manifest.graphs.text, true),
     image: await open(bundle.manifest.graphs.image, true),
-    head: await open(headFile, false),
+    head: await open(headFile, headOnGpu),
   };
   return new OrtWebEngine(ort, bundle, sessions, {
     name,
@@ -342,6 +394,7 @@ async function createEngine(
     form,
     cpuFallbackNodes: fallbacks,
     threads: ort.env.wasm.numThreads ?? 1,
+    gpuDevice: device,
   });
 }
 

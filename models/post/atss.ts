@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { HeadOutput } from "../../engines/engine.ts";
+import type { CandidateFilter, HeadOutput } from "../../engines/engine.ts";
 import type { PostprocessSettings } from "../bundle.ts";
 import { levelAnchors } from "./anchors.ts";
 
@@ -126,7 +126,32 @@ function iouPlusOne(boxes: Float32Array, a: number, b: number): number {
 }
 
 /**
- * Runs ATSS post-processing on one image's head outputs.
+ * The logit below which a label cannot pass the score threshold: a mean (or max) of sigmoids
+ * exceeds it only if the largest logit exceeds logit(threshold); the 1e-3 margin leaves the
+ * boundary to the exact float32 check.
+ */
+function rejectionBound(threshold: number): number {
+  return threshold > 0 && threshold < 1 ? Math.log(threshold / (1 - threshold)) - 1e-3 : -Infinity;
+}
+
+/**
+ * The device-reduction filter that keeps every pair {@link postprocessAtss} would examine:
+ * labels in ascending order with their tokens, and the rejection bound.
+ */
+export function candidateFilter(
+  positiveMap: Map<number, number[]>,
+  settings: Pick<PostprocessSettings, "scoreThreshold">,
+): CandidateFilter {
+  const labels = [...positiveMap.keys()].sort((a, b) => a - b);
+  return {
+    labelTokens: labels.map((label) => positiveMap.get(label) ?? []),
+    logitBound: rejectionBound(settings.scoreThreshold),
+  };
+}
+
+/**
+ * Runs ATSS post-processing on one image's head outputs (dense token logits, or the pairs a
+ * device reduction kept).
  *
  * @param positiveMap label -> token indices (labels with no tokens score 0)
  */
@@ -150,9 +175,8 @@ export function postprocessAtss(
   // logit(threshold): compare logits first and compute sigmoids only near or above it (the
   // margin leaves the boundary to the exact float32 check).
   const threshold = settings.scoreThreshold;
-  const rejectBelow = threshold > 0 && threshold < 1
-    ? Math.log(threshold / (1 - threshold)) - 1e-3
-    : -Infinity;
+  const rejectBelow = rejectionBound(threshold);
+  const localTokens = labelTokens.map((tokens) => tokens.map((_, q) => q));
   // distinct prompt tokens and, for each, the labels (indices) that use it
   const tokenSet = [...new Set(labelTokens.flat())].sort((a, b) => a - b);
   const unionTokens = Int32Array.from(tokenSet);
@@ -177,17 +201,45 @@ export function postprocessAtss(
     const levelProducts = products;
     const levelCandidates = candidateIndex;
     const logits = level.tokenLogits;
+    let n = 0;
+    if (level.candidates) {
+      // reduced on the device: the kept pairs, ascending (the dense scan's order), each with
+      // its label's token logits; every pair the dense scan would examine is among them
+      const { pairs, logits: values, tokensPerPair } = level.candidates;
+      let location = -1;
+      let centerness = -1;
+      for (let k = 0; k < pairs.length; k++) {
+        const pair = pairs[k];
+        const i = Math.floor(pair / L);
+        const j = pair - i * L;
+        if (i !== location) {
+          location = i;
+          centerness = -1;
+        }
+        const score = classScore(
+          values,
+          k * tokensPerPair,
+          localTokens[j],
+          settings.scoreAggregation,
+        );
+        if (!(score > threshold)) continue;
+        if (centerness < 0) centerness = sigmoid(level.centerness[i]);
+        levelProducts[n] = f(score * centerness);
+        levelCandidates[n++] = pair;
+      }
+    } else if (!logits) {
+      throw new Error(`head output level ${l} has neither token logits nor candidates`);
+    }
     // candidates: (location, label) pairs above the threshold, in row-major order. Each distinct
     // prompt token is read once per location; only labels owning a token above the rejection
     // bound are examined (the same labels the per-label maximum would let through).
-    let n = 0;
-    for (let i = 0; i < locations; i++) {
+    for (let i = 0; i < (logits ? locations : 0); i++) {
       const row = i * tokenCount;
       const mark = ++stamp;
       let first = L;
       let last = -1;
       for (let u = 0; u < unionTokens.length; u++) {
-        if (logits[row + unionTokens[u]] < rejectBelow) continue;
+        if (logits![row + unionTokens[u]] < rejectBelow) continue;
         for (let o = ownerStart[u]; o < ownerStart[u + 1]; o++) {
           const j = ownerFlat[o];
           marks[j] = mark;
@@ -199,7 +251,7 @@ export function postprocessAtss(
       let centerness = -1;
       for (let j = first; j <= last; j++) {
         if (marks[j] !== mark) continue;
-        const score = classScore(logits, row, labelTokens[j], settings.scoreAggregation);
+        const score = classScore(logits!, row, labelTokens[j], settings.scoreAggregation);
         if (!(score > threshold)) continue;
         if (centerness < 0) centerness = sigmoid(level.centerness[i]);
         levelProducts[n] = f(score * centerness);

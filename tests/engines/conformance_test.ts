@@ -46,6 +46,9 @@ Deno.test({
   async fn() {
     const report = await checkConformance(webgpuEngineFactory, bundle);
     assertEquals(report.failures, [], JSON.stringify(report));
+    // the WGSL candidate reduction gives exactly the dense path's detections
+    assertEquals(report.deviceReductionIdentical, true);
+    assert(report.detections.engine > 0, "the comparison covers detections");
   },
 });
 

@@ -146,7 +146,7 @@ Deno.test({
           const [name, ours] of [["head_bbox_reg", head.levels[l].bboxRegression], [
             "head_centerness",
             head.levels[l].centerness,
-          ], ["head_dot_product_logits", head.levels[l].tokenLogits]] as const
+          ], ["head_dot_product_logits", head.levels[l].tokenLogits!]] as const
         ) {
           const reference = toFloat32(await readNpyFile(`${REF}${name}_l${l}.npy`));
           let maxAbs = 0;

@@ -56,7 +56,7 @@ Deno.test("no candidate above the threshold gives no detections", () => {
 
 Deno.test("one confident location: score sqrt(p x sigmoid(centerness)), box decoded, clipped and rescaled", () => {
   const head = emptyHead();
-  head.levels[0].tokenLogits[0 * T + 1] = 2; // location 0, token 1 -> label 1
+  head.levels[0].tokenLogits![0 * T + 1] = 2; // location 0, token 1 -> label 1
   const result = postprocessAtss(head, map, GLIP_POSTPROCESS, sizes);
   assertEquals(result.count, 1);
   assertEquals(result.labels[0], 1);
@@ -70,8 +70,8 @@ Deno.test("one confident location: score sqrt(p x sigmoid(centerness)), box deco
 
 Deno.test("a label's score is the mean of its tokens' probabilities; a label with no token scores 0", () => {
   const head = emptyHead();
-  head.levels[0].tokenLogits[3 * T + 2] = 4;
-  head.levels[0].tokenLogits[3 * T + 3] = LOW; // mean of ~0.982 and ~0 = 0.491 > 0.05
+  head.levels[0].tokenLogits![3 * T + 2] = 4;
+  head.levels[0].tokenLogits![3 * T + 3] = LOW; // mean of ~0.982 and ~0 = 0.491 > 0.05
   const result = postprocessAtss(head, map, GLIP_POSTPROCESS, sizes);
   assertEquals([...result.labels], [2]);
   const mean = (1 / (1 + Math.exp(-4)) + 1 / (1 + Math.exp(20))) / 2;
@@ -83,10 +83,10 @@ Deno.test("a label's score is the mean of its tokens' probabilities; a label wit
 Deno.test("class-wise NMS suppresses overlapping boxes of the same label only", () => {
   const head = emptyHead();
   // locations 0 and 1 of level 0 overlap heavily (anchors shifted by 8 px, 64 px wide)
-  head.levels[0].tokenLogits[0 * T + 1] = 3;
-  head.levels[0].tokenLogits[1 * T + 1] = 2;
-  head.levels[0].tokenLogits[1 * T + 2] = 3;
-  head.levels[0].tokenLogits[1 * T + 3] = 3;
+  head.levels[0].tokenLogits![0 * T + 1] = 3;
+  head.levels[0].tokenLogits![1 * T + 1] = 2;
+  head.levels[0].tokenLogits![1 * T + 2] = 3;
+  head.levels[0].tokenLogits![1 * T + 3] = 3;
   const result = postprocessAtss(head, map, { ...GLIP_POSTPROCESS }, {
     resized: { width: 200, height: 200 },
     original: { width: 200, height: 200 },
@@ -96,7 +96,7 @@ Deno.test("class-wise NMS suppresses overlapping boxes of the same label only", 
 
 Deno.test("the detections-per-image cut keeps every tie at the threshold (GLIP's kthvalue rule)", () => {
   const head = emptyHead();
-  for (let i = 0; i < 4; i++) head.levels[0].tokenLogits[i * T + 1] = 1; // four equal scores, distinct boxes
+  for (let i = 0; i < 4; i++) head.levels[0].tokenLogits![i * T + 1] = 1; // four equal scores, distinct boxes
   const wide = { resized: { width: 1000, height: 1000 }, original: { width: 1000, height: 1000 } };
   const settings = { ...GLIP_POSTPROCESS, nmsThreshold: 1, detectionsPerImage: 2 };
   assertEquals(postprocessAtss(head, map, settings, wide).count, 4);
@@ -104,7 +104,7 @@ Deno.test("the detections-per-image cut keeps every tie at the threshold (GLIP's
 
 Deno.test("boxes crossing the image border are clipped to [0, w-1] x [0, h-1]", () => {
   const head = emptyHead();
-  head.levels[0].tokenLogits[3 * T + 1] = 3; // location (1,1): anchor [-20,-20,43,43]
+  head.levels[0].tokenLogits![3 * T + 1] = 3; // location (1,1): anchor [-20,-20,43,43]
   head.levels[0].bboxRegression[2 * 4 + 3] = 2; // dw: widen beyond the image
   const result = postprocessAtss(head, map, GLIP_POSTPROCESS, {
     resized: { width: 30, height: 30 },

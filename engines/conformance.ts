@@ -1,7 +1,9 @@
 /**
  * The conformance suite every engine must pass, plugin engines included: on a bundle (the nano
- * model in the tests), each head output matches onnxruntime-node on the CPU (token logits within
- * 1e-3 in fp32, 2e-2 in fp16), and the detections after GLIP's post-processing agree.
+ * model in the tests), each head output matches onnxruntime-node on the CPU (within 1e-3 in
+ * fp32, 2e-2 in fp16), and the detections after GLIP's post-processing agree (all of the
+ * reference's top 20 in fp32; 90% in fp16, where NMS may keep another member of a cluster of
+ * near-equal boxes). Engines with device reduction must also reproduce their dense path exactly.
  *
  * @example
  * ```ts ignore
@@ -65,8 +67,19 @@ function iou(a: Float32Array, i: number, b: Float32Array, j: number): number {
   return (w * h) / (area(a, i) + area(b, j) - w * h);
 }
 
-/** How many of the reference's top detections the engine reproduces (same label, IoU >= 0.95, |Δscore| <= 2e-3). */
-function matchDetections(reference: Detections, engine: Detections, top = 20): number {
+/**
+ * How many of the reference's top detections the engine reproduces: same label, and in fp32
+ * IoU >= 0.95 and |Δscore| <= 2e-3; in fp16 (half the mantissa, so about 1e-2 relative on the
+ * logits) IoU >= 0.9 and |Δscore| <= 1e-2.
+ */
+function matchDetections(
+  reference: Detections,
+  engine: Detections,
+  fp16: boolean,
+  top = 20,
+): number {
+  const scoreTolerance = fp16 ? 1e-2 : 2e-3;
+  const minIou = fp16 ? 0.9 : 0.95;
   const order = Array.from({ length: reference.count }, (_, i) => i).sort((a, b) =>
     reference.scores[b] - reference.scores[a]
   ).slice(0, top);
@@ -75,8 +88,8 @@ function matchDetections(reference: Detections, engine: Detections, top = 20): n
   for (const i of order) {
     for (let j = 0; j < engine.count; j++) {
       if (used.has(j) || engine.labels[j] !== reference.labels[i]) continue;
-      if (Math.abs(engine.scores[j] - reference.scores[i]) > 2e-3) continue;
-      if (iou(reference.boxes, i, engine.boxes, j) < 0.95) continue;
+      if (Math.abs(engine.scores[j] - reference.scores[i]) > scoreTolerance) continue;
+      if (iou(reference.boxes, i, engine.boxes, j) < minIou) continue;
       used.add(j);
       matched++;
       break;
@@ -157,10 +170,14 @@ export async function checkConformance(
   const settings = bundle.manifest.postprocess;
   const refDets = postprocessAtss(reference, prompt.positiveMapLabelToToken, settings, sizes);
   const engDets = postprocessAtss(candidate, prompt.positiveMapLabelToToken, settings, sizes);
-  const matched = matchDetections(refDets, engDets);
+  const matched = matchDetections(refDets, engDets, options.dtype === "fp16");
   const expected = Math.min(20, refDets.count);
-  if (matched < expected) {
-    failures.push(`detections: ${matched} of the reference's top ${expected} reproduced`);
+  // fp16 may flip which member of a cluster of near-equal boxes survives NMS: 90% must match
+  const required = options.dtype === "fp16" ? Math.ceil(0.9 * expected) : expected;
+  if (matched < required) {
+    failures.push(
+      `detections: ${matched} of the reference's top ${expected} reproduced (${required} required)`,
+    );
   }
   let deviceReductionIdentical: boolean | undefined;
   if (reduced) {

@@ -26,14 +26,23 @@ const prompt = buildPrompt(await loadBertTokenizer(), ["circle", "square", "tria
 const pre = preprocessImage(conformanceImage(), bundle.manifest.preprocess);
 const filter = candidateFilter(prompt.positiveMapLabelToToken, bundle.manifest.postprocess);
 const rows: string[][] = [];
-for (const entry of engines.list()) {
+// every engine in fp32, and webgpu in fp16 too where the adapter has shader-f16
+const runsToDo: { name: string; label: string; dtype: "fp32" | "fp16" }[] = engines.list().map((
+  e,
+) => ({ name: e.name, label: e.name, dtype: "fp32" }));
+if (engines.list().some((e) => e.name === "webgpu")) {
+  runsToDo.push({ name: "webgpu", label: "webgpu fp16", dtype: "fp16" });
+}
+for (const entry of runsToDo) {
   const factory = await engines.get(entry.name);
   const availability = await factory.probe();
-  if (!availability.available) {
-    rows.push([entry.name, "unavailable", availability.reason ?? "", "", "", "", ""]);
+  const features = (availability.details?.features ?? []) as string[];
+  if (!availability.available || (entry.dtype === "fp16" && !features.includes("shader-f16"))) {
+    const why = availability.reason ?? "the adapter has no shader-f16";
+    rows.push([entry.label, "unavailable", why, "", "", "", ""]);
     continue;
   }
-  const engine = await factory.create(bundle);
+  const engine = await factory.create(bundle, { dtype: entry.dtype });
   const timer = new StageTimer();
   const started = { value: 0 };
   for (let r = 0; r <= runs; r++) {
@@ -53,7 +62,7 @@ for (const entry of engines.list()) {
   const fmt = (s: string) =>
     summary[s] ? `${summary[s].p50Ms.toFixed(0)}/${summary[s].p90Ms.toFixed(0)}` : "—";
   rows.push([
-    entry.name,
+    entry.label,
     engine.describe().device,
     fmt("text"),
     fmt("image"),

@@ -26,6 +26,7 @@ import { MissingCapabilityError } from "../engine.ts";
 import type { GraphFile, ModelBundle } from "../../models/bundle.ts";
 import { captureOrtLog, computeFallbacks, installLogInterceptor } from "./placement.ts";
 import { CandidateReducer } from "./candidates.ts";
+import { type ExternalData, toFloat16Model } from "../../models/graph/float16.ts";
 
 installLogInterceptor();
 
@@ -136,11 +137,14 @@ class OrtWebEngine implements Engine {
       threads: number;
       /** The engine's own device (webgpu), which runs the candidate reduction. */
       gpuDevice?: GPUDevice;
+      dtype: "fp32" | "fp16";
     },
   ) {
     this.name = settings.name;
     this.capabilities = {
-      dtypes: ["fp32" as const],
+      dtypes: settings.gpuDevice?.features.has("shader-f16")
+        ? ["fp32" as const, "fp16" as const]
+        : ["fp32" as const],
       deformConvForms: [settings.form],
       deviceResidentFeatures: settings.provider === "webgpu",
       promptOffset: true,
@@ -262,7 +266,7 @@ class OrtWebEngine implements Engine {
       libraries: { "onnxruntime-web": VERSION, deno: Deno.version.deno },
       device: this.settings.device,
       adapter: this.settings.adapter,
-      dtype: "fp32",
+      dtype: this.settings.dtype,
       threads: this.settings.threads,
       deformConv: this.settings.form,
       ...(this.settings.cpuFallbackNodes.length
@@ -299,9 +303,10 @@ async function createEngine(
   options: EngineOptions,
 ): Promise<Engine> {
   const ort = await loadOrtWeb();
-  if (options.dtype && options.dtype !== "fp32") {
+  const dtype = options.dtype ?? "fp32";
+  if (dtype === "fp16" && provider !== "webgpu") {
     throw new MissingCapabilityError(
-      `${name}: dtype ${options.dtype} is not implemented yet; use fp32`,
+      `${name}: fp16 runs on the webgpu engine (adapters with shader-f16); use fp32 here`,
     );
   }
   const form = options.deformConv ?? "decomposed";
@@ -323,7 +328,15 @@ async function createEngine(
     const { adapter, reason } = await requestAdapter();
     if (!adapter) throw new MissingCapabilityError(`${name}: ${reason}`);
     const limits = adapter.limits;
+    if (dtype === "fp16" && !adapter.features.has("shader-f16")) {
+      throw new MissingCapabilityError(
+        `${name}: fp16 needs the adapter feature shader-f16, which ${
+          adapter.info.description || adapter.info.device || "this adapter"
+        } lacks; use --dtype fp32`,
+      );
+    }
     device = await adapter.requestDevice({
+      requiredFeatures: dtype === "fp16" ? ["shader-f16"] : [],
       requiredLimits: {
         maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
         maxBufferSize: limits.maxBufferSize,
@@ -351,7 +364,9 @@ async function createEngine(
     [0, 1, 2, 3, 4].map((l) => [`dot_product_logits_l${l}`, "gpu-buffer" as const]),
   );
   const open = async (graph: GraphFile, keepOnGpu: boolean | Record<string, "gpu-buffer">) => {
-    const { model, externalData } = await loadGraph(bundle, graph);
+    let { model, externalData }: { model: Uint8Array; externalData: ExternalData[] } =
+      await loadGraph(bundle, graph);
+    if (dtype === "fp16") ({ model, externalData } = toFloat16Model(model, externalData));
     const ep = provider === "webgpu" ? [{ name: "webgpu", device } as unknown as string] : ["wasm"];
     ort.env.logLevel = "verbose";
     const { value: session, log } = await captureOrtLog(() =>
@@ -395,6 +410,7 @@ async function createEngine(
     cpuFallbackNodes: fallbacks,
     threads: ort.env.wasm.numThreads ?? 1,
     gpuDevice: device,
+    dtype,
   });
 }
 

@@ -28,9 +28,20 @@ export function installLogInterceptor(): void {
       capture.push(data);
       return data.length;
     }
+    // Sessions keep the verbose level their placement log needed; outside a capture, drop
+    // ORT's verbose and info lines (and its shader dumps), keeping warnings and errors.
+    if ((fd === 1 || fd === 2) && typeof data === "string" && isOrtChatter(data)) {
+      return data.length;
+    }
     // deno-lint-ignore no-explicit-any
     return (originalWriteSync as any)(fd, data, ...rest);
   };
+}
+
+/** ORT verbose/info log lines and WebGPU shader dumps. */
+function isOrtChatter(text: string): boolean {
+  return /^\d{4}-\d\d-\d\d [\d:.]+ \[[VI]:onnxruntime/.test(text) ||
+    text.includes("=== WebGPU Shader code");
 }
 
 /** Runs `fn` while collecting everything ORT-web logs; returns its result and the log. */

@@ -53,6 +53,18 @@ Deno.test({
 });
 
 Deno.test({
+  name: "conformance: webgpu in fp16 (shader-f16) matches onnxruntime-node CPU within 2e-2",
+  ignore: !adapter || !adapter.features.has("shader-f16"),
+  async fn() {
+    const report = await checkConformance(webgpuEngineFactory, bundle, { dtype: "fp16" });
+    assertEquals(report.failures, [], JSON.stringify(report));
+    // fp32 WebGPU differs from the CPU by about 1e-5; half precision shows as more than 1e-4
+    assert(report.maxAbsError.tokenLogits > 1e-4, "the fp16 graphs really ran in half precision");
+    assertEquals(report.deviceReductionIdentical, true);
+  },
+});
+
+Deno.test({
   name: "webgpu detects a CPU fallback from the placement log instead of running it silently",
   ignore: !adapter,
   async fn() {

@@ -87,6 +87,7 @@ Options:
   --shard i/n          run a deterministic slice of the images
   --limit N            only the first N images of each task (smoke run; numbers not comparable)
   --threads N          CPU threads per engine
+  --dtype fp32|fp16    compute precision (fp16: webgpu on adapters with shader-f16)
   --allow-cpu-fallback let GPU engines run nodes on the CPU (reported in the run record)
   --checkpoints PAT    (few-shot, prompt-tuning) adapted checkpoints or bundles, e.g.
                        'ckpts/{task}/{shots}_{seed}.pth', evaluated on --split (default test)
@@ -125,6 +126,7 @@ export const command: Command = {
       shard: { type: "string" },
       limit: { type: "string" },
       threads: { type: "string" },
+      dtype: { type: "string" },
       "allow-cpu-fallback": { type: "boolean" },
       "no-report": { type: "boolean" },
       checkpoints: { type: "string" },
@@ -313,6 +315,7 @@ export const command: Command = {
         const engine = await factory.create(model.bundle, {
           threads,
           allowCpuFallback: booleanFlag(parsed, "allow-cpu-fallback"),
+          dtype: dtypeFlag(parsed),
         });
         const timer = new StageTimer();
         const started = performance.now();
@@ -412,6 +415,7 @@ async function adaptationCommand(input: {
     const engineOptions = {
       threads: input.threads,
       allowCpuFallback: booleanFlag(parsed, "allow-cpu-fallback"),
+      dtype: dtypeFlag(parsed),
     };
     const timer = new StageTimer();
     const started = performance.now();
@@ -564,6 +568,14 @@ async function adaptationCommand(input: {
     }
   }
   return 0;
+}
+
+function dtypeFlag(parsed: Awaited<ReturnType<typeof parseCommandArgs>>): "fp32" | "fp16" {
+  const dtype = stringFlag(parsed, "dtype") ?? "fp32";
+  if (dtype !== "fp32" && dtype !== "fp16") {
+    throw new UsageError(`bench: --dtype is fp32 or fp16 (got '${dtype}')`);
+  }
+  return dtype;
 }
 
 function labelOf(spec: string): string {

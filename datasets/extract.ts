@@ -8,6 +8,7 @@
  */
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { Inflate } from "fflate";
+import { crc32Update } from "../core/crc32.ts";
 
 /** An archive is malformed or unsafe. */
 export class ArchiveError extends Error {
@@ -62,24 +63,6 @@ export function safeEntryPath(archive: string, targetDir: string, name: string):
     throw new ArchiveError(`${archive}: entry '${name}' would extract outside ${targetDir}`);
   }
   return join(targetDir, relative);
-}
-
-// ---- CRC-32 -------------------------------------------------------------------------------
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32Update(crc: number, bytes: Uint8Array): number {
-  let c = crc ^ 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 // ---- zip ----------------------------------------------------------------------------------

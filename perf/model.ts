@@ -1,9 +1,11 @@
 /**
- * `deno task perf:model [--model DIR | --config NAME]`: times each graph of a bundle on
+ * `deno task perf:model [--model DIR | --checkpoint FILE.pth [--config NAME] | --config NAME]`:
+ * times each graph of a bundle on
  * onnxruntime-node CPU for an 800x1333 image (padded to 800x1344) and a 256-token prompt:
  * seconds per stage (warm-up excluded) and peak memory. With --config (default nano), first
  * exports that architecture with seeded random weights and reports the export's time and peak
- * memory (`--config glip-t` gives a GLIP-T-sized model).
+ * memory (`--config glip-t` gives a GLIP-T-sized model); `--checkpoint` exports a `.pth` (or
+ * safetensors) first. Then GFLOPs per graph from a profiled run (perf/flops.ts).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -13,10 +15,14 @@ import { exportBundle } from "../models/glip/export.ts";
 import { RandomWeights } from "../models/glip/weights.ts";
 import { onnxEngineFactory } from "../engines/onnx_node/engine.ts";
 import { peakRssBytes } from "../benchmarks/stage_timer.ts";
+import { resolveModel } from "../benchmarks/models.ts";
+import { profiledRun } from "./flops.ts";
+import * as ort from "onnxruntime-node";
 
 const { values } = parseArgs({
   options: {
     model: { type: "string" },
+    checkpoint: { type: "string" },
     config: { type: "string" },
     runs: { type: "string" },
     height: { type: "string" },
@@ -28,6 +34,16 @@ const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 let bundle: ModelBundle;
 if (values.model) {
   bundle = await loadBundle(values.model);
+} else if (values.checkpoint) {
+  // export the checkpoint (cached by its sha256 under .cache/), timing the export
+  const config = values.config ?? "glip-t";
+  const started = performance.now();
+  bundle = await resolveModel(values.checkpoint, config, (line) => console.log(line));
+  console.log(
+    `bundle for ${values.checkpoint} (${config}): ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    } s (an export unless cached), peak memory so far ${gib(peakRssBytes())}`,
+  );
 } else {
   const config = values.config ?? "nano";
   const dir = await Deno.makeTempDir({ prefix: `perf-model-${config}-` });
@@ -89,3 +105,29 @@ for (const [stage, samples] of Object.entries(stats)) {
   console.log(`  ${stage.padEnd(6)} p50 ${samples[samples.length >> 1].toFixed(3)} s`);
 }
 console.log(`  peak memory ${gib(peakRssBytes())}`);
+
+// FLOPs at the same sizes, from a profiled run of each graph (2 x multiply-adds of Conv,
+// DeformConv, MatMul, Gemm; see perf/flops.ts)
+const m = bundle.manifest;
+const textRun = await profiledRun(bundle, m.graphs.text.file, {
+  input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, (v) => BigInt(v)), [1, L]),
+  attention_mask: new ort.Tensor("int64", new BigInt64Array(L).fill(1n), [1, L]),
+});
+const imageRun = await profiledRun(bundle, m.graphs.image.file, {
+  image: new ort.Tensor("float32", image.data, [1, 3, height, width]),
+});
+const headFile = m.graphs.head.native ?? m.graphs.head.decomposed!;
+const headFeeds: Record<string, ort.Tensor> = {
+  lang_hidden: textRun.outputs.lang_hidden,
+  attention_mask: new ort.Tensor("int64", new BigInt64Array(L).fill(1n), [1, L]),
+  prompt_offset: new ort.Tensor("float32", new Float32Array(L * m.textWidth), [1, L, m.textWidth]),
+};
+for (let i = 3; i <= 7; i++) headFeeds[`fpn_p${i}`] = imageRun.outputs[`fpn_p${i}`];
+const headRun = await profiledRun(bundle, headFile.file, headFeeds);
+console.log(
+  `  GFLOPs (2 x multiply-adds, from ORT's profiled shapes): text ${
+    textRun.gflops.toFixed(1)
+  }, image ${imageRun.gflops.toFixed(1)}, head ${headRun.gflops.toFixed(1)}, total ${
+    (textRun.gflops + imageRun.gflops + headRun.gflops).toFixed(1)
+  }`,
+);

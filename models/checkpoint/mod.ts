@@ -1,6 +1,6 @@
 /**
- * Checkpoint readers: PyTorch `.pth` (torch >= 1.6 zip format) and safetensors, chosen by the
- * file's first bytes.
+ * Checkpoint readers and writers: PyTorch `.pth` (torch >= 1.6 zip format and the legacy
+ * format) and safetensors, chosen by the file's first bytes.
  * @module
  */
 export {
@@ -10,11 +10,14 @@ export {
   type TensorDtype,
 } from "./pth.ts";
 export { readSafetensors, writeSafetensors } from "./safetensors.ts";
+export { readLegacyCheckpoint } from "./legacy.ts";
+export { type TensorSpec, writeLegacyCheckpoint, writeTorchZipCheckpoint } from "./write_pth.ts";
 import { type Checkpoint, readPthCheckpoint } from "./pth.ts";
 import { readSafetensors } from "./safetensors.ts";
+import { looksLegacy, readLegacyCheckpoint } from "./legacy.ts";
 import { InputError } from "../../core/errors.ts";
 
-/** Opens a checkpoint by its format (zip = torch >= 1.6, otherwise safetensors). */
+/** Opens a checkpoint by its format (zip = torch >= 1.6, a pickle = legacy, else safetensors). */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
   let head: Uint8Array;
   try {
@@ -27,11 +30,6 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     });
   }
   if (head[0] === 0x50 && head[1] === 0x4b) return await readPthCheckpoint(path);
-  if (head[0] === 0x80 && head[1] === 0x02) {
-    throw new InputError(
-      "this is a legacy (torch < 1.6) checkpoint, which this version does not read; re-save it with torch >= 1.6 (torch.save(torch.load(f), g)) or as safetensors",
-      { file: path },
-    );
-  }
+  if (looksLegacy(head)) return await readLegacyCheckpoint(path);
   return await readSafetensors(path);
 }

@@ -22,7 +22,8 @@ export type TensorDtype =
   | "uint8"
   | "bool";
 
-const STORAGE_DTYPES: Record<string, { dtype: TensorDtype; bytes: number }> = {
+/** torch storage classes by name: element type and size. */
+export const STORAGE_DTYPES: Record<string, { dtype: TensorDtype; bytes: number }> = {
   FloatStorage: { dtype: "float32", bytes: 4 },
   HalfStorage: { dtype: "float16", bytes: 2 },
   BFloat16Storage: { dtype: "bfloat16", bytes: 2 },
@@ -54,14 +55,16 @@ export interface Checkpoint {
   close(): void;
 }
 
-interface StorageRef {
+/** A storage as a persistent id names it. */
+export interface StorageRef {
   key: string;
   dtype: TensorDtype;
   bytes: number;
   numel: number;
 }
 
-interface TensorRef {
+/** A tensor as `_rebuild_tensor_v2` describes it. */
+export interface TensorRef {
   __tensor: true;
   storage: StorageRef;
   offset: number;
@@ -109,7 +112,8 @@ export function bytesToFloat32(bytes: Uint8Array, dtype: TensorDtype, count: num
   }
 }
 
-function isContiguous(size: number[], stride: number[]): boolean {
+/** Whether a (size, stride) view is the contiguous layout. */
+export function isContiguous(size: number[], stride: number[]): boolean {
   let expected = 1;
   for (let i = size.length - 1; i >= 0; i--) {
     if (size[i] !== 1 && stride[i] !== expected) return false;
@@ -118,7 +122,11 @@ function isContiguous(size: number[], stride: number[]): boolean {
   return true;
 }
 
-function parsePickle(bytes: Uint8Array, path: string): unknown {
+/**
+ * A pickle parser that rebuilds torch tensors as {@link TensorRef}s and storages from their
+ * persistent ids (`('storage', type, key, location, numel, ...)`, both serialization formats).
+ */
+export function tensorPickleParser(path: string): Parser {
   const registry = {
     resolve(module: string, name: string) {
       if (module === "torch._utils" && name === "_rebuild_tensor_v2") {
@@ -154,12 +162,15 @@ function parsePickle(bytes: Uint8Array, path: string): unknown {
     },
   };
   // deno-lint-ignore no-explicit-any
-  const parser = new Parser({ nameResolver: registry as any, persistentResolver: persistent });
-  return parser.parse(bytes);
+  return new Parser({ nameResolver: registry as any, persistentResolver: persistent });
+}
+
+function parsePickle(bytes: Uint8Array, path: string): unknown {
+  return tensorPickleParser(path).parse(bytes);
 }
 
 /** Finds the state dict inside a loaded checkpoint object. */
-function findStateDict(root: unknown, path: string): Record<string, TensorRef> {
+export function findStateDict(root: unknown, path: string): Record<string, TensorRef> {
   const isStateDict = (value: unknown) =>
     value !== null && typeof value === "object" &&
     Object.values(value as object).some((v) => (v as TensorRef)?.__tensor);
@@ -171,6 +182,27 @@ function findStateDict(root: unknown, path: string): Record<string, TensorRef> {
   throw new InputError("no state dict found (looked for 'model', 'state_dict' and the top level)", {
     file: path,
   });
+}
+
+/** A checkpoint tensor whose bytes are read (and converted) only when asked for. */
+export function lazyTensor(
+  name: string,
+  dtype: TensorDtype,
+  shape: number[],
+  readBytes: () => Promise<Uint8Array>,
+): CheckpointTensor {
+  const count = shape.reduce((a, b) => a * b, 1);
+  return {
+    name,
+    dtype,
+    shape,
+    toFloat32: async () => bytesToFloat32(await readBytes(), dtype, count),
+    toBigInt64: async () => {
+      const bytes = await readBytes();
+      if (dtype === "int64") return new BigInt64Array(bytes.slice().buffer, 0, count);
+      return BigInt64Array.from(bytesToFloat32(bytes, dtype, count), (v) => BigInt(Math.round(v)));
+    },
+  };
 }
 
 /**
@@ -208,22 +240,7 @@ export async function readPthCheckpoint(path: string): Promise<Checkpoint> {
         }
         return await zip.read(entry, ref.offset * ref.storage.bytes, count * ref.storage.bytes);
       };
-      tensors.set(name, {
-        name,
-        dtype: ref.storage.dtype,
-        shape: ref.size,
-        toFloat32: async () => bytesToFloat32(await readBytes(), ref.storage.dtype, count),
-        toBigInt64: async () => {
-          const bytes = await readBytes();
-          if (ref.storage.dtype === "int64") {
-            return new BigInt64Array(bytes.slice().buffer, 0, count);
-          }
-          return BigInt64Array.from(
-            bytesToFloat32(bytes, ref.storage.dtype, count),
-            (v) => BigInt(Math.round(v)),
-          );
-        },
-      });
+      tensors.set(name, lazyTensor(name, ref.storage.dtype, ref.size, readBytes));
     }
     return { path, format: "pth-zip", tensors, close: () => zip.close() };
   } catch (error) {

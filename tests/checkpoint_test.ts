@@ -5,7 +5,6 @@ import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
 import { presetArchitecture } from "../models/glip/config.ts";
 import { buildHeadGraph, buildImageGraph, buildTextGraph } from "../models/glip/graphs.ts";
 import { RandomWeights } from "../models/glip/weights.ts";
-import { InputError } from "../core/errors.ts";
 
 const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", SHARED));
 

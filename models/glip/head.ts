@@ -56,7 +56,7 @@ function flatten(g: GraphBuilder, x: Value): Value {
 }
 
 /** GLIP's bidirectional fusion block (`BiAttentionBlockForCheckpoint`, MHA-B). */
-function vlFuse(
+export function vlFuse(
   ctx: Ctx,
   arch: GlipArchitecture,
   name: string,

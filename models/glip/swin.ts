@@ -99,7 +99,7 @@ function shiftedWindowMask(
 }
 
 /** One Swin block over x [1, H, W, C]. */
-function swinBlock(
+export function swinBlock(
   ctx: Ctx,
   x: Value,
   name: string,
@@ -195,7 +195,7 @@ function swinBlock(
 }
 
 /** Patch merging over [1, H, W, C] (H, W even): concat x0, x1, x2, x3, norm, reduce to 2C. */
-function patchMerging(ctx: Ctx, x: Value, name: string, dim: number): Value {
+export function patchMerging(ctx: Ctx, x: Value, name: string, dim: number): Value {
   const { g } = ctx;
   return g.scope(name, () => {
     const part = (dy: number, dx: number) =>

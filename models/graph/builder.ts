@@ -277,6 +277,32 @@ export class GraphBuilder {
     return outputs;
   }
 
+  /** The nodes added so far, in creation (topological) order. Read-only view for analyses. */
+  get nodes(): readonly onnxProto.onnx.INodeProto[] {
+    return this.#nodes;
+  }
+
+  /** The declared graph inputs. */
+  get inputs(): readonly Value[] {
+    return this.#inputs;
+  }
+
+  /** An initializer (weight or constant) by name: dtype, dims and its bytes; undefined if none. */
+  initializer(name: string): { dtype: DType; dims: number[]; bytes: Uint8Array } | undefined {
+    return this.#initializerIndex().get(name);
+  }
+
+  #index: Map<string, Initializer> | null = null;
+  #indexedCount = 0;
+  #initializerIndex(): Map<string, Initializer> {
+    if (!this.#index) this.#index = new Map();
+    for (; this.#indexedCount < this.#initializers.length; this.#indexedCount++) {
+      const init = this.#initializers[this.#indexedCount];
+      this.#index.set(init.name, init);
+    }
+    return this.#index;
+  }
+
   /** Number of float parameters. */
   get parameterCount(): number {
     return this.#initializers.filter((i) => i.dtype === "float32")

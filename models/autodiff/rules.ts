@@ -387,6 +387,13 @@ export const GRADIENT_RULES: Record<string, GradientRule> = {
       () => g.op("Neg", [g.op("Mul", [quotient, ctx.outputs[0]])]),
     );
   },
+  Pow: (ctx, [grad]) => {
+    const { g } = ctx;
+    const [a, b] = ctx.inputs as Value[];
+    if (ctx.needs(1)) throw new Error("Pow gradient: only for a constant exponent");
+    const power = g.op("Mul", [b, g.op("Pow", [a, g.op("Sub", [b, g.scalar(1)])])]);
+    return binary(ctx, () => g.op("Mul", [grad!, power]), () => grad!);
+  },
   Max: (ctx, [grad]) => extremum(ctx, grad!, "Greater"),
   Min: (ctx, [grad]) => extremum(ctx, grad!, "Less"),
   Neg: (ctx, [grad]) => [ctx.g.op("Neg", [grad!])],

@@ -52,6 +52,11 @@ const cases: Case[] = [
   ],
   ["Max", [input("a", [3, 4], 9), input("b", [3, 4], 10)], (g, [a, b]) => g.op("Max", [a, b])],
   ["Min", [input("a", [3, 4], 11), input("b", [4], 12)], (g, [a, b]) => g.op("Min", [a, b])],
+  [
+    "Pow (constant exponent)",
+    [input("x", [3, 4], 57, [0.3, 2])],
+    (g, [x]) => g.op("Pow", [x, g.scalar(2.5)]),
+  ],
   unary("Relu", awayFromZero("x", [3, 5], 13)),
   unary("Sigmoid", input("x", [3, 5], 14)),
   unary("Tanh", input("x", [3, 5], 15)),

@@ -1,0 +1,74 @@
+/**
+ * The prompt-tuning train step as one ONNX graph: GLIP's fusion + head (decomposed deformable
+ * conv) on cached FPN features and text features, GLIP's detection loss against one image's
+ * targets, and the backward pass to the prompt offset (`rpn.tunable_linear.weight[:T]`, what
+ * `language_prompt_v2` trains). Everything else is frozen, so the backbones run once per image
+ * and the step graph is all that training executes.
+ *
+ * Shapes are static (the gradient builder resolves them for the given feature sizes), so there
+ * is one graph per distinct set of FPN level sizes; a multi-scale schedule builds a few.
+ *
+ * Outputs: `loss`, `loss_token`, `loss_regression`, `loss_centerness` (scalars) and
+ * `grad_prompt_offset` [1, T, D].
+ *
+ * @module
+ */
+import { GraphBuilder } from "../graph/builder.ts";
+import { appendGradients } from "../autodiff/backward.ts";
+import type { GlipArchitecture } from "../glip/config.ts";
+import { vlDyHead } from "../glip/head.ts";
+import type { WeightSource } from "../glip/weights.ts";
+import { detectionLoss } from "./detection_loss.ts";
+
+/** FPN level sizes [height, width] for P3..P7. */
+export type LevelSizes = [number, number][];
+
+/** Names of the step graph's inputs besides the features and text. */
+export const STEP_INPUTS = [
+  "token_targets",
+  "anchor_geometry",
+  "target_boxes",
+  "centerness_targets",
+  "positive",
+  "loss_normalizers",
+] as const;
+
+/** Builds the step graph for one set of level sizes. */
+export function buildPromptTuningStep(
+  arch: GlipArchitecture,
+  weights: WeightSource,
+  levels: LevelSizes,
+): GraphBuilder {
+  const g = new GraphBuilder("glip_prompt_tuning_step");
+  const C = arch.fpnChannels;
+  const T = arch.maxQueryLength;
+  const D = arch.bert.hiddenSize;
+  const N = levels.reduce((sum, [h, w]) => sum + h * w, 0);
+  const features = levels.map(([h, w], i) => g.input(`fpn_p${i + 3}`, "float32", [1, C, h, w]));
+  const langHidden = g.input("lang_hidden", "float32", [1, T, D]);
+  const mask = g.input("attention_mask", "int64", [1, T]);
+  const promptOffset = g.input("prompt_offset", "float32", [1, T, D]);
+  const maskFloat = g.op("Cast", [mask], { to: 1 }, { dtype: "float32", shape: [1, T] });
+  const head = vlDyHead(
+    { g, w: weights },
+    arch,
+    { features, langHidden, maskFloat, promptOffset },
+    "decomposed",
+  );
+  const loss = detectionLoss(g, head, {
+    tokenTargets: g.input("token_targets", "float32", [1, N, T]),
+    anchorGeometry: g.input("anchor_geometry", "float32", [N, 4]),
+    targetBoxes: g.input("target_boxes", "float32", [N, 4]),
+    centernessTargets: g.input("centerness_targets", "float32", [N]),
+    positive: g.input("positive", "float32", [N]),
+    normalizers: g.input("loss_normalizers", "float32", [3]),
+    textMask: maskFloat,
+  });
+  g.output(loss.total, "loss");
+  g.output(loss.token, "loss_token");
+  g.output(loss.regression, "loss_regression");
+  g.output(loss.centerness, "loss_centerness");
+  const gradients = appendGradients(g, loss.total, [promptOffset], {});
+  g.output(gradients.get("prompt_offset")!, "grad_prompt_offset");
+  return g;
+}

@@ -17,7 +17,9 @@ import { meanAndStd } from "./run_record.ts";
 import { prepareTask, runInference, scoreTask, storedDetections, taskResult } from "./runner.ts";
 import type { CocoDetection } from "./metrics/coco.ts";
 import type { StageTimer } from "./stage_timer.ts";
+import { sha256Hex } from "./provenance.ts";
 import { trainCell, type TrainerOptions } from "./external_trainer.ts";
+import { loadPromptOffset, type NativeTrainerOptions, trainPromptCell } from "./native_trainer.ts";
 
 /** Fills a checkpoint pattern: `{task}`, `{shots}`, `{seed}`. */
 export function checkpointPath(
@@ -37,8 +39,14 @@ export interface AdaptationOptions {
   tasks: DetectionTask[];
   shots: (number | "all")[];
   seeds: number[];
-  /** Where the adapted weights come from: a checkpoint pattern, or an external trainer. */
-  source: { pattern: string } | { trainer: TrainerOptions };
+  /**
+   * Where the adapted weights come from: a checkpoint pattern, an external trainer, or the
+   * native prompt tuner (whose prompt checkpoints apply to its base bundle).
+   */
+  source:
+    | { pattern: string }
+    | { trainer: TrainerOptions }
+    | { native: Omit<NativeTrainerOptions, "factory" | "engineOptions" | "timer"> };
   factory: EngineFactory;
   engineOptions: EngineOptions;
   resolveModel: (spec: string) => Promise<ModelBundle>;
@@ -61,10 +69,44 @@ export async function runAdaptation(
   // Fail before any inference when a checkpoint is missing.
   const missing: string[] = [];
   const source = options.source;
-  const checkpointOf = (task: DetectionTask, shots: number | "all", seed: number) =>
-    "pattern" in source
-      ? Promise.resolve(checkpointPath(source.pattern, task.name, shots, seed))
-      : trainCell({ task, shots, seed }, source.trainer);
+  type Adapted = {
+    path: string;
+    promptOffset?: Float32Array;
+    valAP?: number;
+    history?: AdaptationCell["history"];
+  };
+  const adapt = async (
+    task: DetectionTask,
+    shots: number | "all",
+    seed: number,
+  ): Promise<Adapted> => {
+    if ("pattern" in source) {
+      return { path: checkpointPath(source.pattern, task.name, shots, seed) };
+    }
+    if ("trainer" in source) {
+      return { path: await trainCell({ task, shots, seed }, source.trainer) };
+    }
+    const trained = await trainPromptCell({ task, shots, seed }, {
+      ...source.native,
+      factory: options.factory,
+      engineOptions: options.engineOptions,
+      timer: options.timer,
+    });
+    const { manifest } = source.native.bundle;
+    return {
+      path: trained.checkpoint,
+      promptOffset: await loadPromptOffset(
+        trained.checkpoint,
+        manifest.maxQueryLength,
+        manifest.textWidth,
+      ),
+      valAP: trained.bestValAp,
+      history: [
+        { step: 0, valAP: trained.zeroShotValAp },
+        ...trained.epochs.map((e) => ({ step: e.epoch, loss: e.meanLoss, valAP: e.valAp })),
+      ],
+    };
+  };
   for (const task of "pattern" in source ? options.tasks : []) {
     for (const shots of options.shots) {
       for (const seed of options.seeds) {
@@ -98,9 +140,14 @@ export async function runAdaptation(
     let template: TaskResult | undefined;
     for (const shots of options.shots) {
       for (const seed of options.seeds) {
-        const path = await checkpointOf(task, shots, seed);
-        const bundle = await options.resolveModel(path);
-        const cellDir = join(options.outDir, "cells", `${shots}_${seed}`);
+        const adapted = await adapt(task, shots, seed);
+        const path = adapted.path;
+        const bundle = "native" in source ? source.native.bundle : await options.resolveModel(path);
+        const sha256 = adapted.promptOffset
+          ? await sha256Hex(await Deno.readFile(path))
+          : bundle.manifest.source.sha256 ?? await bundleDigest(bundle.manifest);
+        // detections belong to one checkpoint: a retrained cell never reuses stale ones
+        const cellDir = join(options.outDir, "cells", `${shots}_${seed}`, sha256.slice(0, 16));
         const prepared = await prepareTask(task, { bundle, outDir: cellDir, limit: options.limit });
         const engine = await options.factory.create(bundle, options.engineOptions);
         try {
@@ -111,6 +158,7 @@ export async function runAdaptation(
             outDir: cellDir,
             resume: options.resume,
             limit: options.limit,
+            promptOffset: adapted.promptOffset,
           })).images;
           engineDescription ??= engine.describe() as unknown as Record<string, unknown>;
         } finally {
@@ -131,8 +179,10 @@ export async function runAdaptation(
           seed,
           checkpoint: {
             path,
-            sha256: bundle.manifest.source.sha256 ?? await bundleDigest(bundle.manifest),
+            sha256,
           },
+          ...(adapted.valAP !== undefined ? { valAP: adapted.valAP } : {}),
+          ...(adapted.history ? { history: adapted.history } : {}),
           test,
         });
       }

@@ -50,6 +50,8 @@ export interface TaskRunContext {
   limit?: number;
   /** Override post-processing settings (e.g. detections per image for LVIS). */
   postprocess?: Partial<PostprocessSettings>;
+  /** A tuned prompt offset [T, D] for the head (prompt tuning). */
+  promptOffset?: Float32Array;
 }
 
 /** A task whose inputs were loaded and checked, ready to run. */
@@ -195,7 +197,15 @@ export async function runInference(
         for (const [c, chunk] of chunks.entries()) {
           const head = await timer.time(
             "head",
-            () => runHead(engine, features, texts[c], chunk.positiveMapLabelToToken, settings),
+            () =>
+              runHead(
+                engine,
+                features,
+                texts[c],
+                chunk.positiveMapLabelToToken,
+                settings,
+                context.promptOffset,
+              ),
           );
           const detections = await timer.time(
             "post",
@@ -239,11 +249,13 @@ function runHead(
   text: FeatureHandle,
   positiveMap: Map<number, number[]>,
   settings: PostprocessSettings,
+  promptOffset?: Float32Array,
 ) {
+  const options = promptOffset ? { promptOffset } : {};
   if (engine.capabilities.deviceReduction && engine.runHeadReduced) {
-    return engine.runHeadReduced(image, text, candidateFilter(positiveMap, settings));
+    return engine.runHeadReduced(image, text, candidateFilter(positiveMap, settings), options);
   }
-  return engine.runHead(image, text);
+  return engine.runHead(image, text, options);
 }
 
 /** Decodes and preprocesses one image of a task. */
@@ -294,7 +306,15 @@ async function runGrounding(
           try {
             const head = await timer.time(
               "head",
-              () => runHead(engine, features, text, chunk.positiveMapLabelToToken, settings),
+              () =>
+                runHead(
+                  engine,
+                  features,
+                  text,
+                  chunk.positiveMapLabelToToken,
+                  settings,
+                  context.promptOffset,
+                ),
             );
             const detections = await timer.time(
               "post",

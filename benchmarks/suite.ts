@@ -72,6 +72,9 @@ export interface DetectionTask {
   trainAnnotationFile?: string;
   /** Validation split for model selection in adaptation protocols. */
   valAnnotationFile?: string;
+  /** Image folders of those splits (default: the annotation file's folder, ODinW's layout). */
+  trainImageRoot?: string;
+  valImageRoot?: string;
 }
 
 /** Options the bench command passes to a suite when resolving its tasks. */

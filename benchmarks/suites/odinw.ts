@@ -58,6 +58,10 @@ export async function odinwDetectionTask(
     originalSizeFrom: "json",
     trainAnnotationFile: train,
     valAnnotationFile: val,
+    trainImageRoot: task.splits.train ? join(options.root, task.splits.train.imgDir) : undefined,
+    valImageRoot: task.splits[task.zeroShotSplit]
+      ? join(options.root, task.splits[task.zeroShotSplit].imgDir)
+      : undefined,
     card: {
       name: task.name,
       summary: `ODinW ${

@@ -94,6 +94,9 @@ Options:
   --trainer CMD        (few-shot, prompt-tuning) an external trainer run once per cell, e.g.
                        'python tools/finetune.py ... {task} {shots} {seed} {train_json} {val_json} {out}';
                        it leaves a checkpoint in {out} (bundle folder, .pth, .safetensors)
+  --trainer native     (prompt-tuning) GLIP's prompt tuning by the suite itself: AdamW lr 0.05,
+                       wd 0.25, batch 4, multi-scale + flip, best-on-val prompt, on --model
+  --epochs N           (--trainer native) at most N epochs (GLIP: 200, with early stopping)
   --sampler NAME       k-shot sampler for --trainer: seeded (COCODataset, default) or sorted
                        (CocoGrounding, GLIP's README path: the same images for every seed)
   --shots LIST         shots for the adaptation protocols (default 1,3,5,10)
@@ -131,6 +134,7 @@ export const command: Command = {
       "no-report": { type: "boolean" },
       checkpoints: { type: "string" },
       trainer: { type: "string" },
+      epochs: { type: "string" },
       sampler: { type: "string" },
       shots: { type: "string" },
       seeds: { type: "string" },
@@ -158,20 +162,27 @@ export const command: Command = {
     if (adapts && stringFlag(parsed, "checkpoints") && trainer) {
       throw new UsageError("bench: give either --checkpoints or --trainer, not both");
     }
-    if (adapts && trainer === "native") {
+    if (adapts && trainer === "native" && protocol !== "prompt-tuning") {
       throw new UsageError(
-        "bench: the native trainer is not available in this version; use --trainer 'COMMAND ... {out}' " +
-          "(an external trainer such as GLIP's tools/finetune.py) or --checkpoints 'DIR/{task}/{shots}_{seed}.pth'",
+        `bench: --trainer native runs the prompt-tuning protocol only (full-model few-shot tuning ` +
+          `needs weight gradients through the backbones, not built yet); for ${protocol} use ` +
+          `--trainer 'COMMAND ... {out}' (e.g. GLIP's tools/finetune.py) or --checkpoints 'DIR/{task}/{shots}_{seed}.pth'`,
       );
     }
     if (adapts && !stringFlag(parsed, "checkpoints") && !trainer) {
       throw new UsageError(
         `bench: the ${protocol} protocol needs adapted weights: give --checkpoints 'DIR/{task}/{shots}_{seed}.pth' ` +
-          `(checkpoints trained elsewhere) or --trainer 'COMMAND {task} {shots} {seed} {train_json} {out}' ` +
-          `(an external trainer run per cell, e.g. GLIP's tools/finetune.py). The native trainer is not available in this version.`,
+          `(checkpoints trained elsewhere), --trainer 'COMMAND {task} {shots} {seed} {train_json} {out}' ` +
+          `(an external trainer run per cell, e.g. GLIP's tools/finetune.py)` +
+          (protocol === "prompt-tuning"
+            ? ` or --trainer native (the suite's own prompt tuning)`
+            : ""),
       );
     }
-    if (trainer) checkTrainerTemplate(trainer);
+    if (trainer && trainer !== "native") checkTrainerTemplate(trainer);
+    if (stringFlag(parsed, "epochs") !== undefined && trainer !== "native") {
+      throw new UsageError("bench: --epochs applies to --trainer native only");
+    }
     const sampler = stringFlag(parsed, "sampler") ?? "seeded";
     if (!FEW_SHOT_SAMPLERS.includes(sampler as FewShotSampler)) {
       throw new UsageError(unknownNameMessage("sampler", sampler, [...FEW_SHOT_SAMPLERS]));
@@ -402,6 +413,13 @@ async function adaptationCommand(input: {
   const pattern = stringFlag(parsed, "checkpoints");
   const trainer = stringFlag(parsed, "trainer");
   const sampler = (stringFlag(parsed, "sampler") ?? "seeded") as FewShotSampler;
+  const epochs = integerFlag("bench", parsed, "epochs", { min: 1 });
+  const nativeBase = (base: { bundle: ModelBundle } | undefined): ModelBundle => {
+    if (!base) {
+      throw new UsageError("bench: --trainer native tunes the prompt of --model; give one");
+    }
+    return base.bundle;
+  };
   const records: { dir: string; record: RunRecord }[] = [];
   for (const engineName of input.engineNames) {
     const dir = input.engineNames.length > 1 ? join(input.outDir, engineName) : input.outDir;
@@ -452,9 +470,17 @@ async function adaptationCommand(input: {
       tasks: input.tasks,
       shots,
       seeds,
-      source: pattern ? { pattern } : {
-        trainer: { template: trainer!, outDir: dir, sampler, log: info },
-      },
+      source: pattern ? { pattern } : trainer === "native"
+        ? {
+          native: {
+            bundle: nativeBase(base),
+            outDir: dir,
+            sampler,
+            overrides: epochs === undefined ? {} : { maxEpochs: epochs },
+            log: info,
+          },
+        }
+        : { trainer: { template: trainer!, outDir: dir, sampler, log: info } },
       factory,
       engineOptions,
       resolveModel: (spec) =>
@@ -518,6 +544,15 @@ async function adaptationCommand(input: {
         ? `Adapted checkpoints come from ${pattern}; model selection on val (GLIP keeps the best-on-val checkpoint) happened where they were trained. Each is evaluated on ${
           input.tasks[0]?.split ?? "test"
         }.`
+        : trainer === "native"
+        ? `Prompt-tuned by the suite's native trainer (GLIP's language_prompt_v2: AdamW lr 0.05, weight decay 0.25, ` +
+          `batch 4 by gradient accumulation, multi-scale short side and flip, grad clip 1.0, plateau and early stopping on val AP` +
+          `${
+            epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
+          }) in float32 where GLIP uses AMP, on k-shot ` +
+          `images from GLIP's ${sampler} sampler; the best-on-val prompt is evaluated on ${
+            input.tasks[0]?.split ?? "test"
+          }.`
         : `Adapted by the external trainer '${trainer}' on k-shot training files from GLIP's ${sampler} sampler ` +
           `(${
             sampler === "seeded"

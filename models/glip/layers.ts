@@ -35,11 +35,14 @@ export function linear(
   options: { bias?: boolean } = {},
 ): Value {
   return g.scope(name, () => {
-    const weight = w.get(`${name}.weight`, [outFeatures, inFeatures]);
-    const wt = g.weight(`${name}.weight`, transposeMatrix(weight, outFeatures, inFeatures), [
-      inFeatures,
-      outFeatures,
-    ]);
+    const transposed = w.getTransposed
+      ? w.getTransposed(`${name}.weight`, outFeatures, inFeatures)
+      : transposeMatrix(
+        w.get(`${name}.weight`, [outFeatures, inFeatures]),
+        outFeatures,
+        inFeatures,
+      );
+    const wt = g.weight(`${name}.weight`, transposed, [inFeatures, outFeatures]);
     let y = g.op("MatMul", [x, wt]);
     if (options.bias !== false) {
       y = g.op("Add", [

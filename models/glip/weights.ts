@@ -12,6 +12,11 @@ import type { Checkpoint } from "../checkpoint/mod.ts";
 export interface WeightSource {
   /** The values of `name`, which must have `shape`. */
   get(name: string, shape: number[]): Float32Array;
+  /**
+   * The transpose of matrix `name` [rows, cols], as linear layers store it ([cols, rows]);
+   * sources that hold it transposed already (an exported bundle) return it without a copy.
+   */
+  getTransposed?(name: string, rows: number, cols: number): Float32Array;
   /** Names requested so far, with their shapes. */
   readonly requested: Map<string, number[]>;
 }

@@ -21,7 +21,7 @@ export interface PreprocessedImage {
 const f = Math.fround;
 
 /**
- * Preprocesses one decoded image.
+ * Preprocesses one decoded image (mirrored after the resize with `flipHorizontal`, as training does).
  *
  * @example
  * ```ts
@@ -32,7 +32,11 @@ const f = Math.fround;
  * console.assert(resizedSize.width === 64 && resizedSize.height === 32 && input.width === 64);
  * ```
  */
-export function preprocessImage(image: RgbImage, settings: PreprocessSettings): PreprocessedImage {
+export function preprocessImage(
+  image: RgbImage,
+  settings: PreprocessSettings,
+  options: { flipHorizontal?: boolean } = {},
+): PreprocessedImage {
   const size = glipResizeSize(image.width, image.height, settings.minSize, settings.maxSize);
   const rgb = size.width === image.width && size.height === image.height
     ? image.rgb
@@ -50,7 +54,9 @@ export function preprocessImage(image: RgbImage, settings: PreprocessSettings): 
     const scale = settings.toBgr255 ? 255 : 1;
     for (let y = 0; y < size.height; y++) {
       for (let x = 0; x < size.width; x++) {
-        const unit = f(rgb[(y * size.width + x) * 3 + source] / 255);
+        // training's RandomHorizontalFlip mirrors the resized image
+        const sourceX = options.flipHorizontal ? size.width - 1 - x : x;
+        const unit = f(rgb[(y * size.width + sourceX) * 3 + source] / 255);
         const value = scale === 1 ? unit : f(unit * scale);
         data[c * plane + y * paddedWidth + x] = f(f(value - mean[c]) / std[c]);
       }

@@ -1,0 +1,302 @@
+/**
+ * `--trainer native`: GLIP's prompt tuning run by the suite itself, per (task, shots, seed) cell.
+ * The k-shot training images come from GLIP's sampler; the prompt is the task's evaluation
+ * prompt (GLIP trains ODinW with the same category caption, `DISABLE_SHUFFLE`); model selection
+ * is on the task's val split with the engine the run uses; the best-on-val offset is saved as
+ * `prompt.safetensors` (`rpn.tunable_linear.weight`, [T, D], the rows GLIP's prompt uses) and
+ * evaluated on test by the adaptation protocol. A finished cell is not trained again, and an
+ * interrupted one resumes from its last finished epoch.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { InputError, UsageError } from "../core/errors.ts";
+import type { EngineFactory, EngineOptions } from "../engines/engine.ts";
+import { type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
+import { type FewShotSampler, hasValidAnnotation, sampleFewShot } from "../datasets/fewshot.ts";
+import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
+import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
+import { bundleWeights } from "../models/glip/bundle_weights.ts";
+import type { GlipArchitecture } from "../models/glip/config.ts";
+import { decodeImage, type RgbImage } from "../models/image/decode.ts";
+import { preprocessImage } from "../models/image/preprocess.ts";
+import { buildChunkedPrompts } from "../models/text/prompt.ts";
+import { loadBertTokenizer } from "../models/text/tokenizer.ts";
+import {
+  glipPromptTuningSettings,
+  type PromptTuningResult,
+  type PromptTuningSettings,
+  type TrainingView,
+  tunePrompt,
+} from "../models/train/prompt_tuner.ts";
+import type { TargetBox } from "../models/train/targets.ts";
+import { prepareTask, runInference, scoreTask, taskFileName } from "./runner.ts";
+import type { DetectionTask } from "./suite.ts";
+import type { StageTimer } from "./stage_timer.ts";
+import type { TrainerCell } from "./external_trainer.ts";
+
+/** The tensor name GLIP gives the prompt offset (`VLDyHeadModule.tunable_linear`). */
+export const PROMPT_TENSOR = "rpn.tunable_linear.weight";
+
+/** What the native trainer needs besides the cell. */
+export interface NativeTrainerOptions {
+  bundle: ModelBundle;
+  factory: EngineFactory;
+  engineOptions: EngineOptions;
+  timer: StageTimer;
+  /** Run folder; cells go to `trainer/<task>/<shots>_<seed>/`. */
+  outDir: string;
+  sampler: FewShotSampler;
+  /** Overrides of GLIP's settings (e.g. `maxEpochs` for a short run). */
+  overrides?: Partial<PromptTuningSettings>;
+  log?: (line: string) => void;
+}
+
+/** What a trained cell left: its checkpoint and the training record. */
+export interface NativeCellResult {
+  checkpoint: string;
+  zeroShotValAp: number;
+  bestValAp: number;
+  bestEpoch: number;
+  epochs: PromptTuningResult["epochs"];
+  settings: PromptTuningSettings;
+  images: number;
+}
+
+/**
+ * Reads a prompt offset [T * D] from a checkpoint: ours (`prompt.safetensors`) or a GLIP
+ * prompt-tuned `.pth` (`rpn.tunable_linear.weight` [1000, 768], first T rows).
+ */
+export async function loadPromptOffset(path: string, T: number, D: number): Promise<Float32Array> {
+  const checkpoint = await readCheckpoint(path);
+  try {
+    const name = [...checkpoint.tensors.keys()].find((n) => n.endsWith(PROMPT_TENSOR));
+    if (!name) {
+      throw new InputError(`no ${PROMPT_TENSOR} tensor: not a prompt-tuned checkpoint`, {
+        file: path,
+      });
+    }
+    const tensor = checkpoint.tensors.get(name)!;
+    const [rows, width] = tensor.shape;
+    if (tensor.shape.length !== 2 || width !== D || rows < T) {
+      throw new InputError(`needs at least [${T}, ${D}] for this model`, {
+        file: path,
+        field: name,
+        value: `[${tensor.shape}]`,
+      });
+    }
+    return (await tensor.toFloat32()).slice(0, T * D);
+  } finally {
+    checkpoint.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** GLIP's training boxes of one image: xywh -> xyxy (x2 = x + w - 1), clipped, empty ones dropped. */
+function groundTruth(
+  dataset: CocoDataset,
+  imageId: number,
+  tokensOf: (categoryId: number) => number[],
+): { box: [number, number, number, number]; tokens: number[] }[] {
+  const image = dataset.imageById.get(imageId)!;
+  const boxes: { box: [number, number, number, number]; tokens: number[] }[] = [];
+  for (const a of dataset.annotationsByImage.get(imageId) ?? []) {
+    if (a.iscrowd) continue;
+    const [x, y, w, h] = a.bbox;
+    const x1 = Math.min(Math.max(x, 0), image.width - 1);
+    const y1 = Math.min(Math.max(y, 0), image.height - 1);
+    const x2 = Math.min(Math.max(x + w - 1, 0), image.width - 1);
+    const y2 = Math.min(Math.max(y + h - 1, 0), image.height - 1);
+    if (x2 > x1 && y2 > y1) boxes.push({ box: [x1, y1, x2, y2], tokens: tokensOf(a.category_id) });
+  }
+  return boxes;
+}
+
+/** Trains one cell (or finds it trained) and returns its prompt checkpoint and record. */
+export async function trainPromptCell(
+  cell: TrainerCell,
+  options: NativeTrainerOptions,
+): Promise<NativeCellResult> {
+  const { task, shots, seed } = cell;
+  const dir = join(options.outDir, "trainer", taskFileName(task), `${shots}_${seed}`);
+  const doneFile = join(dir, "done.json");
+  if (await exists(doneFile)) {
+    return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
+  }
+  if (!task.trainAnnotationFile || !task.valAnnotationFile) {
+    throw new UsageError(
+      `--trainer native: task ${task.name} needs train and val splits (has train: ${
+        Boolean(task.trainAnnotationFile)
+      }, val: ${Boolean(task.valAnnotationFile)})`,
+    );
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const log = (line: string) => options.log?.(`${task.name} ${shots}-shot seed ${seed}: ${line}`);
+  const { bundle } = options;
+  const arch = bundle.manifest.architecture as unknown as GlipArchitecture;
+  const T = bundle.manifest.maxQueryLength;
+  const D = bundle.manifest.textWidth;
+
+  // k-shot training images (GLIP drops images without a valid box)
+  const train = await loadCocoJson(task.trainAnnotationFile, { removeBackground: true });
+  const imageIds =
+    (shots === "all"
+      ? train.images.map((i) => i.id).sort((a, b) => a - b)
+      : sampleFewShot(train, shots, { sampler: options.sampler, seed }))
+      .filter((id) => hasValidAnnotation(train.annotationsByImage.get(id) ?? []));
+  if (imageIds.length === 0) {
+    throw new InputError("no training image with a valid box", { file: task.trainAnnotationFile });
+  }
+
+  // the task prompt and each category's tokens
+  const tokenizer = await loadBertTokenizer(join(bundle.dir, bundle.manifest.tokenizer.vocab));
+  const [chunk, ...rest] = buildChunkedPrompts(tokenizer, task.names, {
+    separator: task.separator,
+    captionPrompt: task.captionPrompt,
+    labels: task.labels,
+    maxLength: T,
+  });
+  if (rest.length > 0) throw new UsageError(`--trainer native: task ${task.name} needs one prompt`);
+  const labelOfCategory = new Map(
+    task.categoryIds.map((id, i) => [id, task.labels?.[i] ?? i + 1]),
+  );
+  const tokensOf = (categoryId: number) =>
+    chunk.positiveMapLabelToToken.get(labelOfCategory.get(categoryId) ?? -1) ?? [];
+
+  const sessionOf = (graph: "text" | "image") =>
+    ort.InferenceSession.create(join(bundle.dir, bundle.manifest.graphs[graph].file));
+  const textSession = await sessionOf("text");
+  const ids = BigInt64Array.from(chunk.encoding.inputIds, (v) => BigInt(v));
+  const mask = BigInt64Array.from(chunk.encoding.attentionMask, (v) => BigInt(v));
+  const text = await textSession.run({
+    input_ids: new ort.Tensor("int64", ids, [1, T]),
+    attention_mask: new ort.Tensor("int64", mask, [1, T]),
+  });
+  const langHidden = (text.lang_hidden.data as Float32Array).slice();
+  await textSession.release();
+
+  const imageSession = await sessionOf("image");
+  const trainRoot = task.trainImageRoot ?? dirname(task.trainAnnotationFile);
+  const decoded = new Map<number, RgbImage>();
+  const views = new Map<string, TrainingView>();
+  const view = async (index: number, size: number, flip: boolean): Promise<TrainingView> => {
+    const key = `${index}:${size}:${flip}`;
+    const cached = views.get(key);
+    if (cached) return cached;
+    const image = train.imageById.get(imageIds[index])!;
+    let rgb = decoded.get(image.id);
+    if (!rgb) {
+      const path = join(trainRoot, image.file_name);
+      rgb = await decodeImage(await Deno.readFile(path), path);
+      decoded.set(image.id, rgb);
+    }
+    const settings = { ...bundle.manifest.preprocess, minSize: size };
+    const pre = preprocessImage(rgb, settings, { flipHorizontal: flip });
+    const outputs = await options.timer.time("train-image", () =>
+      imageSession.run({
+        image: new ort.Tensor("float32", pre.input.data, [1, 3, pre.input.height, pre.input.width]),
+      }));
+    const levels = [3, 4, 5, 6, 7].map((l) => {
+      const t = outputs[`fpn_p${l}`];
+      return { data: t.data as Float32Array, height: Number(t.dims[2]), width: Number(t.dims[3]) };
+    });
+    // BoxList.resize scales x and y by their own ratios; transpose flips within the resized width
+    const sx = pre.resizedSize.width / rgb.width;
+    const sy = pre.resizedSize.height / rgb.height;
+    const W = pre.resizedSize.width;
+    const boxes: TargetBox[] = groundTruth(train, image.id, tokensOf).map(({ box, tokens }) => {
+      let [x1, y1, x2, y2] = [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy];
+      if (flip) [x1, x2] = [W - x2 - 1, W - x1 - 1];
+      return { box: [x1, y1, x2, y2], tokens };
+    });
+    const result = { levels, boxes };
+    views.set(key, result);
+    return result;
+  };
+
+  // model selection on val with the run's engine
+  const valTask: DetectionTask = {
+    ...task,
+    split: "val",
+    annotationFile: task.valAnnotationFile,
+    imageRoot: task.valImageRoot ?? dirname(task.valAnnotationFile),
+  };
+  const valDir = join(dir, "val");
+  const preparedVal = await prepareTask(valTask, { bundle, outDir: valDir });
+  const engine = await options.factory.create(bundle, options.engineOptions);
+  const evaluate = async (offset: Float32Array) => {
+    await Deno.remove(preparedVal.detectionsFile).catch(() => {});
+    await runInference(preparedVal, {
+      engine,
+      bundle,
+      timer: options.timer,
+      outDir: valDir,
+      resume: false,
+      promptOffset: offset,
+    });
+    return Math.max((await scoreTask(preparedVal)).headline, 0);
+  };
+
+  const settings = {
+    ...glipPromptTuningSettings(
+      shots,
+      bundle.manifest.preprocess.minSize,
+      bundle.manifest.preprocess.maxSize,
+    ),
+    ...options.overrides,
+  };
+  let result: PromptTuningResult;
+  try {
+    log(`prompt tuning on ${imageIds.length} image(s), ${settings.copies} copies per epoch`);
+    result = await tunePrompt(
+      {
+        arch,
+        weights: await bundleWeights(bundle),
+        langHidden,
+        attentionMask: chunk.encoding.attentionMask,
+        imageCount: imageIds.length,
+        view,
+        evaluate,
+        stateFile: join(dir, "state.json"),
+        log,
+      },
+      settings,
+      seed,
+    );
+  } finally {
+    await engine.dispose();
+    await imageSession.release();
+  }
+  const checkpoint = join(dir, "prompt.safetensors");
+  await writeSafetensors(
+    checkpoint,
+    new Map([[PROMPT_TENSOR, { shape: [T, D], data: result.offset }]]),
+    {
+      format: "glip-bench-prompt",
+      base_bundle: await bundleDigest(bundle.manifest),
+      task: task.name,
+      shots: String(shots),
+      seed: String(seed),
+    },
+  );
+  const record: NativeCellResult = {
+    checkpoint,
+    zeroShotValAp: result.zeroShotValAp,
+    bestValAp: result.bestValAp,
+    bestEpoch: result.bestEpoch,
+    epochs: result.epochs,
+    settings,
+    images: imageIds.length,
+  };
+  await Deno.writeTextFile(doneFile, JSON.stringify(record, null, 2) + "\n");
+  return record;
+}

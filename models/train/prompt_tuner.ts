@@ -1,0 +1,359 @@
+/**
+ * GLIP's prompt tuning (`TUNING_HIGHLEVEL_OVERRIDE language_prompt_v2`) on onnxruntime-node:
+ * only the prompt offset trains; the image backbone and text encoder run once per (image, scale,
+ * flip) and per prompt, and each step runs the train-step graph
+ * (models/train/prompt_tuning_graph.ts) per image of the batch, adding the gradients.
+ *
+ * The schedule is GLIP's fine-tuning loop (`engine/trainer.py`): the k-shot images repeated
+ * `copies` times form one epoch, shuffled and cut into batches of 4 (the last may be smaller); per image a short side drawn from the multi-scale list and a horizontal
+ * flip with probability 0.5; full-model L2 gradient clipping at 1.0; AdamW; after each epoch the
+ * val AP drives the plateau schedule and early stopping, and the best offset is kept.
+ *
+ * Every random choice comes from the seed and the epoch, and the state after each epoch is
+ * saved, so an interrupted run resumes and ends with the same offset.
+ *
+ * @module
+ */
+import * as ort from "onnxruntime-node";
+import { levelAnchors } from "../post/anchors.ts";
+import type { GlipArchitecture } from "../glip/config.ts";
+import type { WeightSource } from "../glip/weights.ts";
+import { SeededRandom } from "../glip/weights.ts";
+import { buildPromptTuningStep, type LevelSizes } from "./prompt_tuning_graph.ts";
+import { atssTargets, lossBoxTensors, type TargetBox } from "./targets.ts";
+import { AdamW, clipGradNorm, EarlyStopping, PlateauScheduler } from "./optim.ts";
+
+/** GLIP's prompt-tuning hyper-parameters (README "Prompt Tuning" + the fine-tuning command). */
+export interface PromptTuningSettings {
+  lr: number;
+  weightDecay: number;
+  batchSize: number;
+  maxEpochs: number;
+  /** Passes over the k-shot images per epoch (GLIP's `GENERAL_COPY`). */
+  copies: number;
+  clipNorm: number;
+  /** Plateau patience (`STEP_PATIENCE`) and early-stopping patience (`AUTO_TERMINATE_PATIENCE`). */
+  stepPatience: number;
+  stopPatience: number;
+  minLr: number;
+  /** Short sides drawn per image (`AUGMENT.MULT_MIN_SIZE_TRAIN`). */
+  trainSizes: number[];
+  maxSize: number;
+  flipProbability: number;
+}
+
+/** GLIP's `{shot}_{epoch}_{copy}` table: 1 -> 8 copies, 3 -> 4, 5 -> 2, 10 and all -> 1. */
+export function glipCopies(shots: number | "all"): number {
+  return ({ 1: 8, 3: 4, 5: 2 } as Record<string, number>)[String(shots)] ?? 1;
+}
+
+/** GLIP's settings for a shot count; `testMinSize` scales the multi-scale list (800 in GLIP). */
+export function glipPromptTuningSettings(
+  shots: number | "all",
+  testMinSize = 800,
+  testMaxSize = 1333,
+): PromptTuningSettings {
+  const full = shots === "all";
+  return {
+    lr: 0.05,
+    weightDecay: 0.25,
+    batchSize: 4,
+    maxEpochs: 200,
+    copies: glipCopies(shots),
+    clipNorm: 1.0,
+    stepPatience: full ? 2 : 3,
+    stopPatience: full ? 4 : 8,
+    minLr: 1e-6,
+    trainSizes: [480, 560, 640, 720, 800].map((s) => Math.round(s * testMinSize / 800)),
+    maxSize: testMaxSize,
+    flipProbability: 0.5,
+  };
+}
+
+/** FPN features of one training view (image at one scale and flip). */
+export interface TrainingView {
+  /** P3..P7 as [C, H, W] data with their sizes. */
+  levels: { data: Float32Array; height: number; width: number }[];
+  /** Ground truth in the view's resized (and flipped) pixels. */
+  boxes: TargetBox[];
+}
+
+/** What the tuner needs from its caller. */
+export interface PromptTuningProblem {
+  arch: GlipArchitecture;
+  /** The head's weights (a bundle's, see models/glip/bundle_weights.ts). */
+  weights: WeightSource;
+  /** Text features of the task prompt [T * D] and its attention mask [T]. */
+  langHidden: Float32Array;
+  attentionMask: Int32Array;
+  /** Number of training images. */
+  imageCount: number;
+  /** Features and boxes of image `index` at short side `size`, flipped or not. */
+  view(index: number, size: number, flip: boolean): Promise<TrainingView>;
+  /** The val AP (0..1) with a prompt offset [T * D]. */
+  evaluate(offset: Float32Array): Promise<number>;
+  /** A file for the state after each epoch (resume), or none. */
+  stateFile?: string;
+  log?: (line: string) => void;
+}
+
+/** One epoch's record. */
+export interface EpochRecord {
+  epoch: number;
+  steps: number;
+  meanLoss: number;
+  valAp: number;
+  lr: number;
+  seconds: number;
+}
+
+/** The outcome of tuning. */
+export interface PromptTuningResult {
+  /** The best-on-val offset [T * D]. */
+  offset: Float32Array;
+  bestValAp: number;
+  bestEpoch: number;
+  /** The val AP with the zero offset (the zero-shot model), measured before training. */
+  zeroShotValAp: number;
+  epochs: EpochRecord[];
+  stoppedEarly: boolean;
+}
+
+interface SavedState {
+  epoch: number;
+  offset: number[];
+  best: { offset: number[]; ap: number; epoch: number };
+  zeroShotValAp: number;
+  optimizer: ReturnType<AdamW["state"]>;
+  lr: number;
+  plateau: { best: number; badEpochs: number };
+  stopping: { best: number; counter: number };
+  epochs: EpochRecord[];
+}
+
+/**
+ * One epoch's samples: the k-shot images repeated `copies` times (GLIP's DupDataset), shuffled as
+ * a whole, each with its short side and flip; all from (seed, epoch).
+ */
+function epochPlan(
+  seed: number,
+  epoch: number,
+  count: number,
+  settings: PromptTuningSettings,
+): { index: number; size: number; flip: boolean }[] {
+  const random = new SeededRandom((seed * 1000003 + epoch * 7919) >>> 0);
+  const order = Array.from({ length: count * settings.copies }, (_, i) => i % count);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random.uniform() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order.map((index) => ({
+    index,
+    size: settings.trainSizes[Math.floor(random.uniform() * settings.trainSizes.length)],
+    flip: random.uniform() < settings.flipProbability,
+  }));
+}
+
+/** Caches one step session per set of level sizes. */
+class StepSessions {
+  readonly #sessions = new Map<string, Promise<ort.InferenceSession>>();
+  constructor(readonly arch: GlipArchitecture, readonly weights: WeightSource) {}
+
+  get(levels: LevelSizes): Promise<ort.InferenceSession> {
+    const key = levels.map(([h, w]) => `${h}x${w}`).join(",");
+    let session = this.#sessions.get(key);
+    if (!session) {
+      const model = buildPromptTuningStep(this.arch, this.weights, levels).build().model;
+      session = ort.InferenceSession.create(model);
+      this.#sessions.set(key, session);
+    }
+    return session;
+  }
+
+  async release(): Promise<void> {
+    for (const session of this.#sessions.values()) await (await session).release();
+    this.#sessions.clear();
+  }
+}
+
+/** Runs GLIP's prompt tuning; `seed` fixes every random choice. */
+export async function tunePrompt(
+  problem: PromptTuningProblem,
+  settings: PromptTuningSettings,
+  seed: number,
+): Promise<PromptTuningResult> {
+  const { arch } = problem;
+  const T = arch.maxQueryLength;
+  const D = arch.bert.hiddenSize;
+  const C = arch.fpnChannels;
+  const log = problem.log ?? (() => {});
+  const offset = new Float32Array(T * D);
+  const tensor = {
+    name: "prompt_offset",
+    values: offset,
+    lr: settings.lr,
+    weightDecay: settings.weightDecay,
+  };
+  const optimizer = new AdamW([tensor]);
+  const plateau = new PlateauScheduler([tensor], {
+    patience: settings.stepPatience,
+    minLr: settings.minLr,
+  });
+  const stopping = new EarlyStopping(settings.stopPatience);
+  let best = { offset: offset.slice(), ap: -1, epoch: 0 };
+  let epochs: EpochRecord[] = [];
+  let startEpoch = 1;
+  let zeroShotValAp: number;
+  const saved = problem.stateFile ? await readState(problem.stateFile) : undefined;
+  if (saved) {
+    offset.set(saved.offset);
+    best = {
+      offset: Float32Array.from(saved.best.offset),
+      ap: saved.best.ap,
+      epoch: saved.best.epoch,
+    };
+    optimizer.restore(saved.optimizer);
+    tensor.lr = saved.lr;
+    Object.assign(plateau, saved.plateau);
+    Object.assign(stopping, saved.stopping);
+    epochs = saved.epochs;
+    startEpoch = saved.epoch + 1;
+    zeroShotValAp = saved.zeroShotValAp;
+    log(`resuming after epoch ${saved.epoch}`);
+  } else {
+    zeroShotValAp = await problem.evaluate(offset);
+    log(`zero-shot val AP ${zeroShotValAp.toFixed(4)}`);
+  }
+  const sessions = new StepSessions(arch, problem.weights);
+  const mask = BigInt64Array.from(problem.attentionMask, (v) => BigInt(v));
+  const langHidden = new ort.Tensor("float32", problem.langHidden, [1, T, D]);
+  const maskTensor = new ort.Tensor("int64", mask, [1, T]);
+  const samplesPerEpoch = problem.imageCount * settings.copies;
+  let stoppedEarly = stopping.counter >= settings.stopPatience;
+  try {
+    for (let epoch = startEpoch; epoch <= settings.maxEpochs && !stoppedEarly; epoch++) {
+      const started = performance.now();
+      const plan = epochPlan(seed, epoch, problem.imageCount, settings);
+      const batches: (typeof plan)[] = [];
+      for (let i = 0; i < plan.length; i += settings.batchSize) {
+        batches.push(plan.slice(i, i + settings.batchSize));
+      }
+      let lossSum = 0;
+      for (const batch of batches) {
+        const views = await Promise.all(batch.map((s) => problem.view(s.index, s.size, s.flip)));
+        const prepared = views.map((view) => {
+          const levels: LevelSizes = view.levels.map((l) => [l.height, l.width]);
+          const { anchorStrides, anchorSizes } = arch.postprocess;
+          const anchors = levels.map(([h, w], i) =>
+            levelAnchors(h, w, anchorStrides[i], anchorSizes[i])
+          );
+          const targets = atssTargets(anchors, view.boxes, T);
+          return { view, levels, anchors, targets };
+        });
+        const positives = prepared.reduce((s, p) => s + p.targets.positiveCount, 0);
+        const centerness = prepared.reduce((s, p) => s + p.targets.centernessSum, 0);
+        const normalizers = Float32Array.from([
+          1 / Math.max(positives, 1),
+          positives > 0 ? 2 / centerness : 0,
+          1 / Math.max(positives, 1),
+        ]);
+        const gradient = new Float32Array(T * D);
+        let batchLoss = 0;
+        for (const { view, levels, anchors, targets } of prepared) {
+          const session = await sessions.get(levels);
+          const N = targets.anchorCount;
+          const boxes = lossBoxTensors(anchors, targets);
+          const feeds: Record<string, ort.Tensor> = {
+            lang_hidden: langHidden,
+            attention_mask: maskTensor,
+            prompt_offset: new ort.Tensor("float32", offset, [1, T, D]),
+            token_targets: new ort.Tensor("float32", targets.tokenTargets, [1, N, T]),
+            anchor_geometry: new ort.Tensor("float32", boxes.anchorGeometry, [N, 4]),
+            target_boxes: new ort.Tensor("float32", boxes.targetBoxes, [N, 4]),
+            centerness_targets: new ort.Tensor("float32", targets.centernessTargets, [N]),
+            positive: new ort.Tensor("float32", targets.positive, [N]),
+            loss_normalizers: new ort.Tensor("float32", normalizers, [3]),
+          };
+          view.levels.forEach((l, i) => {
+            feeds[`fpn_p${i + 3}`] = new ort.Tensor("float32", l.data, [1, C, l.height, l.width]);
+          });
+          const out = await session.run(feeds, ["loss", "grad_prompt_offset"]);
+          const loss = Number(out.loss.data[0]);
+          // GLIP zeroes a NaN loss (`losses[losses != losses] = 0`); a NaN here is a bug: fail
+          if (!Number.isFinite(loss)) {
+            throw new Error(`prompt tuning: the loss is ${loss} at epoch ${epoch}`);
+          }
+          batchLoss += loss;
+          const grad = out.grad_prompt_offset.data as Float32Array;
+          for (let k = 0; k < grad.length; k++) gradient[k] += grad[k];
+        }
+        clipGradNorm([gradient], settings.clipNorm);
+        optimizer.step(new Map([["prompt_offset", gradient]]));
+        lossSum += batchLoss;
+      }
+      const valAp = await problem.evaluate(offset);
+      plateau.step(valAp);
+      const decision = stopping.step(valAp);
+      if (decision.improved) best = { offset: offset.slice(), ap: valAp, epoch };
+      stoppedEarly = decision.stop;
+      const record: EpochRecord = {
+        epoch,
+        steps: batches.length,
+        meanLoss: lossSum / batches.length,
+        valAp,
+        lr: tensor.lr,
+        seconds: (performance.now() - started) / 1000,
+      };
+      epochs.push(record);
+      log(
+        `epoch ${epoch}: ${record.steps} steps (${samplesPerEpoch} images), loss ${
+          record.meanLoss.toFixed(4)
+        }, val AP ${valAp.toFixed(4)}, lr ${tensor.lr.toPrecision(3)}${
+          decision.improved ? " (best)" : ""
+        }`,
+      );
+      if (problem.stateFile) {
+        await writeState(problem.stateFile, {
+          epoch,
+          offset: Array.from(offset),
+          best: { offset: Array.from(best.offset), ap: best.ap, epoch: best.epoch },
+          zeroShotValAp,
+          optimizer: optimizer.state(),
+          lr: tensor.lr,
+          plateau: { best: plateau.best, badEpochs: plateau.badEpochs },
+          stopping: { best: stopping.best, counter: stopping.counter },
+          epochs,
+        });
+      }
+    }
+  } finally {
+    await sessions.release();
+  }
+  return {
+    offset: best.offset,
+    bestValAp: best.ap,
+    bestEpoch: best.epoch,
+    zeroShotValAp,
+    epochs,
+    stoppedEarly,
+  };
+}
+
+async function readState(path: string): Promise<SavedState | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as SavedState;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+async function writeState(path: string, state: SavedState): Promise<void> {
+  const temp = `${path}.tmp`;
+  // -Infinity (the plateau's initial best) is not JSON
+  await Deno.writeTextFile(
+    temp,
+    JSON.stringify(state, (_, v) => (v === -Infinity ? -1e308 : v)),
+  );
+  await Deno.rename(temp, path);
+}

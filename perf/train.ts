@@ -1,0 +1,123 @@
+/**
+ * `deno task perf:train [--config nano|glip-t] [--height H --width W] [--steps N]`: the
+ * prompt-tuning train step (fusion + head + GLIP's loss + backward to the prompt offset, one
+ * image) on onnxruntime-node CPU: graph build and session creation time, seconds per step
+ * (warm-up excluded) and peak memory, with seeded random weights of the chosen architecture.
+ * Without --config it measures nano at the demo's size (160x224) and GLIP-T at 320x480, the
+ * largest size that fits a 24 GiB machine comfortably; pass --height 800 --width 1344 for
+ * GLIP's training resolution where memory allows.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import * as ort from "onnxruntime-node";
+import { presetArchitecture } from "../models/glip/config.ts";
+import { RandomWeights } from "../models/glip/weights.ts";
+import { levelAnchors } from "../models/post/anchors.ts";
+import { buildPromptTuningStep, type LevelSizes } from "../models/train/prompt_tuning_graph.ts";
+import { atssTargets, lossBoxTensors } from "../models/train/targets.ts";
+import { peakRssBytes } from "../benchmarks/stage_timer.ts";
+
+const { values } = parseArgs({
+  options: {
+    config: { type: "string" },
+    height: { type: "string" },
+    width: { type: "string" },
+    steps: { type: "string" },
+  },
+  strict: true,
+});
+
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+async function measure(config: string, height: number, width: number, steps: number) {
+  const arch = presetArchitecture(config);
+  const T = arch.maxQueryLength, D = arch.bert.hiddenSize, C = arch.fpnChannels;
+  const { anchorStrides, anchorSizes } = arch.postprocess;
+  const padded = [Math.ceil(height / 32) * 32, Math.ceil(width / 32) * 32];
+  const levels: LevelSizes = anchorStrides.map((s) => [
+    Math.ceil(padded[0] / s),
+    Math.ceil(padded[1] / s),
+  ]);
+  let started = performance.now();
+  const model = buildPromptTuningStep(arch, new RandomWeights(0), levels).build().model;
+  const buildSeconds = (performance.now() - started) / 1000;
+  started = performance.now();
+  const session = await ort.InferenceSession.create(model);
+  const sessionSeconds = (performance.now() - started) / 1000;
+  const anchors = levels.map(([h, w], i) => levelAnchors(h, w, anchorStrides[i], anchorSizes[i]));
+  const targets = atssTargets(anchors, [
+    { box: [0.1 * width, 0.2 * height, 0.45 * width, 0.7 * height], tokens: [1, 2] },
+    { box: [0.5 * width, 0.3 * height, 0.9 * width, 0.9 * height], tokens: [4] },
+  ], T);
+  const boxes = lossBoxTensors(anchors, targets);
+  const N = targets.anchorCount;
+  const random = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+  const mask = new BigInt64Array(T).fill(1n, 0, 12);
+  const feeds: Record<string, ort.Tensor> = {
+    lang_hidden: new ort.Tensor("float32", random(T * D), [1, T, D]),
+    attention_mask: new ort.Tensor("int64", mask, [1, T]),
+    prompt_offset: new ort.Tensor("float32", new Float32Array(T * D), [1, T, D]),
+    token_targets: new ort.Tensor("float32", targets.tokenTargets, [1, N, T]),
+    anchor_geometry: new ort.Tensor("float32", boxes.anchorGeometry, [N, 4]),
+    target_boxes: new ort.Tensor("float32", boxes.targetBoxes, [N, 4]),
+    centerness_targets: new ort.Tensor("float32", targets.centernessTargets, [N]),
+    positive: new ort.Tensor("float32", targets.positive, [N]),
+    loss_normalizers: new ort.Tensor(
+      "float32",
+      Float32Array.of(
+        1 / targets.positiveCount,
+        2 / targets.centernessSum,
+        1 / targets.positiveCount,
+      ),
+      [3],
+    ),
+  };
+  levels.forEach(([h, w], i) => {
+    feeds[`fpn_p${i + 3}`] = new ort.Tensor("float32", random(C * h * w), [1, C, h, w]);
+  });
+  await session.run(feeds); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t = performance.now();
+    await session.run(feeds, ["loss", "grad_prompt_offset"]);
+    times.push((performance.now() - t) / 1000);
+  }
+  await session.release();
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  console.log(
+    `${config} ${height}x${width} (padded ${padded.join("x")}, ${N} anchors): ` +
+      `build ${buildSeconds.toFixed(1)} s, session ${sessionSeconds.toFixed(1)} s, ` +
+      `${mean.toFixed(3)} s/step (mean of ${steps}; one image, forward + backward), ` +
+      `GLIP batch of 4 by accumulation ${(4 * mean).toFixed(2)} s, peak memory ${
+        gib(peakRssBytes())
+      }`,
+  );
+}
+
+const steps = Number(values.steps ?? 3);
+if (values.config) {
+  await measure(values.config, Number(values.height ?? 320), Number(values.width ?? 480), steps);
+} else {
+  // each in its own process, so each peak is its own
+  for (const [config, height, width] of [["nano", 160, 224], ["glip-t", 320, 480]] as const) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        import.meta.filename!,
+        "--config",
+        config,
+        "--height",
+        String(height),
+        "--width",
+        String(width),
+        "--steps",
+        String(steps),
+      ],
+      stdout: "inherit",
+      stderr: "inherit",
+    });
+    const status = await child.output();
+    if (!status.success) Deno.exit(1);
+  }
+}

@@ -19,7 +19,13 @@ import type { CocoDetection } from "./metrics/coco.ts";
 import type { StageTimer } from "./stage_timer.ts";
 import { sha256Hex } from "./provenance.ts";
 import { trainCell, type TrainerOptions } from "./external_trainer.ts";
-import { loadPromptOffset, type NativeTrainerOptions, trainPromptCell } from "./native_trainer.ts";
+import {
+  loadPromptOffset,
+  type NativeMode,
+  type NativeTrainerOptions,
+  trainFullCell,
+  trainPromptCell,
+} from "./native_trainer.ts";
 
 /** Fills a checkpoint pattern: `{task}`, `{shots}`, `{seed}`. */
 export function checkpointPath(
@@ -46,7 +52,11 @@ export interface AdaptationOptions {
   source:
     | { pattern: string }
     | { trainer: TrainerOptions }
-    | { native: Omit<NativeTrainerOptions, "factory" | "engineOptions" | "timer"> };
+    | {
+      native: Omit<NativeTrainerOptions, "factory" | "engineOptions" | "timer"> & {
+        mode: NativeMode;
+      };
+    };
   factory: EngineFactory;
   engineOptions: EngineOptions;
   resolveModel: (spec: string) => Promise<ModelBundle>;
@@ -86,20 +96,21 @@ export async function runAdaptation(
     if ("trainer" in source) {
       return { path: await trainCell({ task, shots, seed }, source.trainer) };
     }
-    const trained = await trainPromptCell({ task, shots, seed }, {
+    const native = {
       ...source.native,
       factory: options.factory,
       engineOptions: options.engineOptions,
       timer: options.timer,
-    });
+    };
+    const trained = source.native.mode === "full"
+      ? await trainFullCell({ task, shots, seed }, native)
+      : await trainPromptCell({ task, shots, seed }, native);
     const { manifest } = source.native.bundle;
     return {
       path: trained.checkpoint,
-      promptOffset: await loadPromptOffset(
-        trained.checkpoint,
-        manifest.maxQueryLength,
-        manifest.textWidth,
-      ),
+      promptOffset: source.native.mode === "prompt"
+        ? await loadPromptOffset(trained.checkpoint, manifest.maxQueryLength, manifest.textWidth)
+        : undefined,
       valAP: trained.bestValAp,
       history: [
         { step: 0, valAP: trained.zeroShotValAp },

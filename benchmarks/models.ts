@@ -11,7 +11,8 @@ import { InputError, UsageError } from "../core/errors.ts";
 import { loadBundle, type ModelBundle } from "../models/bundle.ts";
 import { presetArchitecture } from "../models/glip/config.ts";
 import { exportBundle } from "../models/glip/export.ts";
-import { CheckpointWeights, RandomWeights } from "../models/glip/weights.ts";
+import { CheckpointWeights, RandomWeights, type WeightSource } from "../models/glip/weights.ts";
+import { transposeMatrix } from "../models/glip/layers.ts";
 import { readCheckpoint } from "../models/checkpoint/mod.ts";
 import { sha256File } from "../models/checkpoint/hash.ts";
 
@@ -39,6 +40,79 @@ export async function nanoBundle(seed = 0, log?: (line: string) => void): Promis
     weights: new RandomWeights(seed),
     outDir: temp,
     source: { kind: "random", seed },
+  });
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.rename(temp, dir);
+  return await loadBundle(dir);
+}
+
+/** The demo model's trained fusion + head (`deno task train:demo` writes it). */
+export const DEMO_HEAD_WEIGHTS: string = fileURLToPath(
+  new URL("../models/demo/nano-demo-head.safetensors", import.meta.url),
+);
+
+/** Random backbone weights with some tensors replaced (the trained demo head). */
+class OverlaidWeights implements WeightSource {
+  readonly requested = new Map<string, number[]>();
+  constructor(
+    readonly base: WeightSource,
+    readonly overlay: Map<string, { shape: number[]; data: Float32Array }>,
+  ) {}
+
+  get(name: string, shape: number[]): Float32Array {
+    this.requested.set(name, shape);
+    const value = this.overlay.get(name);
+    if (!value) return this.base.get(name, shape);
+    if (value.data.length !== shape.reduce((a, b) => a * b, 1)) {
+      throw new InputError(`${name} has shape [${value.shape}], expected [${shape}]`, {
+        file: DEMO_HEAD_WEIGHTS,
+      });
+    }
+    return value.data;
+  }
+
+  getTransposed(name: string, rows: number, cols: number): Float32Array {
+    const value = this.overlay.get(name);
+    // trained weights are stored as the graph holds them: linear layers transposed
+    if (value) {
+      this.requested.set(name, [rows, cols]);
+      if (value.shape.join() !== `${cols},${rows}`) {
+        throw new InputError(`${name} has shape [${value.shape}], expected [${cols},${rows}]`, {
+          file: DEMO_HEAD_WEIGHTS,
+        });
+      }
+      return value.data;
+    }
+    return transposeMatrix(this.get(name, [rows, cols]), rows, cols);
+  }
+}
+
+/**
+ * The embedded demo's model: the nano architecture with seeded random backbones (seed 0) and the
+ * fusion + head trained on the generated grounding corpus (models/train/demo_model.ts), exported
+ * once into the cache (keyed by the trained weights' sha256).
+ */
+export async function demoBundle(log?: (line: string) => void): Promise<ModelBundle> {
+  const sha = await sha256File(DEMO_HEAD_WEIGHTS);
+  const dir = join(CACHE_DIR, "bundles", `nano-demo-${sha.slice(0, 16)}`);
+  if (await exists(join(dir, "manifest.json"))) return await loadBundle(dir);
+  log?.(`exporting the demo model to ${dir}`);
+  const checkpoint = await readCheckpoint(DEMO_HEAD_WEIGHTS);
+  const overlay = new Map<string, { shape: number[]; data: Float32Array }>();
+  try {
+    for (const [name, tensor] of checkpoint.tensors) {
+      overlay.set(name, { shape: tensor.shape, data: await tensor.toFloat32() });
+    }
+  } finally {
+    checkpoint.close();
+  }
+  const temp = `${dir}.tmp-${Deno.pid}`;
+  await exportBundle({
+    architecture: presetArchitecture("nano"),
+    configName: "nano-demo",
+    weights: new OverlaidWeights(new RandomWeights(0), overlay),
+    outDir: temp,
+    source: { kind: "demo", file: DEMO_HEAD_WEIGHTS, sha256: sha, seed: 0 },
   });
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.rename(temp, dir);

@@ -12,16 +12,22 @@
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { InputError, UsageError } from "../core/errors.ts";
-import type { EngineFactory, EngineOptions } from "../engines/engine.ts";
+import type { Engine, EngineFactory, EngineOptions, ImageInput } from "../engines/engine.ts";
 import { type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
 import { type FewShotSampler, hasValidAnnotation, sampleFewShot } from "../datasets/fewshot.ts";
 import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
 import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
-import { bundleWeights } from "../models/glip/bundle_weights.ts";
+import { bundleWeights, writeTunedBundle } from "../models/glip/bundle_weights.ts";
+import { sha256File } from "../models/checkpoint/hash.ts";
+import {
+  type FullTrainingView,
+  glipFullTuningSettings,
+  tuneFullModel,
+} from "../models/train/full_tuner.ts";
 import type { GlipArchitecture } from "../models/glip/config.ts";
 import { decodeImage, type RgbImage } from "../models/image/decode.ts";
 import { preprocessImage } from "../models/image/preprocess.ts";
-import { buildChunkedPrompts } from "../models/text/prompt.ts";
+import { buildChunkedPrompts, type PromptChunk } from "../models/text/prompt.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
 import {
   glipPromptTuningSettings,
@@ -62,7 +68,12 @@ export interface NativeCellResult {
   epochs: PromptTuningResult["epochs"];
   settings: PromptTuningSettings;
   images: number;
+  /** Where the training graphs ran (onnxruntime-node execution providers). */
+  trainedOn: string[];
 }
+
+/** Which native trainer a protocol uses. */
+export type NativeMode = "prompt" | "full";
 
 /**
  * Reads a prompt offset [T * D] from a checkpoint: ours (`prompt.safetensors`) or a GLIP
@@ -90,6 +101,22 @@ export async function loadPromptOffset(path: string, T: number, D: number): Prom
   } finally {
     checkpoint.close();
   }
+}
+
+/**
+ * Session options of the training graphs: the run's execution provider when the engine is `onnx`
+ * (CPU, CUDA; TensorRT runs training on CUDA), else the CPU. Training graphs always run on
+ * onnxruntime-node; model selection and the test run use the run's engine.
+ */
+export function trainingSessionOptions(
+  engine: string,
+  options: EngineOptions,
+): ort.InferenceSession.SessionOptions & { executionProviders: string[] } {
+  const provider = engine === "onnx" ? options.executionProvider ?? "cpu" : "cpu";
+  return {
+    executionProviders: [provider === "tensorrt" ? "cuda" : provider],
+    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+  };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -121,17 +148,30 @@ function groundTruth(
   return boxes;
 }
 
-/** Trains one cell (or finds it trained) and returns its prompt checkpoint and record. */
-export async function trainPromptCell(
+/** What both native trainers share for one cell: data, prompt, views and val evaluation. */
+interface CellContext {
+  dir: string;
+  log: (line: string) => void;
+  arch: GlipArchitecture;
+  imageIds: number[];
+  chunk: PromptChunk;
+  /** The preprocessed training image at a short side and flip, with its boxes. */
+  preprocessed(
+    index: number,
+    size: number,
+    flip: boolean,
+  ): Promise<{ input: ImageInput; boxes: TargetBox[] }>;
+  /** Val AP of `bundle` (with a prompt offset) on the task's val split. */
+  evaluate(bundle: ModelBundle, offset?: Float32Array): Promise<number>;
+  dispose(): Promise<void>;
+}
+
+async function prepareCell(
   cell: TrainerCell,
   options: NativeTrainerOptions,
-): Promise<NativeCellResult> {
+  dir: string,
+): Promise<CellContext> {
   const { task, shots, seed } = cell;
-  const dir = join(options.outDir, "trainer", taskFileName(task), `${shots}_${seed}`);
-  const doneFile = join(dir, "done.json");
-  if (await exists(doneFile)) {
-    return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
-  }
   if (!task.trainAnnotationFile || !task.valAnnotationFile) {
     throw new UsageError(
       `--trainer native: task ${task.name} needs train and val splits (has train: ${
@@ -144,7 +184,6 @@ export async function trainPromptCell(
   const { bundle } = options;
   const arch = bundle.manifest.architecture as unknown as GlipArchitecture;
   const T = bundle.manifest.maxQueryLength;
-  const D = bundle.manifest.textWidth;
 
   // k-shot training images (GLIP drops images without a valid box)
   const train = await loadCocoJson(task.trainAnnotationFile, { removeBackground: true });
@@ -172,26 +211,9 @@ export async function trainPromptCell(
   const tokensOf = (categoryId: number) =>
     chunk.positiveMapLabelToToken.get(labelOfCategory.get(categoryId) ?? -1) ?? [];
 
-  const sessionOf = (graph: "text" | "image") =>
-    ort.InferenceSession.create(join(bundle.dir, bundle.manifest.graphs[graph].file));
-  const textSession = await sessionOf("text");
-  const ids = BigInt64Array.from(chunk.encoding.inputIds, (v) => BigInt(v));
-  const mask = BigInt64Array.from(chunk.encoding.attentionMask, (v) => BigInt(v));
-  const text = await textSession.run({
-    input_ids: new ort.Tensor("int64", ids, [1, T]),
-    attention_mask: new ort.Tensor("int64", mask, [1, T]),
-  });
-  const langHidden = (text.lang_hidden.data as Float32Array).slice();
-  await textSession.release();
-
-  const imageSession = await sessionOf("image");
   const trainRoot = task.trainImageRoot ?? dirname(task.trainAnnotationFile);
   const decoded = new Map<number, RgbImage>();
-  const views = new Map<string, TrainingView>();
-  const view = async (index: number, size: number, flip: boolean): Promise<TrainingView> => {
-    const key = `${index}:${size}:${flip}`;
-    const cached = views.get(key);
-    if (cached) return cached;
+  const preprocessed = async (index: number, size: number, flip: boolean) => {
     const image = train.imageById.get(imageIds[index])!;
     let rgb = decoded.get(image.id);
     if (!rgb) {
@@ -201,14 +223,6 @@ export async function trainPromptCell(
     }
     const settings = { ...bundle.manifest.preprocess, minSize: size };
     const pre = preprocessImage(rgb, settings, { flipHorizontal: flip });
-    const outputs = await options.timer.time("train-image", () =>
-      imageSession.run({
-        image: new ort.Tensor("float32", pre.input.data, [1, 3, pre.input.height, pre.input.width]),
-      }));
-    const levels = [3, 4, 5, 6, 7].map((l) => {
-      const t = outputs[`fpn_p${l}`];
-      return { data: t.data as Float32Array, height: Number(t.dims[2]), width: Number(t.dims[3]) };
-    });
     // BoxList.resize scales x and y by their own ratios; transpose flips within the resized width
     const sx = pre.resizedSize.width / rgb.width;
     const sy = pre.resizedSize.height / rgb.height;
@@ -216,11 +230,9 @@ export async function trainPromptCell(
     const boxes: TargetBox[] = groundTruth(train, image.id, tokensOf).map(({ box, tokens }) => {
       let [x1, y1, x2, y2] = [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy];
       if (flip) [x1, x2] = [W - x2 - 1, W - x1 - 1];
-      return { box: [x1, y1, x2, y2], tokens };
+      return { box: [x1, y1, x2, y2] as [number, number, number, number], tokens };
     });
-    const result = { levels, boxes };
-    views.set(key, result);
-    return result;
+    return { input: pre.input, boxes };
   };
 
   // model selection on val with the run's engine
@@ -232,12 +244,21 @@ export async function trainPromptCell(
   };
   const valDir = join(dir, "val");
   const preparedVal = await prepareTask(valTask, { bundle, outDir: valDir });
-  const engine = await options.factory.create(bundle, options.engineOptions);
-  const evaluate = async (offset: Float32Array) => {
+  let engine: { bundle: ModelBundle; engine: Engine } | undefined;
+  const evaluate = async (evaluated: ModelBundle, offset?: Float32Array) => {
+    // a rewritten bundle needs a fresh engine: its weights changed on disk
+    if (engine && (engine.bundle !== evaluated || evaluated !== bundle)) {
+      await engine.engine.dispose();
+      engine = undefined;
+    }
+    engine ??= {
+      bundle: evaluated,
+      engine: await options.factory.create(evaluated, options.engineOptions),
+    };
     await Deno.remove(preparedVal.detectionsFile).catch(() => {});
     await runInference(preparedVal, {
-      engine,
-      bundle,
+      engine: engine.engine,
+      bundle: evaluated,
       timer: options.timer,
       outDir: valDir,
       resume: false,
@@ -245,6 +266,77 @@ export async function trainPromptCell(
     });
     return Math.max((await scoreTask(preparedVal)).headline, 0);
   };
+  return {
+    dir,
+    log,
+    arch,
+    imageIds,
+    chunk,
+    preprocessed,
+    evaluate,
+    async dispose() {
+      await engine?.engine.dispose();
+    },
+  };
+}
+
+function cellDir(options: NativeTrainerOptions, cell: TrainerCell): string {
+  return join(options.outDir, "trainer", taskFileName(cell.task), `${cell.shots}_${cell.seed}`);
+}
+
+/** Trains one cell (or finds it trained) and returns its prompt checkpoint and record. */
+export async function trainPromptCell(
+  cell: TrainerCell,
+  options: NativeTrainerOptions,
+): Promise<NativeCellResult> {
+  const { task, shots, seed } = cell;
+  const dir = cellDir(options, cell);
+  const doneFile = join(dir, "done.json");
+  if (await exists(doneFile)) {
+    return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
+  }
+  const context = await prepareCell(cell, options, dir);
+  const { arch, imageIds, chunk, log } = context;
+  const { bundle } = options;
+  const T = bundle.manifest.maxQueryLength;
+  const D = bundle.manifest.textWidth;
+  const sessionOptions = trainingSessionOptions(options.factory.name, options.engineOptions);
+  const sessionOf = (graph: "text" | "image") =>
+    ort.InferenceSession.create(
+      join(bundle.dir, bundle.manifest.graphs[graph].file),
+      sessionOptions,
+    );
+  const textSession = await sessionOf("text");
+  const ids = BigInt64Array.from(chunk.encoding.inputIds, (v) => BigInt(v));
+  const mask = BigInt64Array.from(chunk.encoding.attentionMask, (v) => BigInt(v));
+  const text = await textSession.run({
+    input_ids: new ort.Tensor("int64", ids, [1, T]),
+    attention_mask: new ort.Tensor("int64", mask, [1, T]),
+  });
+  const langHidden = (text.lang_hidden.data as Float32Array).slice();
+  await textSession.release();
+
+  // frozen backbones: features once per (image, scale, flip)
+  const imageSession = await sessionOf("image");
+  const views = new Map<string, TrainingView>();
+  const view = async (index: number, size: number, flip: boolean): Promise<TrainingView> => {
+    const key = `${index}:${size}:${flip}`;
+    const cached = views.get(key);
+    if (cached) return cached;
+    const { input, boxes } = await context.preprocessed(index, size, flip);
+    const outputs = await options.timer.time("train-image", () =>
+      imageSession.run({
+        image: new ort.Tensor("float32", input.data, [1, 3, input.height, input.width]),
+      }));
+    const levels = [3, 4, 5, 6, 7].map((l) => {
+      const t = outputs[`fpn_p${l}`];
+      return { data: t.data as Float32Array, height: Number(t.dims[2]), width: Number(t.dims[3]) };
+    });
+    const result = { levels, boxes };
+    views.set(key, result);
+    return result;
+  };
+  const evaluate = (offset: Float32Array) => context.evaluate(bundle, offset);
 
   const settings = {
     ...glipPromptTuningSettings(
@@ -267,13 +359,14 @@ export async function trainPromptCell(
         view,
         evaluate,
         stateFile: join(dir, "state.json"),
+        sessionOptions,
         log,
       },
       settings,
       seed,
     );
   } finally {
-    await engine.dispose();
+    await context.dispose();
     await imageSession.release();
   }
   const checkpoint = join(dir, "prompt.safetensors");
@@ -296,6 +389,113 @@ export async function trainPromptCell(
     epochs: result.epochs,
     settings,
     images: imageIds.length,
+    trainedOn: sessionOptions.executionProviders,
+  };
+  await Deno.writeTextFile(doneFile, JSON.stringify(record, null, 2) + "\n");
+  return record;
+}
+
+/**
+ * Trains one cell with GLIP's full-model tuning (or finds it trained) and returns the best-on-val
+ * model as a bundle folder (`model_best/`, which the suite loads like any bundle) next to
+ * `model_best.safetensors` (every tuned tensor, by graph name) and the training record.
+ */
+export async function trainFullCell(
+  cell: TrainerCell,
+  options: NativeTrainerOptions,
+): Promise<NativeCellResult> {
+  const { task, shots, seed } = cell;
+  const dir = cellDir(options, cell);
+  const doneFile = join(dir, "done.json");
+  if (await exists(doneFile)) {
+    return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
+  }
+  const context = await prepareCell(cell, options, dir);
+  const { bundle } = options;
+  const baseDigest = await bundleDigest(bundle.manifest);
+  const views = new Map<string, FullTrainingView>();
+  const view = async (index: number, size: number, flip: boolean) => {
+    const key = `${index}:${size}:${flip}`;
+    let cached = views.get(key);
+    if (!cached) {
+      const { input, boxes } = await context.preprocessed(index, size, flip);
+      cached = { image: input, boxes };
+      views.set(key, cached);
+    }
+    return cached;
+  };
+  const working = join(dir, "working");
+  const evaluate = async (weights: Map<string, Float32Array>) =>
+    await context.evaluate(
+      await writeTunedBundle(bundle, working, weights, { kind: "tuned", base: baseDigest }),
+    );
+  const settings = glipFullTuningSettings({
+    ...glipPromptTuningSettings(
+      shots,
+      bundle.manifest.preprocess.minSize,
+      bundle.manifest.preprocess.maxSize,
+    ),
+    ...options.overrides,
+  });
+  let result;
+  try {
+    context.log(
+      `full-model tuning on ${context.imageIds.length} image(s), ${settings.copies} copies per epoch`,
+    );
+    result = await tuneFullModel(
+      {
+        arch: context.arch,
+        weights: {
+          text: await bundleWeights(bundle, "text"),
+          image: await bundleWeights(bundle, "image"),
+          head: await bundleWeights(bundle, "head"),
+        },
+        inputIds: context.chunk.encoding.inputIds,
+        attentionMask: context.chunk.encoding.attentionMask,
+        imageCount: context.imageIds.length,
+        view,
+        evaluate,
+        stateDir: join(dir, "state"),
+        log: context.log,
+      },
+      settings,
+      seed,
+    );
+  } finally {
+    await context.dispose();
+  }
+  const tensors = join(dir, "model_best.safetensors");
+  await writeSafetensors(tensors, result.weights, {
+    format: "glip-bench-tuned",
+    base_bundle: baseDigest,
+    task: task.name,
+    shots: String(shots),
+    seed: String(seed),
+  });
+  const best = join(dir, "model_best");
+  await Deno.remove(best, { recursive: true }).catch(() => {});
+  await writeTunedBundle(
+    bundle,
+    best,
+    new Map([...result.weights].map(([name, t]) => [name, t.data])),
+    {
+      kind: "tuned",
+      base: baseDigest,
+      file: "model_best.safetensors",
+      sha256: await sha256File(tensors),
+    },
+  );
+  await Deno.remove(working, { recursive: true }).catch(() => {});
+  const record: NativeCellResult = {
+    checkpoint: best,
+    zeroShotValAp: result.zeroShotValAp,
+    bestValAp: result.bestValAp,
+    bestEpoch: result.bestEpoch,
+    epochs: result.epochs,
+    settings,
+    images: context.imageIds.length,
+    trainedOn: trainingSessionOptions(options.factory.name, options.engineOptions)
+      .executionProviders,
   };
   await Deno.writeTextFile(doneFile, JSON.stringify(record, null, 2) + "\n");
   return record;

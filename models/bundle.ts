@@ -107,7 +107,14 @@ export interface BundleManifest {
   /** sha256 of every file in the bundle, by relative path. */
   sha256: Record<string, string>;
   /** Where the weights came from. */
-  source: { kind: "checkpoint" | "random"; file?: string; sha256?: string; seed?: number };
+  source: {
+    kind: "checkpoint" | "random" | "demo" | "tuned";
+    file?: string;
+    sha256?: string;
+    seed?: number;
+    /** Tuned bundles: the digest of the bundle they were tuned from. */
+    base?: string;
+  };
   createdBy: string;
 }
 

@@ -27,3 +27,16 @@ export { type PreprocessedImage, preprocessImage } from "./image/preprocess.ts";
 export { convertBox, type Detections, postprocessAtss } from "./post/atss.ts";
 export { readNpy, readNpyFile, writeNpy, writeNpyFile } from "./npy.ts";
 export { compareWithReference, traceBundle } from "./trace.ts";
+export { appendGradients, GradientError } from "./autodiff/backward.ts";
+export { bundleWeights, writeTunedBundle } from "./glip/bundle_weights.ts";
+export { atssTargets, decodeBox, encodeBox, type ImageTargets } from "./train/targets.ts";
+export { detectionLoss, giouLossTerms } from "./train/detection_loss.ts";
+export { GLIP_FOCAL, tokenSigmoidFocalLoss } from "./train/focal_loss.ts";
+export { buildPromptTuningStep, buildTrainStep } from "./train/prompt_tuning_graph.ts";
+export { AdamW, clipGradNorm, EarlyStopping, PlateauScheduler } from "./train/optim.ts";
+export {
+  glipPromptTuningSettings,
+  type PromptTuningSettings,
+  tunePrompt,
+} from "./train/prompt_tuner.ts";
+export { glipFullTuningSettings, tuneFullModel } from "./train/full_tuner.ts";

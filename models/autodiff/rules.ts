@@ -330,6 +330,48 @@ function reduceRule(ctx: RuleContext, grads: (Value | null)[]): (Value | null)[]
   throw new Error(`no gradient rule for ${node.opType}`);
 }
 
+/** Pad (constant mode, non-negative pads): the gradient is the unpadded window. */
+function padRule(ctx: RuleContext, [grad]: (Value | null)[]): (Value | null)[] {
+  const { g, node } = ctx;
+  const mode = (ctx.attrs.mode as string | undefined) ?? "constant";
+  if (mode !== "constant") throw new Error(`Pad ${node.name}: no gradient for mode ${mode}`);
+  const dims = ctx.info(ctx.inputs[0]!).dims;
+  const pads = ctx.inputs[1] ? ctx.info(ctx.inputs[1]).values : undefined;
+  if (!pads) throw new Error(`Pad ${node.name}: pads must be known statically`);
+  const axesValues = ctx.inputs[3] ? ctx.info(ctx.inputs[3]).values : undefined;
+  const axes = (axesValues ?? dims.map((_, i) => i)).map((a) => (a < 0 ? a + dims.length : a));
+  if (pads.some((p) => p < 0)) throw new Error(`Pad ${node.name}: negative pads (cropping)`);
+  const begins = axes.map((_, i) => pads[i]);
+  const ends = axes.map((axis, i) => pads[i] + dims[axis]);
+  return [g.op("Slice", [grad!, g.ints(begins), g.ints(ends), g.ints(axes)])];
+}
+
+/**
+ * Gather: the gradient rows are added back at their indices (repeated indices accumulate), with
+ * ScatterElements(add) along the gathered axis into zeros shaped like the data.
+ */
+function gatherRule(ctx: RuleContext, [grad]: (Value | null)[]): (Value | null)[] {
+  const { g } = ctx;
+  const data = ctx.inputs[0]!;
+  const dims = ctx.info(data).dims;
+  const indexDims = ctx.info(ctx.inputs[1]!).dims;
+  const axis = (((ctx.attrs.axis as number | undefined) ?? 0) + dims.length) % dims.length;
+  const count = numel(indexDims);
+  const flatDims = [...dims.slice(0, axis), count, ...dims.slice(axis + 1)];
+  const flatGrad = reshape(g, grad!, flatDims);
+  // indices [count] placed on `axis`, broadcast over the other axes
+  const indexShape = flatDims.map((d, i) => (i === axis ? d : 1));
+  const indices = g.op("Expand", [
+    reshape(g, g.op("Cast", [ctx.inputs[1]!], { to: 7 }, { dtype: "int64" }), indexShape),
+    g.ints(flatDims),
+  ]);
+  const zeros = g.op("Mul", [data, g.scalar(0)]);
+  return [
+    g.op("ScatterElements", [zeros, indices, flatGrad], { axis, reduction: "add" }),
+    null,
+  ];
+}
+
 function sliceRule(ctx: RuleContext, grads: (Value | null)[]): (Value | null)[] {
   const { g } = ctx;
   const x = ctx.inputs[0]!;
@@ -499,6 +541,8 @@ export const GRADIENT_RULES: Record<string, GradientRule> = {
     return parts.map((p, i) => (ctx.needs(i) ? p : null));
   },
   Slice: sliceRule,
+  Pad: padRule,
+  Gather: gatherRule,
   ReduceSum: reduceRule,
   ReduceMean: reduceRule,
   ReduceMax: reduceRule,

@@ -9,7 +9,7 @@ export {
   readPthCheckpoint,
   type TensorDtype,
 } from "./pth.ts";
-export { readSafetensors, writeSafetensors } from "./safetensors.ts";
+export { readSafetensors, readSafetensorsMetadata, writeSafetensors } from "./safetensors.ts";
 export { readLegacyCheckpoint } from "./legacy.ts";
 export { type TensorSpec, writeLegacyCheckpoint, writeTorchZipCheckpoint } from "./write_pth.ts";
 import { type Checkpoint, readPthCheckpoint } from "./pth.ts";

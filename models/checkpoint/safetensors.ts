@@ -126,3 +126,17 @@ export async function writeSafetensors(
   }
   await Deno.writeFile(path, out);
 }
+
+/** The `__metadata__` strings of a safetensors file (empty when it has none). */
+export async function readSafetensorsMetadata(path: string): Promise<Record<string, string>> {
+  const bytes = await Deno.readFile(path);
+  const length = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (length <= 0 || 8 + length > bytes.length) {
+    throw new InputError("not a safetensors file (bad header length)", {
+      file: path,
+      value: length,
+    });
+  }
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+  return (header.__metadata__ ?? {}) as Record<string, string>;
+}

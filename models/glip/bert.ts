@@ -96,22 +96,23 @@ export function languageBackbone(
       w.get(`${prefix}.embeddings.word_embeddings.weight`, [bert.vocabSize, D]),
       [bert.vocabSize, D],
     );
-    const positionsAll = w.get(`${prefix}.embeddings.position_embeddings.weight`, [
-      bert.maxPositions,
-      D,
-    ]);
+    // the rows the graph uses, stored under their own names (an exported bundle holds only them)
+    const positionsName = `${prefix}.embeddings.position_embeddings.weight[:${maxLength}]`;
     const positions = g.weight(
-      `${prefix}.embeddings.position_embeddings.weight[:${maxLength}]`,
-      positionsAll.slice(0, maxLength * D),
+      positionsName,
+      w.has?.(positionsName)
+        ? w.get(positionsName, [maxLength, D])
+        : w.get(`${prefix}.embeddings.position_embeddings.weight`, [bert.maxPositions, D])
+          .slice(0, maxLength * D),
       [maxLength, D],
     );
-    const tokenTypes = w.get(`${prefix}.embeddings.token_type_embeddings.weight`, [
-      bert.typeVocabSize,
-      D,
-    ]);
+    const tokenTypeName = `${prefix}.embeddings.token_type_embeddings.weight[0]`;
     const tokenType0 = g.weight(
-      `${prefix}.embeddings.token_type_embeddings.weight[0]`,
-      tokenTypes.slice(0, D),
+      tokenTypeName,
+      w.has?.(tokenTypeName)
+        ? w.get(tokenTypeName, [D])
+        : w.get(`${prefix}.embeddings.token_type_embeddings.weight`, [bert.typeVocabSize, D])
+          .slice(0, D),
       [D],
     );
     const embedded = g.op("Add", [

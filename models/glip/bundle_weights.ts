@@ -8,7 +8,8 @@
 import { join } from "node:path";
 import onnxProto from "onnx-proto";
 import { InputError } from "../../core/errors.ts";
-import type { GraphName, ModelBundle } from "../bundle.ts";
+import type { BundleManifest, GraphName, ModelBundle } from "../bundle.ts";
+import { sha256Hex } from "../../benchmarks/provenance.ts";
 import { WeightError, type WeightSource } from "./weights.ts";
 
 const FLOAT = 1;
@@ -83,6 +84,10 @@ export class BundleWeights implements WeightSource {
     return this.#lookup(name, shape).data;
   }
 
+  has(name: string): boolean {
+    return this.values.has(name);
+  }
+
   getTransposed(name: string, rows: number, cols: number): Float32Array {
     const value = this.#lookup(name, [rows, cols]);
     if (value.shape.length !== 2 || value.shape[0] !== cols || value.shape[1] !== rows) {
@@ -110,4 +115,91 @@ export async function bundleWeights(
   }
   const path = join(bundle.dir, file);
   return new BundleWeights(path, await readFloatInitializers(path));
+}
+
+/**
+ * Writes a copy of `base` into `outDir` with some initializers replaced (by graph name; every
+ * graph file holding one is patched, both head forms included), updating the manifest's hashes
+ * and source. Writing into the same `outDir` again patches it in place.
+ */
+export async function writeTunedBundle(
+  base: ModelBundle,
+  outDir: string,
+  values: Map<string, Float32Array>,
+  source: BundleManifest["source"],
+): Promise<ModelBundle> {
+  const manifestPath = join(outDir, "manifest.json");
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(await Deno.readTextFile(manifestPath)) as BundleManifest;
+  } catch {
+    await Deno.mkdir(outDir, { recursive: true });
+    for (const file of Object.keys(base.manifest.sha256)) {
+      await Deno.copyFile(join(base.dir, file), join(outDir, file));
+    }
+    manifest = structuredClone(base.manifest);
+  }
+  const graphs = [
+    manifest.graphs.text,
+    manifest.graphs.image,
+    ...Object.values(manifest.graphs.head),
+  ].filter((g): g is NonNullable<typeof g> => Boolean(g));
+  const changed = new Set<string>();
+  const found = new Set<string>();
+  for (const graph of graphs) {
+    const modelPath = join(outDir, graph.file);
+    const model = onnxProto.onnx.ModelProto.decode(await Deno.readFile(modelPath));
+    let inline = false;
+    for (const tensor of model.graph?.initializer ?? []) {
+      const value = tensor.name ? values.get(tensor.name) : undefined;
+      if (!value) continue;
+      found.add(tensor.name!);
+      const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      const field = (key: string) => tensor.externalData?.find((e) => e.key === key)?.value;
+      const location = field("location");
+      if (!location) {
+        if ((tensor.rawData?.length ?? 0) !== bytes.length) {
+          throw new InputError(`initializer ${tensor.name} has another size`, { file: modelPath });
+        }
+        tensor.rawData = bytes.slice();
+        inline = true;
+        continue;
+      }
+      const offset = Number(field("offset") ?? 0);
+      const length = Number(field("length") ?? bytes.length);
+      if (length !== bytes.length) {
+        throw new InputError(
+          `initializer ${tensor.name} holds ${length} bytes, not ${bytes.length}`,
+          {
+            file: join(outDir, location),
+          },
+        );
+      }
+      const file = await Deno.open(join(outDir, location), { read: true, write: true });
+      try {
+        await file.seek(offset, Deno.SeekMode.Start);
+        let written = 0;
+        while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      } finally {
+        file.close();
+      }
+      changed.add(location);
+    }
+    if (inline) {
+      await Deno.writeFile(modelPath, onnxProto.onnx.ModelProto.encode(model).finish());
+      changed.add(graph.file);
+    }
+  }
+  const missing = [...values.keys()].filter((name) => !found.has(name));
+  if (missing.length > 0) {
+    throw new InputError(`no graph holds ${missing.slice(0, 3).join(", ")}`, {
+      file: join(base.dir, "manifest.json"),
+    });
+  }
+  for (const file of changed) {
+    manifest.sha256[file] = await sha256Hex(await Deno.readFile(join(outDir, file)));
+  }
+  manifest.source = source;
+  await Deno.writeTextFile(manifestPath, JSON.stringify(manifest, null, 2) + "\n");
+  return { dir: outDir, manifest };
 }

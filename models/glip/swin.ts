@@ -152,18 +152,14 @@ export function swinBlock(
     const k = pick(1);
     const v = pick(2);
     let attn = g.op("MatMul", [q, g.op("Transpose", [k], { perm: [0, 1, 3, 2] })]);
-    const table = w.get(`${name}.attn.relative_position_bias_table`, [
-      (2 * window - 1) ** 2,
+    // an exported bundle holds the bias already expanded from the table
+    const expanded = `${name}.attn.relative_position_bias`;
+    const bias = w.has?.(expanded) ? w.get(expanded, [heads, n, n]) : relativeBias(
+      w.get(`${name}.attn.relative_position_bias_table`, [(2 * window - 1) ** 2, heads]),
       heads,
-    ]);
-    attn = g.op("Add", [
-      attn,
-      g.weight(`${name}.attn.relative_position_bias`, relativeBias(table, heads, window), [
-        heads,
-        n,
-        n,
-      ]),
-    ]);
+      window,
+    );
+    attn = g.op("Add", [attn, g.weight(expanded, bias, [heads, n, n])]);
     if (shift > 0) attn = g.op("Add", [attn, shiftedWindowMask(g, hp, wp, window, shift)]);
     const context = g.op("MatMul", [softmax(g, attn), v]);
     const merged = reshapeTo(g, g.op("Transpose", [context], { perm: [0, 2, 1, 3] }), [-1, n, dim]);

@@ -17,6 +17,12 @@ export interface WeightSource {
    * sources that hold it transposed already (an exported bundle) return it without a copy.
    */
   getTransposed?(name: string, rows: number, cols: number): Float32Array;
+  /**
+   * Whether the source holds `name` itself. Exported bundles hold some parameters in the form
+   * the graph uses (Swin's expanded relative position bias, the BERT embedding rows in use);
+   * builders ask for that form first.
+   */
+  has?(name: string): boolean;
   /** Names requested so far, with their shapes. */
   readonly requested: Map<string, number[]>;
 }

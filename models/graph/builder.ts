@@ -193,6 +193,35 @@ export class GraphBuilder {
     return value;
   }
 
+  /**
+   * Turns the weights whose names `select` accepts into graph inputs of the same name and shape
+   * (their initializers are removed), so a trainer feeds their current values each step and can
+   * differentiate with respect to them. Returns them with their initial values.
+   */
+  promoteWeightsToInputs(
+    select: (name: string) => boolean,
+  ): { value: Value; initial: Float32Array }[] {
+    const promoted: { value: Value; initial: Float32Array }[] = [];
+    const weightNames = new Set([...this.#weights.values()].map((v) => v.name));
+    const kept: Initializer[] = [];
+    for (const init of this.#initializers) {
+      if (init.dtype === "float32" && weightNames.has(init.name) && select(init.name)) {
+        const value: Value = { name: init.name, dtype: "float32", shape: init.dims };
+        this.#inputs.push(value);
+        const initial = new Float32Array(init.bytes.byteLength / 4);
+        new Uint8Array(initial.buffer).set(init.bytes);
+        promoted.push({ value, initial });
+      } else {
+        kept.push(init);
+      }
+    }
+    this.#initializers.length = 0;
+    this.#initializers.push(...kept);
+    this.#index = null;
+    this.#indexedCount = 0;
+    return promoted;
+  }
+
   /** A constant tensor (deduplicated by content). */
   constant(data: number[] | Float32Array | BigInt64Array, dims: number[], dtype: DType): Value {
     let bytes: Uint8Array;

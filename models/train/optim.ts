@@ -2,7 +2,8 @@
  * GLIP's optimisation loop pieces, as PyTorch defines them and GLIP configures them:
  *
  * - {@link AdamW}: `torch.optim.AdamW` (betas 0.9/0.999, eps 1e-8, decoupled weight decay
- *   applied as p -= lr x wd x p before the Adam update, bias-corrected moments).
+ *   applied as p -= lr x wd x p before the Adam update, bias-corrected moments kept in float32
+ *   like PyTorch's for float32 parameters).
  * - {@link clipGradNorm}: `clip_grad_norm_` over all trainable tensors (GLIP's
  *   `SOLVER.CLIP_GRADIENTS` full-model L2 clip at 1.0): scale by max_norm / (norm + 1e-6) when
  *   that is below 1.
@@ -27,11 +28,22 @@ export interface TrainableTensor {
 
 /** AdamW state of one tensor. */
 interface Moments {
-  m: Float64Array;
-  v: Float64Array;
+  m: Float32Array;
+  v: Float32Array;
 }
 
-/** PyTorch's AdamW (amsgrad off), updating the tensors in place. */
+/**
+ * PyTorch's AdamW (amsgrad off), updating the tensors in place.
+ *
+ * @example
+ * ```ts
+ * import { AdamW } from "./optim.ts";
+ * const offset = { name: "prompt", values: new Float32Array(4), lr: 0.05, weightDecay: 0.25 };
+ * new AdamW([offset]).step(new Map([["prompt", Float32Array.of(1, -1, 2, 0)]]));
+ * // the first step moves each value by lr against its gradient's sign
+ * console.assert(Math.abs(offset.values[0] + 0.05) < 1e-6 && offset.values[3] === 0);
+ * ```
+ */
 export class AdamW {
   readonly betas: [number, number];
   readonly eps: number;
@@ -67,10 +79,7 @@ export class AdamW {
       }
       let state = this.#moments.get(tensor.name);
       if (!state) {
-        state = {
-          m: new Float64Array(grad.length),
-          v: new Float64Array(grad.length),
-        };
+        state = { m: new Float32Array(grad.length), v: new Float32Array(grad.length) };
         this.#moments.set(tensor.name, state);
       }
       const { m, v } = state;
@@ -103,8 +112,20 @@ export class AdamW {
     this.#step = state.step;
     this.#moments.clear();
     for (const [name, s] of Object.entries(state.moments)) {
-      this.#moments.set(name, { m: Float64Array.from(s.m), v: Float64Array.from(s.v) });
+      this.#moments.set(name, { m: Float32Array.from(s.m), v: Float32Array.from(s.v) });
     }
+  }
+
+  /** The moments by tensor name (large models save them as tensors rather than JSON). */
+  moments(): Map<string, { m: Float32Array; v: Float32Array }> {
+    return this.#moments;
+  }
+
+  /** Restores the step count and moments saved with {@link moments}. */
+  restoreMoments(step: number, moments: Map<string, { m: Float32Array; v: Float32Array }>): void {
+    this.#step = step;
+    this.#moments.clear();
+    for (const [name, s] of moments) this.#moments.set(name, { m: s.m.slice(), v: s.v.slice() });
   }
 }
 
@@ -123,7 +144,18 @@ export function clipGradNorm(gradients: Float32Array[], maxNorm: number): number
   return norm;
 }
 
-/** `ReduceLROnPlateau(mode="max")` as GLIP's `WarmupReduceLROnPlateau` drives it. */
+/**
+ * `ReduceLROnPlateau(mode="max")` as GLIP's `WarmupReduceLROnPlateau` drives it.
+ *
+ * @example
+ * ```ts
+ * import { PlateauScheduler } from "./optim.ts";
+ * const p = { name: "p", values: new Float32Array(1), lr: 0.05, weightDecay: 0 };
+ * const plateau = new PlateauScheduler([p], { patience: 1 });
+ * for (const ap of [0.3, 0.2, 0.2]) plateau.step(ap);
+ * console.assert(Math.abs(p.lr - 0.005) < 1e-12);
+ * ```
+ */
 export class PlateauScheduler {
   best = -Infinity;
   badEpochs = 0;

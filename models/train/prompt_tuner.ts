@@ -15,12 +15,12 @@
  * @module
  */
 import * as ort from "onnxruntime-node";
-import { levelAnchors } from "../post/anchors.ts";
 import type { GlipArchitecture } from "../glip/config.ts";
 import type { WeightSource } from "../glip/weights.ts";
 import { SeededRandom } from "../glip/weights.ts";
 import { buildPromptTuningStep, type LevelSizes } from "./prompt_tuning_graph.ts";
-import { atssTargets, lossBoxTensors, type TargetBox } from "./targets.ts";
+import type { TargetBox } from "./targets.ts";
+import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import { AdamW, clipGradNorm, EarlyStopping, PlateauScheduler } from "./optim.ts";
 
 /** GLIP's prompt-tuning hyper-parameters (README "Prompt Tuning" + the fine-tuning command). */
@@ -94,6 +94,8 @@ export interface PromptTuningProblem {
   evaluate(offset: Float32Array): Promise<number>;
   /** A file for the state after each epoch (resume), or none. */
   stateFile?: string;
+  /** onnxruntime-node session options of the step graphs (execution provider, threads). */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
   log?: (line: string) => void;
 }
 
@@ -135,7 +137,7 @@ interface SavedState {
  * One epoch's samples: the k-shot images repeated `copies` times (GLIP's DupDataset), shuffled as
  * a whole, each with its short side and flip; all from (seed, epoch).
  */
-function epochPlan(
+export function epochPlan(
   seed: number,
   epoch: number,
   count: number,
@@ -157,14 +159,18 @@ function epochPlan(
 /** Caches one step session per set of level sizes. */
 class StepSessions {
   readonly #sessions = new Map<string, Promise<ort.InferenceSession>>();
-  constructor(readonly arch: GlipArchitecture, readonly weights: WeightSource) {}
+  constructor(
+    readonly arch: GlipArchitecture,
+    readonly weights: WeightSource,
+    readonly options: ort.InferenceSession.SessionOptions = {},
+  ) {}
 
   get(levels: LevelSizes): Promise<ort.InferenceSession> {
     const key = levels.map(([h, w]) => `${h}x${w}`).join(",");
     let session = this.#sessions.get(key);
     if (!session) {
       const model = buildPromptTuningStep(this.arch, this.weights, levels).build().model;
-      session = ort.InferenceSession.create(model);
+      session = ort.InferenceSession.create(model, this.options);
       this.#sessions.set(key, session);
     }
     return session;
@@ -224,7 +230,7 @@ export async function tunePrompt(
     zeroShotValAp = await problem.evaluate(offset);
     log(`zero-shot val AP ${zeroShotValAp.toFixed(4)}`);
   }
-  const sessions = new StepSessions(arch, problem.weights);
+  const sessions = new StepSessions(arch, problem.weights, problem.sessionOptions);
   const mask = BigInt64Array.from(problem.attentionMask, (v) => BigInt(v));
   const langHidden = new ort.Tensor("float32", problem.langHidden, [1, T, D]);
   const maskTensor = new ort.Tensor("int64", mask, [1, T]);
@@ -241,38 +247,20 @@ export async function tunePrompt(
       let lossSum = 0;
       for (const batch of batches) {
         const views = await Promise.all(batch.map((s) => problem.view(s.index, s.size, s.flip)));
-        const prepared = views.map((view) => {
-          const levels: LevelSizes = view.levels.map((l) => [l.height, l.width]);
-          const { anchorStrides, anchorSizes } = arch.postprocess;
-          const anchors = levels.map(([h, w], i) =>
-            levelAnchors(h, w, anchorStrides[i], anchorSizes[i])
-          );
-          const targets = atssTargets(anchors, view.boxes, T);
-          return { view, levels, anchors, targets };
-        });
-        const positives = prepared.reduce((s, p) => s + p.targets.positiveCount, 0);
-        const centerness = prepared.reduce((s, p) => s + p.targets.centernessSum, 0);
-        const normalizers = Float32Array.from([
-          1 / Math.max(positives, 1),
-          positives > 0 ? 2 / centerness : 0,
-          1 / Math.max(positives, 1),
-        ]);
+        const prepared = views.map((view) => ({
+          view,
+          step: imageStepTargets(arch, view.levels.map((l) => [l.height, l.width]), view.boxes),
+        }));
+        const normalizers = batchNormalizers(prepared.map((p) => p.step.targets));
         const gradient = new Float32Array(T * D);
         let batchLoss = 0;
-        for (const { view, levels, anchors, targets } of prepared) {
-          const session = await sessions.get(levels);
-          const N = targets.anchorCount;
-          const boxes = lossBoxTensors(anchors, targets);
+        for (const { view, step } of prepared) {
+          const session = await sessions.get(step.levels);
           const feeds: Record<string, ort.Tensor> = {
             lang_hidden: langHidden,
             attention_mask: maskTensor,
             prompt_offset: new ort.Tensor("float32", offset, [1, T, D]),
-            token_targets: new ort.Tensor("float32", targets.tokenTargets, [1, N, T]),
-            anchor_geometry: new ort.Tensor("float32", boxes.anchorGeometry, [N, 4]),
-            target_boxes: new ort.Tensor("float32", boxes.targetBoxes, [N, 4]),
-            centerness_targets: new ort.Tensor("float32", targets.centernessTargets, [N]),
-            positive: new ort.Tensor("float32", targets.positive, [N]),
-            loss_normalizers: new ort.Tensor("float32", normalizers, [3]),
+            ...lossFeeds(step, normalizers),
           };
           view.levels.forEach((l, i) => {
             feeds[`fpn_p${i + 3}`] = new ort.Tensor("float32", l.data, [1, C, l.height, l.width]);

@@ -9,11 +9,12 @@
  * is one graph per distinct set of FPN level sizes; a multi-scale schedule builds a few.
  *
  * Outputs: `loss`, `loss_token`, `loss_regression`, `loss_centerness` (scalars) and
- * `grad_prompt_offset` [1, T, D].
+ * `grad_prompt_offset` [1, T, D]. {@link buildTrainStep} also trains head weights: the selected
+ * ones become graph inputs (fed each step) with their gradients as `grad/<name>`.
  *
  * @module
  */
-import { GraphBuilder } from "../graph/builder.ts";
+import { GraphBuilder, type Value } from "../graph/builder.ts";
 import { appendGradients } from "../autodiff/backward.ts";
 import type { GlipArchitecture } from "../glip/config.ts";
 import { vlDyHead } from "../glip/head.ts";
@@ -33,12 +34,41 @@ export const STEP_INPUTS = [
   "loss_normalizers",
 ] as const;
 
-/** Builds the step graph for one set of level sizes. */
+/** Builds the prompt-tuning step graph for one set of level sizes. */
 export function buildPromptTuningStep(
   arch: GlipArchitecture,
   weights: WeightSource,
   levels: LevelSizes,
 ): GraphBuilder {
+  return buildTrainStep(arch, weights, levels).graph;
+}
+
+/** What {@link buildTrainStep} trains besides the prompt offset. */
+export interface TrainStepOptions {
+  /** Differentiate with respect to the prompt offset (default true). */
+  promptOffset?: boolean;
+  /** Head weights to train, by parameter name. */
+  trainWeights?: (name: string) => boolean;
+  /**
+   * Also output the gradients of these graph inputs as `grad/<input>` (the FPN levels and
+   * `lang_hidden`, for backpropagating into the backbones' graphs).
+   */
+  inputGradients?: string[];
+}
+
+/** A train step graph and the weights it takes as inputs (with their values in `weights`). */
+export interface TrainStep {
+  graph: GraphBuilder;
+  trainable: { value: Value; initial: Float32Array }[];
+}
+
+/** Builds a train step: loss, and gradients to the prompt offset and/or selected head weights. */
+export function buildTrainStep(
+  arch: GlipArchitecture,
+  weights: WeightSource,
+  levels: LevelSizes,
+  options: TrainStepOptions = {},
+): TrainStep {
   const g = new GraphBuilder("glip_prompt_tuning_step");
   const C = arch.fpnChannels;
   const T = arch.maxQueryLength;
@@ -68,7 +98,25 @@ export function buildPromptTuningStep(
   g.output(loss.token, "loss_token");
   g.output(loss.regression, "loss_regression");
   g.output(loss.centerness, "loss_centerness");
-  const gradients = appendGradients(g, loss.total, [promptOffset], {});
-  g.output(gradients.get("prompt_offset")!, "grad_prompt_offset");
-  return g;
+  const trainable = options.trainWeights ? g.promoteWeightsToInputs(options.trainWeights) : [];
+  const withOffset = options.promptOffset ?? true;
+  const inputs = (options.inputGradients ?? []).map((name) => {
+    const value = g.inputs.find((v) => v.name === name);
+    if (!value) throw new Error(`train step: no input ${name}`);
+    return value;
+  });
+  const gradients = appendGradients(
+    g,
+    loss.total,
+    [...(withOffset ? [promptOffset] : []), ...trainable.map((t) => t.value), ...inputs],
+    {},
+  );
+  for (const value of inputs) g.output(gradients.get(value.name)!, `grad/${value.name}`);
+  if (withOffset) g.output(gradients.get("prompt_offset")!, "grad_prompt_offset");
+  for (const { value } of trainable) {
+    const gradient = gradients.get(value.name);
+    if (!gradient) throw new Error(`train step: ${value.name} does not reach the loss`);
+    g.output(gradient, `grad/${value.name}`);
+  }
+  return { graph: g, trainable };
 }

@@ -109,6 +109,16 @@ function smallestK(values: Float64Array, k: number): number[] {
 /**
  * Computes the targets of one image.
  *
+ * @example
+ * ```ts
+ * import { levelAnchors } from "../post/anchors.ts";
+ * import { atssTargets } from "./targets.ts";
+ * // one 16x16 P3 level; a box exactly on the anchor at row 3, column 4
+ * const anchors = [levelAnchors(16, 16, 8, 64)];
+ * const t = atssTargets(anchors, [{ box: [4, -4, 67, 59], tokens: [1, 2] }], 8);
+ * console.assert(t.matched[3 * 16 + 4] === 0 && t.tokenTargets[(3 * 16 + 4) * 8 + 1] === 1);
+ * ```
+ *
  * @param levelAnchors anchors per level, xyxy [H*W*4] each (see `models/post/anchors.ts`)
  * @param boxes the image's ground truth in resized-image pixels
  * @param tokenCount the prompt's padded length T

@@ -113,6 +113,21 @@ const cases: Case[] = [
     (g, [x]) => g.op("Slice", [x, g.ints([1, -4]), g.ints([-1, 9007199254740991]), g.ints([0, 1])]),
   ],
   [
+    "Pad (constant, begins and ends)",
+    [input("x", [2, 3, 4], 60)],
+    (g, [x]) => g.op("Pad", [x, g.ints([0, 1, 2, 1, 0, 1])]),
+  ],
+  [
+    "Gather (embedding rows, repeated indices accumulate)",
+    [input("table", [5, 3], 61)],
+    (g, [t]) => g.op("Gather", [t, g.constant([4, 1, 1, 0, 4, 4], [2, 3], "int64")], { axis: 0 }),
+  ],
+  [
+    "Gather (axis 1, negative index)",
+    [input("x", [2, 4, 3], 62)],
+    (g, [x]) => g.op("Gather", [x, g.constant([-1, 0, 2], [3], "int64")], { axis: 1 }),
+  ],
+  [
     "Slice (step 2)",
     [input("x", [5, 6], 38)],
     (g, [x]) => g.op("Slice", [x, g.ints([1, 0]), g.ints([5, 6]), g.ints([0, 1]), g.ints([2, 3])]),

@@ -169,8 +169,4 @@ Deno.test("bench --trainer: a failing command fails the run with its log; bad te
   const unknown = await runCli([...base, "--trainer", "train {tsk} {out}", "--out", out]);
   assertEquals(unknown.code, 2);
   assertStringIncludes(unknown.stderr, "{tsk}");
-  const native = await runCli([...base, "--trainer", "native", "--out", out]);
-  assertEquals(native.code, 2);
-  // full-model few-shot tuning is not native yet; prompt tuning is (native_prompt_tuning_test.ts)
-  assertStringIncludes(native.stderr, "prompt-tuning protocol only");
 });

@@ -1,0 +1,303 @@
+/**
+ * GLIP's full-model few-shot tuning (`TUNING_HIGHLEVEL_OVERRIDE full`, the README's ODinW
+ * fine-tuning command) on onnxruntime-node. Per image of a batch:
+ *
+ *   text forward -> image forward -> head train step (loss, head gradients, and the gradients
+ *   of its FPN and text inputs) -> image and text vector-Jacobian graphs (backbone gradients)
+ *
+ * all with the current weights as graph inputs (models/train/backbone_graphs.ts). Gradients add
+ * over the batch; then GLIP's optimiser: AdamW with its parameter groups (base lr 1e-4, language
+ * backbone 1e-5, biases x2 lr and no weight decay, weight decay 0.05 otherwise), full-model
+ * clipping at 1.0, the plateau schedule and auto-termination on val AP, best-on-val weights kept.
+ * Frozen as GLIP freezes them: Swin's patch embedding and first stage (`FREEZE_CONV_BODY_AT 2`).
+ *
+ * Deliberate differences, recorded by the caller: float32 where GLIP uses AMP; Swin's relative
+ * position bias stays frozen (our graphs hold it expanded from its table, so training the
+ * expansion would not be GLIP's parameterization); BERT's position and token-type embeddings
+ * train only in the rows the graphs use (the others never receive a gradient anyway).
+ *
+ * @module
+ */
+import type { InferenceSession } from "onnxruntime-node";
+import type { GlipArchitecture } from "../glip/config.ts";
+import type { WeightSource } from "../glip/weights.ts";
+import { readSafetensors, writeSafetensors } from "../checkpoint/mod.ts";
+import { FullModelStep, type FullTrainingView, levelSizesOf } from "./full_model_step.ts";
+import { epochPlan, type EpochRecord, type PromptTuningSettings } from "./prompt_tuner.ts";
+import {
+  AdamW,
+  clipGradNorm,
+  EarlyStopping,
+  PlateauScheduler,
+  type TrainableTensor,
+} from "./optim.ts";
+
+export type { FullTrainingView };
+
+/** GLIP's full-tuning hyper-parameters (shared schedule fields with prompt tuning). */
+export interface FullTuningSettings extends PromptTuningSettings {
+  /** Language-backbone learning rate (`SOLVER.LANG_LR`). */
+  languageLr: number;
+  /** `SOLVER.BIAS_LR_FACTOR` and `WEIGHT_DECAY_BIAS`. */
+  biasLrFactor: number;
+  biasWeightDecay: number;
+}
+
+/** GLIP's settings for full tuning at a shot count (README command + GLIP-T config). */
+export function glipFullTuningSettings(
+  base: PromptTuningSettings,
+): FullTuningSettings {
+  return {
+    ...base,
+    lr: 1e-4,
+    weightDecay: 0.05,
+    languageLr: 1e-5,
+    biasLrFactor: 2,
+    biasWeightDecay: 0,
+  };
+}
+
+/** Whether GLIP trains a parameter in full tuning (`FREEZE_CONV_BODY_AT 2`, see module doc). */
+export function fullTuningTrains(name: string): boolean {
+  if (name.startsWith("backbone.body.patch_embed.")) return false;
+  if (name.startsWith("backbone.body.layers.0.")) return false;
+  if (name.endsWith(".relative_position_bias")) return false;
+  return true;
+}
+
+/** What the full tuner needs from its caller. */
+export interface FullTuningProblem {
+  arch: GlipArchitecture;
+  /** Weights of the three graphs (a bundle's, see models/glip/bundle_weights.ts). */
+  weights: { text: WeightSource; image: WeightSource; head: WeightSource };
+  inputIds: Int32Array;
+  attentionMask: Int32Array;
+  imageCount: number;
+  view(index: number, size: number, flip: boolean): Promise<FullTrainingView>;
+  /** The val AP with the given weights (by graph initializer name). */
+  evaluate(weights: Map<string, Float32Array>): Promise<number>;
+  /** A folder for the state after each epoch (resume), or none. */
+  stateDir?: string;
+  /** onnxruntime-node session options of the training graphs (execution provider, threads). */
+  sessionOptions?: InferenceSession.SessionOptions;
+  log?: (line: string) => void;
+}
+
+/** The outcome: the best-on-val weights of every trained tensor. */
+export interface FullTuningResult {
+  weights: Map<string, { shape: number[]; data: Float32Array }>;
+  bestValAp: number;
+  bestEpoch: number;
+  zeroShotValAp: number;
+  epochs: EpochRecord[];
+  stoppedEarly: boolean;
+}
+
+interface SavedState {
+  epoch: number;
+  steps: number;
+  lrs: Record<string, number>;
+  best: { ap: number; epoch: number };
+  zeroShotValAp: number;
+  plateau: { best: number; badEpochs: number };
+  stopping: { best: number; counter: number };
+  epochs: EpochRecord[];
+}
+
+/** Runs GLIP's full-model tuning; `seed` fixes every random choice. */
+export async function tuneFullModel(
+  problem: FullTuningProblem,
+  settings: FullTuningSettings,
+  seed: number,
+): Promise<FullTuningResult> {
+  const { arch } = problem;
+  const log = problem.log ?? (() => {});
+  const step = await FullModelStep.create(
+    arch,
+    problem.weights,
+    fullTuningTrains,
+    (name) => {
+      const language = name.startsWith("language_backbone.");
+      const bias = name.includes("bias");
+      return {
+        lr: (language ? settings.languageLr : settings.lr) * (bias ? settings.biasLrFactor : 1),
+        weightDecay: bias ? settings.biasWeightDecay : settings.weightDecay,
+      };
+    },
+    await (async () => {
+      const { image } = await problem.view(0, settings.trainSizes.at(-1)!, false);
+      return levelSizesOf(image.height, image.width);
+    })(),
+    problem.sessionOptions,
+  );
+  const { tensors, shapes } = step;
+  const current = () => new Map(tensors.map((t) => [t.name, t.values]));
+
+  const optimizer = new AdamW(tensors);
+  const plateau = new PlateauScheduler(tensors, {
+    patience: settings.stepPatience,
+    minLr: settings.minLr,
+  });
+  const stopping = new EarlyStopping(settings.stopPatience);
+  let best: { ap: number; epoch: number; weights: Map<string, Float32Array> } = {
+    ap: -1,
+    epoch: 0,
+    weights: new Map(tensors.map((t) => [t.name, t.values.slice()])),
+  };
+  let epochs: EpochRecord[] = [];
+  let startEpoch = 1;
+  let zeroShotValAp: number;
+  const saved = problem.stateDir ? await readState(problem.stateDir) : undefined;
+  if (saved) {
+    const stored = await readTensors(`${problem.stateDir}/weights.safetensors`);
+    for (const t of tensors) t.values.set(stored.get(t.name)!);
+    const bestStored = await readTensors(`${problem.stateDir}/best.safetensors`);
+    best = { ap: saved.state.best.ap, epoch: saved.state.best.epoch, weights: bestStored };
+    const m = await readTensors(`${problem.stateDir}/adam_m.safetensors`);
+    const v = await readTensors(`${problem.stateDir}/adam_v.safetensors`);
+    optimizer.restoreMoments(
+      saved.state.steps,
+      new Map([...m].map(([name, data]) => [name, { m: data, v: v.get(name)! }])),
+    );
+    for (const t of tensors) t.lr = saved.state.lrs[t.name];
+    Object.assign(plateau, saved.state.plateau);
+    Object.assign(stopping, saved.state.stopping);
+    epochs = saved.state.epochs;
+    startEpoch = saved.state.epoch + 1;
+    zeroShotValAp = saved.state.zeroShotValAp;
+    log(`resuming after epoch ${saved.state.epoch}`);
+  } else {
+    zeroShotValAp = await problem.evaluate(current());
+    log(`zero-shot val AP ${zeroShotValAp.toFixed(4)}`);
+  }
+  let stoppedEarly = stopping.counter >= settings.stopPatience;
+  try {
+    for (let epoch = startEpoch; epoch <= settings.maxEpochs && !stoppedEarly; epoch++) {
+      const started = performance.now();
+      const plan = epochPlan(seed, epoch, problem.imageCount, settings);
+      let lossSum = 0;
+      let steps = 0;
+      for (let b = 0; b < plan.length; b += settings.batchSize) {
+        const batch = plan.slice(b, b + settings.batchSize);
+        const views = [];
+        for (const sample of batch) {
+          views.push(await problem.view(sample.index, sample.size, sample.flip));
+        }
+        const { loss: batchLoss, gradients } = await step.run(
+          views,
+          problem.inputIds,
+          problem.attentionMask,
+        );
+        if (!Number.isFinite(batchLoss)) {
+          throw new Error(`full tuning: the loss is ${batchLoss} at epoch ${epoch}`);
+        }
+        clipGradNorm([...gradients.values()], settings.clipNorm);
+        optimizer.step(gradients);
+        lossSum += batchLoss;
+        steps++;
+      }
+      const valAp = await problem.evaluate(current());
+      plateau.step(valAp);
+      const decision = stopping.step(valAp);
+      if (decision.improved) {
+        best = {
+          ap: valAp,
+          epoch,
+          weights: new Map(tensors.map((t) => [t.name, t.values.slice()])),
+        };
+      }
+      stoppedEarly = decision.stop;
+      const record: EpochRecord = {
+        epoch,
+        steps,
+        meanLoss: lossSum / steps,
+        valAp,
+        lr: tensors.find((t) =>
+          !t.name.startsWith("language_backbone.") && !t.name.includes("bias")
+        )?.lr ?? settings.lr,
+        seconds: (performance.now() - started) / 1000,
+      };
+      epochs.push(record);
+      log(
+        `epoch ${epoch}: ${steps} steps, loss ${record.meanLoss.toFixed(4)}, val AP ${
+          valAp.toFixed(4)
+        }, lr ${record.lr.toPrecision(3)}${decision.improved ? " (best)" : ""}`,
+      );
+      if (problem.stateDir) {
+        await writeState(problem.stateDir, tensors, shapes, best, optimizer, {
+          epoch,
+          steps: optimizer.steps,
+          lrs: Object.fromEntries(tensors.map((t) => [t.name, t.lr])),
+          best: { ap: best.ap, epoch: best.epoch },
+          zeroShotValAp,
+          plateau: { best: plateau.best, badEpochs: plateau.badEpochs },
+          stopping: { best: stopping.best, counter: stopping.counter },
+          epochs,
+        });
+      }
+    }
+  } finally {
+    await step.release();
+  }
+  return {
+    weights: new Map(
+      [...best.weights].map(([name, data]) => [name, { shape: shapes.get(name)!, data }]),
+    ),
+    bestValAp: best.ap,
+    bestEpoch: best.epoch,
+    zeroShotValAp,
+    epochs,
+    stoppedEarly,
+  };
+}
+
+async function readTensors(path: string): Promise<Map<string, Float32Array>> {
+  const checkpoint = await readSafetensors(path);
+  try {
+    const out = new Map<string, Float32Array>();
+    for (const [name, tensor] of checkpoint.tensors) out.set(name, await tensor.toFloat32());
+    return out;
+  } finally {
+    checkpoint.close();
+  }
+}
+
+async function readState(dir: string): Promise<{ state: SavedState } | undefined> {
+  try {
+    return { state: JSON.parse(await Deno.readTextFile(`${dir}/state.json`)) as SavedState };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+async function writeState(
+  dir: string,
+  tensors: TrainableTensor[],
+  shapes: Map<string, number[]>,
+  best: { weights: Map<string, Float32Array> },
+  optimizer: AdamW,
+  state: SavedState,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const asTensors = (values: Map<string, Float32Array>) =>
+    new Map([...values].map(([name, data]) => [name, { shape: shapes.get(name)!, data }]));
+  const moments = optimizer.moments();
+  await writeSafetensors(
+    `${dir}/weights.safetensors`,
+    asTensors(new Map(tensors.map((t) => [t.name, t.values]))),
+  );
+  await writeSafetensors(`${dir}/best.safetensors`, asTensors(best.weights));
+  await writeSafetensors(
+    `${dir}/adam_m.safetensors`,
+    asTensors(new Map([...moments].map(([n, s]) => [n, s.m]))),
+  );
+  await writeSafetensors(
+    `${dir}/adam_v.safetensors`,
+    asTensors(new Map([...moments].map(([n, s]) => [n, s.v]))),
+  );
+  // state.json last: a resume only trusts tensors written before it
+  const temp = `${dir}/state.json.tmp`;
+  await Deno.writeTextFile(temp, JSON.stringify(state, (_, v) => (v === -Infinity ? -1e308 : v)));
+  await Deno.rename(temp, `${dir}/state.json`);
+}

@@ -25,8 +25,8 @@ Deno.test({
       out,
     ]);
     assertEquals(result.code, 0, result.stderr);
-    const onnx = await readRunRecord(join(out, "nano__onnx", "run.json"));
-    const webgpu = await readRunRecord(join(out, "nano__webgpu", "run.json"));
+    const onnx = await readRunRecord(join(out, "nano-demo__onnx", "run.json"));
+    const webgpu = await readRunRecord(join(out, "nano-demo__webgpu", "run.json"));
     assertEquals(webgpu.engine.executionProvider, "webgpu");
     for (const task of onnx.tasks) {
       const other = webgpu.tasks.find((t) => t.name === task.name)!;

@@ -19,6 +19,8 @@ import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
 import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
 import { bundleWeights, writeTunedBundle } from "../models/glip/bundle_weights.ts";
 import { sha256File } from "../models/checkpoint/hash.ts";
+import { onnxRuntime, type TrainingRuntime } from "../models/train/runtime.ts";
+import { webgpuTrainingRuntime } from "../engines/ort_web/training.ts";
 import {
   type FullTrainingView,
   glipFullTuningSettings,
@@ -68,8 +70,8 @@ export interface NativeCellResult {
   epochs: PromptTuningResult["epochs"];
   settings: PromptTuningSettings;
   images: number;
-  /** Where the training graphs ran (onnxruntime-node execution providers). */
-  trainedOn: string[];
+  /** Where the training graphs ran. */
+  trainedOn: string;
 }
 
 /** Which native trainer a protocol uses. */
@@ -104,14 +106,26 @@ export async function loadPromptOffset(path: string, T: number, D: number): Prom
 }
 
 /**
- * Session options of the training graphs: the run's execution provider when the engine is `onnx`
- * (CPU, CUDA; TensorRT runs training on CUDA), else the CPU. Training graphs always run on
- * onnxruntime-node; model selection and the test run use the run's engine.
+ * Where the training graphs run: onnxruntime-node with the run's execution provider when the
+ * engine is `onnx` (CPU, CUDA; TensorRT trains on CUDA), WebGPU when it is `webgpu` (CPU nodes
+ * refused unless `allowCpuFallback`), else onnxruntime-node on the CPU. Model selection and the
+ * test run always use the run's engine.
  */
-export function trainingSessionOptions(
+export function trainingRuntime(engine: string, options: EngineOptions): TrainingRuntime {
+  if (engine === "webgpu") {
+    return webgpuTrainingRuntime({
+      allowCpuFallback: options.allowCpuFallback,
+      threads: options.threads,
+    });
+  }
+  return onnxRuntime(onnxSessionOptions(engine, options));
+}
+
+/** onnxruntime-node options for the frozen backbones and the `onnx` training runtime. */
+function onnxSessionOptions(
   engine: string,
   options: EngineOptions,
-): ort.InferenceSession.SessionOptions & { executionProviders: string[] } {
+): { executionProviders: string[]; intraOpNumThreads?: number } {
   const provider = engine === "onnx" ? options.executionProvider ?? "cpu" : "cpu";
   return {
     executionProviders: [provider === "tensorrt" ? "cuda" : provider],
@@ -300,7 +314,8 @@ export async function trainPromptCell(
   const { bundle } = options;
   const T = bundle.manifest.maxQueryLength;
   const D = bundle.manifest.textWidth;
-  const sessionOptions = trainingSessionOptions(options.factory.name, options.engineOptions);
+  const sessionOptions = onnxSessionOptions(options.factory.name, options.engineOptions);
+  const runtime = trainingRuntime(options.factory.name, options.engineOptions);
   const sessionOf = (graph: "text" | "image") =>
     ort.InferenceSession.create(
       join(bundle.dir, bundle.manifest.graphs[graph].file),
@@ -359,7 +374,7 @@ export async function trainPromptCell(
         view,
         evaluate,
         stateFile: join(dir, "state.json"),
-        sessionOptions,
+        runtime,
         log,
       },
       settings,
@@ -389,7 +404,7 @@ export async function trainPromptCell(
     epochs: result.epochs,
     settings,
     images: imageIds.length,
-    trainedOn: sessionOptions.executionProviders,
+    trainedOn: runtime.description,
   };
   await Deno.writeTextFile(doneFile, JSON.stringify(record, null, 2) + "\n");
   return record;
@@ -425,6 +440,7 @@ export async function trainFullCell(
     return cached;
   };
   const working = join(dir, "working");
+  const runtime = trainingRuntime(options.factory.name, options.engineOptions);
   const evaluate = async (weights: Map<string, Float32Array>) =>
     await context.evaluate(
       await writeTunedBundle(bundle, working, weights, { kind: "tuned", base: baseDigest }),
@@ -494,8 +510,7 @@ export async function trainFullCell(
     epochs: result.epochs,
     settings,
     images: context.imageIds.length,
-    trainedOn: trainingSessionOptions(options.factory.name, options.engineOptions)
-      .executionProviders,
+    trainedOn: runtime.description,
   };
   await Deno.writeTextFile(doneFile, JSON.stringify(record, null, 2) + "\n");
   return record;

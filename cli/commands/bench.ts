@@ -51,7 +51,7 @@ import { generateFlickrDemo } from "../../datasets/demo/flickr.ts";
 import { odinwDetectionTask } from "../../benchmarks/suites/odinw.ts";
 import { mergeShards } from "../../benchmarks/merge.ts";
 import { checkTrainerTemplate } from "../../benchmarks/external_trainer.ts";
-import { trainingSessionOptions } from "../../benchmarks/native_trainer.ts";
+import { trainingRuntime } from "../../benchmarks/native_trainer.ts";
 import { FEW_SHOT_SAMPLERS, type FewShotSampler } from "../../datasets/fewshot.ts";
 import { unknownNameMessage } from "../../core/did_you_mean.ts";
 import {
@@ -571,9 +571,9 @@ async function adaptationCommand(input: {
     );
     if (trainer === "native") {
       record.settings.deliberateDifferences.push(
-        `Training graphs ran on onnxruntime-node (${
-          trainingSessionOptions(engineName, engineOptions).executionProviders.join(", ")
-        }); model selection on val and the test evaluation ran on the ${engineName} engine.`,
+        `Training graphs ran on ${
+          trainingRuntime(engineName, engineOptions).description
+        }; model selection on val and the test evaluation ran on the ${engineName} engine.`,
       );
     }
     record.taskSpecs = input.tasks.map((t) => ({ ...t, card: undefined }));

@@ -449,3 +449,58 @@ export const wasmEngineFactory: EngineFactory = {
   },
   create: (bundle, options = {}) => createEngine("wasm", "wasm", bundle, options),
 };
+
+let trainingDevice: Promise<GPUDevice> | undefined;
+/** Held for the device's lifetime: wgpu panics when an adapter is collected before its device. */
+const held: { adapter?: GPUAdapter } = {};
+
+/**
+ * A WebGPU session of onnxruntime-web for an in-memory graph (the train-step graphs), on a
+ * device of the adapter's limits shared by such sessions. Float nodes ORT places on the CPU are
+ * refused unless `allowCpuFallback`, as the engine refuses them; the nodes found are returned.
+ */
+export async function createWebGpuSession(
+  model: Uint8Array,
+  options: { allowCpuFallback?: boolean; threads?: number; label?: string } = {},
+): Promise<{ session: OrtSession; fallbacks: string[] }> {
+  const ort = await loadOrtWeb();
+  trainingDevice ??= (async () => {
+    const { adapter, reason } = await requestAdapter();
+    if (!adapter) throw new MissingCapabilityError(`webgpu training: ${reason}`);
+    held.adapter = adapter;
+    const limits = adapter.limits;
+    return await adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxBufferSize: limits.maxBufferSize,
+        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+        maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
+      },
+    });
+  })();
+  const device = await trainingDevice;
+  const threads = Math.max(1, options.threads ?? navigator.hardwareConcurrency ?? 1);
+  ort.env.logLevel = "verbose";
+  const { value: session, log } = await captureOrtLog(() =>
+    withFirstInitialization(ort, threads, () =>
+      ort.InferenceSession.create(model, {
+        executionProviders: [{ name: "webgpu", device } as unknown as string],
+        logSeverityLevel: 0,
+      }))
+  ).finally(() => (ort.env.logLevel = "warning"));
+  const fallbacks = computeFallbacks(log, model);
+  if (fallbacks.length && !options.allowCpuFallback) {
+    await session.release();
+    throw new CpuFallbackError(
+      `webgpu: ${
+        options.label ?? "a training graph"
+      } has ${fallbacks.length} node(s) that would run on the CPU inside the WebGPU session: ${
+        fallbacks.slice(0, 8).join(", ")
+      }${
+        fallbacks.length > 8 ? ", ..." : ""
+      }. Refusing to run silently; pass --allow-cpu-fallback to run and report them.`,
+    );
+  }
+  return { session, fallbacks };
+}

@@ -462,7 +462,17 @@ export const GRADIENT_RULES: Record<string, GradientRule> = {
   Sqrt: (ctx, [grad]) => [
     ctx.g.op("Div", [grad!, ctx.g.op("Mul", [ctx.outputs[0], ctx.g.scalar(2)])]),
   ],
-  Abs: (ctx, [grad]) => [ctx.g.op("Mul", [grad!, ctx.g.op("Sign", [ctx.inputs[0]!])])],
+  // sign(x) as (x > 0) - (x < 0): ORT-web has no WebGPU Sign kernel
+  Abs: (ctx, [grad]) => {
+    const { g } = ctx;
+    const x = ctx.inputs[0]!;
+    const zero = g.scalar(0);
+    const sign = g.op("Sub", [
+      toFloat(g, g.op("Greater", [x, zero])),
+      toFloat(g, g.op("Less", [x, zero])),
+    ]);
+    return [g.op("Mul", [grad!, sign])];
+  },
   Erf: (ctx, [grad]) => {
     const { g } = ctx;
     const x = ctx.inputs[0]!;

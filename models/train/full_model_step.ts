@@ -16,6 +16,7 @@ import { forwardGraph, vjpGraph } from "./backbone_graphs.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import type { TrainableTensor } from "./optim.ts";
+import { onnxRuntime, type TrainingRuntime, type TrainingSession } from "./runtime.ts";
 
 /** One training image: the preprocessed tensor and its boxes in its pixels. */
 export interface FullTrainingView {
@@ -46,14 +47,14 @@ export class FullModelStep {
   readonly tensors: TrainableTensor[] = [];
   readonly shapes = new Map<string, number[]>();
   readonly #graphOf = new Map<string, GraphName>();
-  readonly #sessions = new Map<string, Promise<ort.InferenceSession>>();
+  readonly #sessions = new Map<string, Promise<TrainingSession>>();
 
   private constructor(
     readonly arch: GlipArchitecture,
     readonly weights: { text: WeightSource; image: WeightSource; head: WeightSource },
     readonly select: (name: string) => boolean,
     readonly hyper: (name: string) => { lr: number; weightDecay: number },
-    readonly sessionOptions: ort.InferenceSession.SessionOptions,
+    readonly runtime: TrainingRuntime,
   ) {}
 
   /** Builds the forward graphs and the head step for `levels` (which fixes the head's tensors). */
@@ -63,9 +64,9 @@ export class FullModelStep {
     select: (name: string) => boolean,
     hyper: (name: string) => { lr: number; weightDecay: number },
     levels: LevelSizes,
-    sessionOptions: ort.InferenceSession.SessionOptions = {},
+    runtime: TrainingRuntime = onnxRuntime(),
   ): Promise<FullModelStep> {
-    const step = new FullModelStep(arch, weights, select, hyper, sessionOptions);
+    const step = new FullModelStep(arch, weights, select, hyper, runtime);
     for (const which of ["text", "image"] as const) {
       const { graph, trainable } = forwardGraph(which, arch, weights[which], select);
       trainable.forEach((t) =>
@@ -84,16 +85,16 @@ export class FullModelStep {
     this.#graphOf.set(name, graph);
   }
 
-  #session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
+  #session(key: string, build: () => Uint8Array): Promise<TrainingSession> {
     let session = this.#sessions.get(key);
     if (!session) {
-      session = ort.InferenceSession.create(build(), this.sessionOptions);
+      session = this.runtime.create(build());
       this.#sessions.set(key, session);
     }
     return session;
   }
 
-  #head(levels: LevelSizes): Promise<ort.InferenceSession> {
+  #head(levels: LevelSizes): Promise<TrainingSession> {
     return this.#session(`head:${levels.join(";")}`, () => {
       const step = buildTrainStep(this.arch, this.weights.head, levels, {
         promptOffset: false,

@@ -18,8 +18,8 @@
  *
  * @module
  */
-import type { InferenceSession } from "onnxruntime-node";
 import type { GlipArchitecture } from "../glip/config.ts";
+import type { TrainingRuntime } from "./runtime.ts";
 import type { WeightSource } from "../glip/weights.ts";
 import { readSafetensors, writeSafetensors } from "../checkpoint/mod.ts";
 import { FullModelStep, type FullTrainingView, levelSizesOf } from "./full_model_step.ts";
@@ -78,8 +78,8 @@ export interface FullTuningProblem {
   evaluate(weights: Map<string, Float32Array>): Promise<number>;
   /** A folder for the state after each epoch (resume), or none. */
   stateDir?: string;
-  /** onnxruntime-node session options of the training graphs (execution provider, threads). */
-  sessionOptions?: InferenceSession.SessionOptions;
+  /** Where the training graphs run (default: onnxruntime-node on the CPU). */
+  runtime?: TrainingRuntime;
   log?: (line: string) => void;
 }
 
@@ -128,7 +128,7 @@ export async function tuneFullModel(
       const { image } = await problem.view(0, settings.trainSizes.at(-1)!, false);
       return levelSizesOf(image.height, image.width);
     })(),
-    problem.sessionOptions,
+    problem.runtime,
   );
   const { tensors, shapes } = step;
   const current = () => new Map(tensors.map((t) => [t.name, t.values]));

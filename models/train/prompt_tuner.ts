@@ -19,6 +19,7 @@ import type { GlipArchitecture } from "../glip/config.ts";
 import type { WeightSource } from "../glip/weights.ts";
 import { SeededRandom } from "../glip/weights.ts";
 import { buildPromptTuningStep, type LevelSizes } from "./prompt_tuning_graph.ts";
+import { onnxRuntime, type TrainingRuntime, type TrainingSession } from "./runtime.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import { AdamW, clipGradNorm, EarlyStopping, PlateauScheduler } from "./optim.ts";
@@ -94,8 +95,8 @@ export interface PromptTuningProblem {
   evaluate(offset: Float32Array): Promise<number>;
   /** A file for the state after each epoch (resume), or none. */
   stateFile?: string;
-  /** onnxruntime-node session options of the step graphs (execution provider, threads). */
-  sessionOptions?: ort.InferenceSession.SessionOptions;
+  /** Where the step graphs run (default: onnxruntime-node on the CPU). */
+  runtime?: TrainingRuntime;
   log?: (line: string) => void;
 }
 
@@ -158,19 +159,19 @@ export function epochPlan(
 
 /** Caches one step session per set of level sizes. */
 class StepSessions {
-  readonly #sessions = new Map<string, Promise<ort.InferenceSession>>();
+  readonly #sessions = new Map<string, Promise<TrainingSession>>();
   constructor(
     readonly arch: GlipArchitecture,
     readonly weights: WeightSource,
-    readonly options: ort.InferenceSession.SessionOptions = {},
+    readonly runtime: TrainingRuntime,
   ) {}
 
-  get(levels: LevelSizes): Promise<ort.InferenceSession> {
+  get(levels: LevelSizes): Promise<TrainingSession> {
     const key = levels.map(([h, w]) => `${h}x${w}`).join(",");
     let session = this.#sessions.get(key);
     if (!session) {
       const model = buildPromptTuningStep(this.arch, this.weights, levels).build().model;
-      session = ort.InferenceSession.create(model, this.options);
+      session = this.runtime.create(model);
       this.#sessions.set(key, session);
     }
     return session;
@@ -230,7 +231,7 @@ export async function tunePrompt(
     zeroShotValAp = await problem.evaluate(offset);
     log(`zero-shot val AP ${zeroShotValAp.toFixed(4)}`);
   }
-  const sessions = new StepSessions(arch, problem.weights, problem.sessionOptions);
+  const sessions = new StepSessions(arch, problem.weights, problem.runtime ?? onnxRuntime());
   const mask = BigInt64Array.from(problem.attentionMask, (v) => BigInt(v));
   const langHidden = new ort.Tensor("float32", problem.langHidden, [1, T, D]);
   const maskTensor = new ort.Tensor("int64", mask, [1, T]);

@@ -1,0 +1,43 @@
+/**
+ * Where training graphs run. The trainers build ONNX graphs in memory and hand them to a
+ * runtime: onnxruntime-node (CPU, CUDA) by default, or the WebGPU runtime of the `webgpu` engine
+ * (engines/ort_web/training.ts). Feeds are onnxruntime-common tensors either way.
+ *
+ * @module
+ */
+import * as ort from "onnxruntime-node";
+
+/** A session of one training graph. */
+export interface TrainingSession {
+  run(
+    feeds: Record<string, ort.Tensor>,
+    fetches?: string[],
+  ): Promise<Record<string, ort.Tensor>>;
+  release(): Promise<void>;
+}
+
+/** Creates training sessions. */
+export interface TrainingRuntime {
+  /** Where the graphs run, for run records (`onnxruntime-node (cpu)`, `webgpu (...)`). */
+  readonly description: string;
+  create(model: Uint8Array): Promise<TrainingSession>;
+}
+
+/** onnxruntime-node with the given session options (execution provider, threads). */
+export function onnxRuntime(
+  options: ort.InferenceSession.SessionOptions & { executionProviders?: string[] } = {},
+): TrainingRuntime {
+  return {
+    description: `onnxruntime-node (${(options.executionProviders ?? ["cpu"]).join(", ")})`,
+    async create(model) {
+      const session = await ort.InferenceSession.create(model, options);
+      return {
+        run: (feeds, fetches) =>
+          (fetches ? session.run(feeds, fetches) : session.run(feeds)) as Promise<
+            Record<string, ort.Tensor>
+          >,
+        release: () => session.release(),
+      };
+    },
+  };
+}

@@ -5,7 +5,8 @@
  * (warm-up excluded) and peak memory, with seeded random weights of the chosen architecture.
  * Without --config it measures nano at the demo's size (160x224) and GLIP-T at 320x480, the
  * largest size that fits a 24 GiB machine comfortably; pass --height 800 --width 1344 for
- * GLIP's training resolution where memory allows.
+ * GLIP's training resolution where memory allows. `--full` measures a full-model step instead
+ * (text + image + head forward, head step, backbone vector-Jacobian graphs; one image).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -16,6 +17,10 @@ import { levelAnchors } from "../models/post/anchors.ts";
 import { buildPromptTuningStep, type LevelSizes } from "../models/train/prompt_tuning_graph.ts";
 import { atssTargets, lossBoxTensors } from "../models/train/targets.ts";
 import { peakRssBytes } from "../benchmarks/stage_timer.ts";
+import { FullModelStep, levelSizesOf } from "../models/train/full_model_step.ts";
+import { fullTuningTrains } from "../models/train/full_tuner.ts";
+import { loadBertTokenizer } from "../models/text/tokenizer.ts";
+import { buildPrompt } from "../models/text/prompt.ts";
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +28,7 @@ const { values } = parseArgs({
     height: { type: "string" },
     width: { type: "string" },
     steps: { type: "string" },
+    full: { type: "boolean" },
   },
   strict: true,
 });
@@ -94,12 +100,82 @@ async function measure(config: string, height: number, width: number, steps: num
   );
 }
 
+/** A full-model step (GLIP's `full` tuning) on one image. */
+async function measureFull(config: string, height: number, width: number, steps: number) {
+  const arch = presetArchitecture(config);
+  const weights = new RandomWeights(0);
+  const padded = [Math.ceil(height / 32) * 32, Math.ceil(width / 32) * 32];
+  let started = performance.now();
+  const step = await FullModelStep.create(
+    arch,
+    { text: weights, image: weights, head: weights },
+    fullTuningTrains,
+    () => ({ lr: 0, weightDecay: 0 }),
+    levelSizesOf(padded[0], padded[1]),
+  );
+  const setupSeconds = (performance.now() - started) / 1000;
+  const tokenizer = await loadBertTokenizer(
+    new URL("../models/text/bert-base-uncased-vocab.txt", import.meta.url).pathname,
+  );
+  const prompt = buildPrompt(tokenizer, ["person", "bicycle", "car"], {
+    maxLength: arch.maxQueryLength,
+  });
+  const image = {
+    data: Float32Array.from({ length: 3 * padded[0] * padded[1] }, () => Math.random() * 2 - 1),
+    height: padded[0],
+    width: padded[1],
+  };
+  const views = [{
+    image,
+    boxes: [
+      {
+        box: [0.1 * width, 0.2 * height, 0.45 * width, 0.7 * height] as [
+          number,
+          number,
+          number,
+          number,
+        ],
+        tokens: prompt.positiveMapLabelToToken.get(1)!,
+      },
+    ],
+  }];
+  await step.run(views, prompt.encoding.inputIds, prompt.encoding.attentionMask); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    started = performance.now();
+    await step.run(views, prompt.encoding.inputIds, prompt.encoding.attentionMask);
+    times.push((performance.now() - started) / 1000);
+  }
+  await step.release();
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  const parameters = step.tensors.reduce((s, t) => s + t.values.length, 0);
+  console.log(
+    `${config} full-model ${height}x${width} (${
+      (parameters / 1e6).toFixed(1)
+    } M trained parameters): ` +
+      `graphs ${setupSeconds.toFixed(1)} s, ${
+        mean.toFixed(3)
+      } s/step (mean of ${steps}; one image), ` +
+      `peak memory ${gib(peakRssBytes())}`,
+  );
+}
+
 const steps = Number(values.steps ?? 3);
 if (values.config) {
-  await measure(values.config, Number(values.height ?? 320), Number(values.width ?? 480), steps);
+  await (values.full ? measureFull : measure)(
+    values.config,
+    Number(values.height ?? 320),
+    Number(values.width ?? 480),
+    steps,
+  );
 } else {
   // each in its own process, so each peak is its own
-  for (const [config, height, width] of [["nano", 160, 224], ["glip-t", 320, 480]] as const) {
+  const runs = [
+    ["nano", 160, 224, false],
+    ["glip-t", 320, 480, false],
+    ["nano", 160, 224, true],
+  ] as const;
+  for (const [config, height, width, full] of runs) {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -113,6 +189,7 @@ if (values.config) {
         String(width),
         "--steps",
         String(steps),
+        ...(full ? ["--full"] : []),
       ],
       stdout: "inherit",
       stderr: "inherit",

@@ -153,7 +153,10 @@ export async function runAdaptation(
       for (const seed of options.seeds) {
         const adapted = await adapt(task, shots, seed);
         const path = adapted.path;
-        const bundle = "native" in source ? source.native.bundle : await options.resolveModel(path);
+        // a tuned prompt applies to the base bundle; every other checkpoint is a model of its own
+        const bundle = adapted.promptOffset
+          ? (source as { native: { bundle: ModelBundle } }).native.bundle
+          : await options.resolveModel(path);
         const sha256 = adapted.promptOffset
           ? await sha256Hex(await Deno.readFile(path))
           : bundle.manifest.source.sha256 ?? await bundleDigest(bundle.manifest);

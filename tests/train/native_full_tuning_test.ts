@@ -48,6 +48,12 @@ Deno.test("native full-model few-shot tuning: val AP rises, the best model is a 
   const tuned = await loadBundle(join(cellDir, "model_best"));
   assertEquals(tuned.manifest.source.kind, "tuned");
   assertEquals(tuned.manifest.source.file, "model_best.safetensors");
+  // the test split ran the tuned model, not the base one
+  assertEquals(cell.checkpoint?.sha256, tuned.manifest.source.sha256);
+  assert(
+    cell.test.headline !== record.tasks[0].result!.headline,
+    `test AP ${cell.test.headline} differs from the base model's`,
+  );
   assert(
     record.settings.deliberateDifferences.some((d) =>
       d.includes("Fully tuned by the suite's native trainer")

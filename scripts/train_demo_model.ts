@@ -1,8 +1,8 @@
 /**
  * `deno task train:demo [--epochs N] [--images N] [--out FILE]`: trains the demo model's fusion +
  * head on the generated grounding corpus (models/train/demo_model.ts) and writes the weights the
- * embedded demo uses (models/demo/nano-demo-head.safetensors by default). Deterministic: the same
- * settings give the same file.
+ * embedded demo uses (models/demo/nano-demo-head.safetensors by default). Every random choice is
+ * seeded; onnxruntime's CPU kernels repeat on one machine (a short run is tested bit for bit).
  * @module
  */
 import { parseArgs } from "node:util";

@@ -16,6 +16,7 @@ const { values } = parseArgs({
     epochs: { type: "string" },
     images: { type: "string" },
     out: { type: "string" },
+    "held-out-shape": { type: "string" },
   },
   strict: true,
 });
@@ -23,6 +24,7 @@ const settings = {
   ...DEMO_TRAINING,
   ...(values.epochs ? { epochs: Number(values.epochs) } : {}),
   ...(values.images ? { images: Number(values.images) } : {}),
+  ...(values["held-out-shape"] ? { heldOutShape: values["held-out-shape"] } : {}),
 };
 const out = values.out ??
   fileURLToPath(new URL("../models/demo/nano-demo-head.safetensors", import.meta.url));

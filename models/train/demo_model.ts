@@ -68,11 +68,18 @@ function shuffled<T>(items: T[], random: SeededRandom): T[] {
  * (alone or as "<colour> object"), or a phrase per object ("red circle") with up to two absent
  * combinations as distractors.
  */
-export function corpusPrompt(image: CorpusImage, random: SeededRandom): CorpusPrompt {
+export function corpusPrompt(
+  image: CorpusImage,
+  random: SeededRandom,
+  heldOutShape?: string,
+): CorpusPrompt {
   const style = Math.floor(random.uniform() * 3);
+  const shapes = SHAPES.filter((s) => s !== heldOutShape);
+  // objects of the held-out shape are never named by their shape: unnamed, they are background
+  const named = (index: number) => (index >= 0 ? [index] : []);
   if (style === 0) {
-    const names = shuffled(SHAPES, random);
-    return { names, objectNames: image.objects.map((o) => [names.indexOf(o.shape)]) };
+    const names = shuffled(shapes, random);
+    return { names, objectNames: image.objects.map((o) => named(names.indexOf(o.shape))) };
   }
   if (style === 1) {
     const suffix = random.uniform() < 0.5 ? " object" : "";
@@ -82,15 +89,17 @@ export function corpusPrompt(image: CorpusImage, random: SeededRandom): CorpusPr
       objectNames: image.objects.map((o) => [order.indexOf(o.colour)]),
     };
   }
-  const present = new Set(image.objects.map((o) => `${o.colour} ${o.shape}`));
-  const absent = COLOURS.flatMap((c) => SHAPES.map((s) => `${c} ${s}`)).filter((p) =>
+  const present = new Set(
+    image.objects.filter((o) => o.shape !== heldOutShape).map((o) => `${o.colour} ${o.shape}`),
+  );
+  const absent = COLOURS.flatMap((c) => shapes.map((s) => `${c} ${s}`)).filter((p) =>
     !present.has(p)
   );
   const distractors = shuffled(absent, random).slice(0, Math.floor(random.uniform() * 3));
   const names = shuffled([...present, ...distractors], random);
   return {
     names,
-    objectNames: image.objects.map((o) => [names.indexOf(`${o.colour} ${o.shape}`)]),
+    objectNames: image.objects.map((o) => named(names.indexOf(`${o.colour} ${o.shape}`))),
   };
 }
 
@@ -103,6 +112,8 @@ export interface DemoTrainingSettings {
   weightDecay: number;
   batchSize: number;
   clipNorm: number;
+  /** A shape the corpus never names (a concept the demo model lacks), if any. */
+  heldOutShape?: string;
 }
 
 /** The settings the committed demo weights were trained with. */
@@ -114,6 +125,7 @@ export const DEMO_TRAINING: DemoTrainingSettings = {
   weightDecay: 1e-4,
   batchSize: 4,
   clipNorm: 1.0,
+  heldOutShape: "triangle",
 };
 
 /** Result: the trained head weights (parameter name -> values) and the loss per epoch. */
@@ -214,14 +226,14 @@ export async function trainDemoHead(
         const batch = order.slice(b, b + settings.batchSize).map((index) => {
           const flip = random.uniform() < 0.5;
           const view = views.get(`${index}:${flip}`)!;
-          const prompt = corpusPrompt(corpus[index], random);
+          const prompt = corpusPrompt(corpus[index], random, settings.heldOutShape);
           const chunk = buildPrompt(tokenizer, prompt.names, { maxLength: T });
           const boxes: TargetBox[] = view.boxes.map((box, o) => ({
             box,
             tokens: prompt.objectNames[o].flatMap((n) =>
               chunk.positiveMapLabelToToken.get(n + 1) ?? []
             ),
-          }));
+          })).filter((b) => b.tokens.length > 0);
           return { view, chunk, targets: atssTargets(anchors, boxes, T) };
         });
         const positives = batch.reduce((s, x) => s + x.targets.positiveCount, 0);

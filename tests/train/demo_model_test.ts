@@ -47,6 +47,25 @@ Deno.test("corpus prompts name every object by shape, colour or both; distractor
   assertEquals([...styles].sort(), ["colour object", "pair", "single"]);
 });
 
+Deno.test("the held-out shape is never named: its objects are background in the corpus", () => {
+  const corpus = groundingCorpus(40, 6);
+  const random = new SeededRandom(3);
+  let unnamed = 0;
+  for (const image of corpus) {
+    const prompt = corpusPrompt(image, random, "triangle");
+    assert(prompt.names.every((n) => !n.includes("triangle")), prompt.names.join(". "));
+    image.objects.forEach((object, o) => {
+      const names = prompt.objectNames[o].map((n) => prompt.names[n]);
+      if (object.shape === "triangle") {
+        // only a colour-only prompt may name it (by its colour)
+        assert(names.every((n) => !n.includes(" ") || n.endsWith(" object")), names.join());
+        if (names.length === 0) unnamed++;
+      } else assertEquals(names.length, 1);
+    });
+  }
+  assert(unnamed > 0, "some triangles are left unnamed");
+});
+
 Deno.test("a short demo training run lowers the loss and is reproducible", async () => {
   const tokenizer = await loadBertTokenizer(VOCAB);
   const settings = { ...DEMO_TRAINING, images: 8, epochs: 3 };

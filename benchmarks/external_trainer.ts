@@ -19,6 +19,7 @@ import { InputError, UsageError } from "../core/errors.ts";
 import { loadCocoJson } from "../datasets/coco_json.ts";
 import { type FewShotSampler, sampleFewShot, subsetCoco } from "../datasets/fewshot.ts";
 import type { DetectionTask } from "./suite.ts";
+import { pathExists } from "../core/fs.ts";
 
 const PLACEHOLDERS = ["task", "shots", "seed", "train_json", "val_json", "out"] as const;
 
@@ -68,21 +69,12 @@ export interface TrainerOptions {
   log?: (line: string) => void;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The checkpoint an external trainer left in `dir`. */
 export async function findCheckpoint(dir: string): Promise<string> {
   const candidates: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory && await exists(join(path, "manifest.json"))) candidates.push(path);
+    if (entry.isDirectory && await pathExists(join(path, "manifest.json"))) candidates.push(path);
     if (entry.isFile && /\.(pth|pt|safetensors)$/.test(entry.name)) candidates.push(path);
   }
   candidates.sort();
@@ -114,7 +106,7 @@ export async function trainCell(cell: TrainerCell, options: TrainerOptions): Pro
     `${shots}_${seed}`,
   );
   const doneFile = join(dir, "done.json");
-  if (await exists(doneFile)) {
+  if (await pathExists(doneFile)) {
     return (JSON.parse(await Deno.readTextFile(doneFile)) as { checkpoint: string }).checkpoint;
   }
   if (!task.trainAnnotationFile) {

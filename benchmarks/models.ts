@@ -15,23 +15,15 @@ import { CheckpointWeights, RandomWeights, type WeightSource } from "../models/g
 import { transposeMatrix } from "../models/glip/layers.ts";
 import { readCheckpoint } from "../models/checkpoint/mod.ts";
 import { sha256File } from "../models/checkpoint/hash.ts";
+import { pathExists } from "../core/fs.ts";
 
 /** The project's cache folder (git-ignored). */
 export const CACHE_DIR: string = fileURLToPath(new URL("../.cache/", import.meta.url));
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The nano bundle with seeded random weights, exported once into the cache. */
 export async function nanoBundle(seed = 0, log?: (line: string) => void): Promise<ModelBundle> {
   const dir = join(CACHE_DIR, "bundles", `nano-seed${seed}-v2`);
-  if (await exists(join(dir, "manifest.json"))) return await loadBundle(dir);
+  if (await pathExists(join(dir, "manifest.json"))) return await loadBundle(dir);
   log?.(`exporting the nano model (seed ${seed}) to ${dir}`);
   const temp = `${dir}.tmp-${Deno.pid}`;
   await exportBundle({
@@ -95,7 +87,7 @@ class OverlaidWeights implements WeightSource {
 export async function demoBundle(log?: (line: string) => void): Promise<ModelBundle> {
   const sha = await sha256File(DEMO_HEAD_WEIGHTS);
   const dir = join(CACHE_DIR, "bundles", `nano-demo-${sha.slice(0, 16)}`);
-  if (await exists(join(dir, "manifest.json"))) return await loadBundle(dir);
+  if (await pathExists(join(dir, "manifest.json"))) return await loadBundle(dir);
   log?.(`exporting the demo model to ${dir}`);
   const checkpoint = await readCheckpoint(DEMO_HEAD_WEIGHTS);
   const overlay = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -142,7 +134,7 @@ export async function resolveModel(
   }
   const sha = await sha256File(spec);
   const dir = join(CACHE_DIR, "bundles", `${config}-${sha.slice(0, 16)}`);
-  if (await exists(join(dir, "manifest.json"))) return await loadBundle(dir);
+  if (await pathExists(join(dir, "manifest.json"))) return await loadBundle(dir);
   log?.(`exporting ${spec} as ${config} to ${dir} (first use)`);
   const architecture = presetArchitecture(config);
   const checkpoint = await readCheckpoint(spec);

@@ -43,6 +43,7 @@ import { prepareTask, runInference, scoreTask, taskFileName } from "./runner.ts"
 import type { DetectionTask } from "./suite.ts";
 import type { StageTimer } from "./stage_timer.ts";
 import type { TrainerCell } from "./external_trainer.ts";
+import { pathExists } from "../core/fs.ts";
 
 /** The tensor name GLIP gives the prompt offset (`VLDyHeadModule.tunable_linear`). */
 export const PROMPT_TENSOR = "rpn.tunable_linear.weight";
@@ -131,15 +132,6 @@ function onnxSessionOptions(
     executionProviders: [provider === "tensorrt" ? "cuda" : provider],
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** GLIP's training boxes of one image: xywh -> xyxy (x2 = x + w - 1), clipped, empty ones dropped. */
@@ -306,7 +298,7 @@ export async function trainPromptCell(
   const { task, shots, seed } = cell;
   const dir = cellDir(options, cell);
   const doneFile = join(dir, "done.json");
-  if (await exists(doneFile)) {
+  if (await pathExists(doneFile)) {
     return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
   }
   const context = await prepareCell(cell, options, dir);
@@ -422,7 +414,7 @@ export async function trainFullCell(
   const { task, shots, seed } = cell;
   const dir = cellDir(options, cell);
   const doneFile = join(dir, "done.json");
-  if (await exists(doneFile)) {
+  if (await pathExists(doneFile)) {
     return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
   }
   const context = await prepareCell(cell, options, dir);

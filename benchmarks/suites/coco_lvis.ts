@@ -15,15 +15,7 @@ import { UsageError } from "../../core/errors.ts";
 import { loadCocoJson } from "../../datasets/coco_json.ts";
 import { DATASETS } from "../../datasets/cards.ts";
 import type { DetectionSuite, DetectionTask, SuiteOptions } from "../suite.ts";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { pathExists } from "../../core/fs.ts";
 
 /** The `coco` suite. */
 export const cocoSuite: DetectionSuite = {
@@ -31,7 +23,7 @@ export const cocoSuite: DetectionSuite = {
   name: "coco",
   summary: "COCO val2017 zero-shot detection with GLIP's 80-name prompt",
   defaults: { split: "val2017" },
-  present: (root) => exists(join(root, "coco", "annotations", "instances_val2017.json")),
+  present: (root) => pathExists(join(root, "coco", "annotations", "instances_val2017.json")),
   async tasks(options: SuiteOptions): Promise<DetectionTask[]> {
     const split = options.split ?? "val2017";
     if (split !== "val2017") {
@@ -69,8 +61,8 @@ export const lvisSuite: DetectionSuite = {
   summary: "LVIS v1 minival (MDETR's 5k images) or val: 40-name chunks, FixedAP, APr/APc/APf",
   defaults: { split: "minival" },
   present: async (root) =>
-    (await exists(join(root, "coco", "annotations", LVIS_FILES.minival))) ||
-    exists(join(root, "coco", "annotations", LVIS_FILES.val)),
+    (await pathExists(join(root, "coco", "annotations", LVIS_FILES.minival))) ||
+    pathExists(join(root, "coco", "annotations", LVIS_FILES.val)),
   async tasks(options: SuiteOptions): Promise<DetectionTask[]> {
     const split = options.split ?? "minival";
     const file = LVIS_FILES[split];

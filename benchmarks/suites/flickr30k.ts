@@ -18,18 +18,10 @@ import { join } from "node:path";
 import { UsageError } from "../../core/errors.ts";
 import { DATASETS } from "../../datasets/cards.ts";
 import type { DetectionSuite, DetectionTask, SuiteOptions } from "../suite.ts";
+import { pathExists } from "../../core/fs.ts";
 
 const SPLITS = ["val", "test"] as const;
 type FlickrSplit = (typeof SPLITS)[number];
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The annotation file of a split. */
 export function flickrAnnotationFile(root: string, split: FlickrSplit): string {
@@ -63,8 +55,8 @@ export const flickr30kSuite: DetectionSuite = {
   summary: "Flickr30K Entities phrase grounding (val and test): R@1/5/10, ANY-BOX",
   defaults: { split: "val,test" },
   present: async (root) =>
-    (await exists(flickrAnnotationFile(root, "val"))) ||
-    exists(flickrAnnotationFile(root, "test")),
+    (await pathExists(flickrAnnotationFile(root, "val"))) ||
+    pathExists(flickrAnnotationFile(root, "test")),
   async tasks(options: SuiteOptions): Promise<DetectionTask[]> {
     const requested = options.split ? options.split.split(",").map((s) => s.trim()) : [...SPLITS];
     const tasks: DetectionTask[] = [];
@@ -80,7 +72,7 @@ export const flickr30kSuite: DetectionSuite = {
           [task.imageRoot, "the Flickr30K images (they need a request form; see 'deno task data')"],
         ]
       ) {
-        if (!(await exists(path))) {
+        if (!(await pathExists(path))) {
           throw new UsageError(`flickr30k: ${path} is missing: ${what}`);
         }
       }

@@ -14,6 +14,7 @@ import { describeDataRoot, resolveDataRoot } from "../../datasets/data_root.ts";
 import { DATA_SOURCES, dataSource, type RemoteFile } from "../../datasets/sources.ts";
 import { downloadFile } from "../../datasets/download.ts";
 import { extractArchive } from "../../datasets/extract.ts";
+import { pathExists } from "../../core/fs.ts";
 
 const HELP = `deno task data odinw|coco|lvis|flickr30k [--data DIR] [--tasks A,B] [--mirror URL]
 
@@ -58,15 +59,6 @@ function downloadProgress(label: string) {
       if (bar) bar.end(`(${(last / 2 ** 20).toFixed(1)} MiB)`);
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The `data` subcommand. */
@@ -115,7 +107,7 @@ export const command: Command = {
       const marker = file.extractTo
         ? join(root.path, file.extractTo, `.${basename(file.path)}.extracted`)
         : undefined;
-      if (marker && await exists(marker)) {
+      if (marker && await pathExists(marker)) {
         info(`${file.path}: already unpacked (remove ${marker} to fetch again)`);
         results.push({ path: file.path, status: "already unpacked", bytes: 0, sha256: "" });
         continue;

@@ -13,7 +13,7 @@ import { presetArchitecture } from "../models/glip/config.ts";
 import { exportBundle } from "../models/glip/export.ts";
 import { CheckpointWeights, RandomWeights, type WeightSource } from "../models/glip/weights.ts";
 import { transposeMatrix } from "../models/glip/layers.ts";
-import { readCheckpoint } from "../models/checkpoint/mod.ts";
+import { readCheckpoint, readFloatTensors } from "../models/checkpoint/mod.ts";
 import { sha256File } from "../models/checkpoint/hash.ts";
 import { pathExists } from "../core/fs.ts";
 
@@ -89,15 +89,7 @@ export async function demoBundle(log?: (line: string) => void): Promise<ModelBun
   const dir = join(CACHE_DIR, "bundles", `nano-demo-${sha.slice(0, 16)}`);
   if (await pathExists(join(dir, "manifest.json"))) return await loadBundle(dir);
   log?.(`exporting the demo model to ${dir}`);
-  const checkpoint = await readCheckpoint(DEMO_HEAD_WEIGHTS);
-  const overlay = new Map<string, { shape: number[]; data: Float32Array }>();
-  try {
-    for (const [name, tensor] of checkpoint.tensors) {
-      overlay.set(name, { shape: tensor.shape, data: await tensor.toFloat32() });
-    }
-  } finally {
-    checkpoint.close();
-  }
+  const overlay = await readFloatTensors(DEMO_HEAD_WEIGHTS);
   const temp = `${dir}.tmp-${Deno.pid}`;
   await exportBundle({
     architecture: presetArchitecture("nano"),

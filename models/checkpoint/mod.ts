@@ -33,3 +33,19 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   if (looksLegacy(head)) return await readLegacyCheckpoint(path);
   return await readSafetensors(path);
 }
+
+/** Every tensor of a checkpoint as float32 values with its shape (small files: it reads all). */
+export async function readFloatTensors(
+  path: string,
+): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const checkpoint = await readCheckpoint(path);
+  try {
+    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, tensor] of checkpoint.tensors) {
+      tensors.set(name, { shape: tensor.shape, data: await tensor.toFloat32() });
+    }
+    return tensors;
+  } finally {
+    checkpoint.close();
+  }
+}

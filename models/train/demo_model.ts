@@ -16,12 +16,12 @@ import { presetArchitecture } from "../glip/config.ts";
 import { buildImageGraph, buildTextGraph } from "../glip/graphs.ts";
 import { RandomWeights, SeededRandom, type WeightSource } from "../glip/weights.ts";
 import { preprocessImage } from "../image/preprocess.ts";
-import { levelAnchors } from "../post/anchors.ts";
 import { buildPrompt } from "../text/prompt.ts";
 import type { BertTokenizer } from "../text/tokenizer.ts";
 import { demoRandom, renderImage } from "../../datasets/demo/generate.ts";
 import { buildTrainStep, type LevelSizes } from "./prompt_tuning_graph.ts";
-import { atssTargets, lossBoxTensors, type TargetBox } from "./targets.ts";
+import type { TargetBox } from "./targets.ts";
+import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import { AdamW, clipGradNorm, type TrainableTensor } from "./optim.ts";
 
 /** The random weights' seed of the demo's backbones (the nano bundle's). */
@@ -200,8 +200,6 @@ export async function trainDemoHead(
 
   const first = views.get("0:false")!;
   const levels: LevelSizes = first.levels.map((l) => [l.h, l.w]);
-  const { anchorStrides, anchorSizes } = arch.postprocess;
-  const anchors = levels.map(([h, w], i) => levelAnchors(h, w, anchorStrides[i], anchorSizes[i]));
   const step = buildTrainStep(arch, new RandomWeights(DEMO_BACKBONE_SEED), levels, {
     promptOffset: false,
     trainWeights: () => true,
@@ -234,19 +232,11 @@ export async function trainDemoHead(
               chunk.positiveMapLabelToToken.get(n + 1) ?? []
             ),
           })).filter((b) => b.tokens.length > 0);
-          return { view, chunk, targets: atssTargets(anchors, boxes, T) };
+          return { view, chunk, step: imageStepTargets(arch, levels, boxes) };
         });
-        const positives = batch.reduce((s, x) => s + x.targets.positiveCount, 0);
-        const centerness = batch.reduce((s, x) => s + x.targets.centernessSum, 0);
-        const normalizers = Float32Array.of(
-          1 / Math.max(positives, 1),
-          positives > 0 ? 2 / centerness : 0,
-          1 / Math.max(positives, 1),
-        );
+        const normalizers = batchNormalizers(batch.map((x) => x.step.targets));
         const gradients = new Map(tensors.map((t) => [t.name, new Float32Array(t.values.length)]));
-        for (const { view, chunk, targets } of batch) {
-          const N = targets.anchorCount;
-          const boxTensors = lossBoxTensors(anchors, targets);
+        for (const { view, chunk, step: imageStep } of batch) {
           const hidden = await textFeatures(
             chunk.encoding.inputIds,
             chunk.encoding.attentionMask,
@@ -260,12 +250,7 @@ export async function trainDemoHead(
               [1, T],
             ),
             prompt_offset: zeroOffset,
-            token_targets: new ort.Tensor("float32", targets.tokenTargets, [1, N, T]),
-            anchor_geometry: new ort.Tensor("float32", boxTensors.anchorGeometry, [N, 4]),
-            target_boxes: new ort.Tensor("float32", boxTensors.targetBoxes, [N, 4]),
-            centerness_targets: new ort.Tensor("float32", targets.centernessTargets, [N]),
-            positive: new ort.Tensor("float32", targets.positive, [N]),
-            loss_normalizers: new ort.Tensor("float32", normalizers, [3]),
+            ...lossFeeds(imageStep, normalizers),
           };
           view.levels.forEach((l, i) => {
             feeds[`fpn_p${i + 3}`] = new ort.Tensor("float32", l.data, [1, C, l.h, l.w]);

@@ -16,7 +16,12 @@ import { forwardGraph, vjpGraph } from "./backbone_graphs.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import type { TrainableTensor } from "./optim.ts";
-import { onnxRuntime, type TrainingRuntime, type TrainingSession } from "./runtime.ts";
+import {
+  onnxRuntime,
+  SessionCache,
+  type TrainingRuntime,
+  type TrainingSession,
+} from "./runtime.ts";
 
 /** One training image: the preprocessed tensor and its boxes in its pixels. */
 export interface FullTrainingView {
@@ -47,15 +52,19 @@ export class FullModelStep {
   readonly tensors: TrainableTensor[] = [];
   readonly shapes = new Map<string, number[]>();
   readonly #graphOf = new Map<string, GraphName>();
-  readonly #sessions = new Map<string, Promise<TrainingSession>>();
+  readonly #sessions: SessionCache;
+  #textForward?: TrainingSession;
+  #imageForward?: TrainingSession;
 
   private constructor(
     readonly arch: GlipArchitecture,
     readonly weights: { text: WeightSource; image: WeightSource; head: WeightSource },
     readonly select: (name: string) => boolean,
     readonly hyper: (name: string) => { lr: number; weightDecay: number },
-    readonly runtime: TrainingRuntime,
-  ) {}
+    runtime: TrainingRuntime,
+  ) {
+    this.#sessions = new SessionCache(runtime);
+  }
 
   /** Builds the forward graphs and the head step for `levels` (which fixes the head's tensors). */
   static async create(
@@ -67,13 +76,15 @@ export class FullModelStep {
     runtime: TrainingRuntime = onnxRuntime(),
   ): Promise<FullModelStep> {
     const step = new FullModelStep(arch, weights, select, hyper, runtime);
-    for (const which of ["text", "image"] as const) {
+    const forward = (which: "text" | "image") => {
       const { graph, trainable } = forwardGraph(which, arch, weights[which], select);
       trainable.forEach((t) =>
         step.#add(which, t.value.name, t.value.shape as number[], t.initial)
       );
-      await step.#session(which, () => graph.build().model);
-    }
+      return step.#sessions.get(which, () => graph.build().model);
+    };
+    step.#textForward = await forward("text");
+    step.#imageForward = await forward("image");
     await step.#head(levels);
     return step;
   }
@@ -85,17 +96,8 @@ export class FullModelStep {
     this.#graphOf.set(name, graph);
   }
 
-  #session(key: string, build: () => Uint8Array): Promise<TrainingSession> {
-    let session = this.#sessions.get(key);
-    if (!session) {
-      session = this.runtime.create(build());
-      this.#sessions.set(key, session);
-    }
-    return session;
-  }
-
   #head(levels: LevelSizes): Promise<TrainingSession> {
-    return this.#session(`head:${levels.join(";")}`, () => {
+    return this.#sessions.get(`head:${levels.join(";")}`, () => {
       const step = buildTrainStep(this.arch, this.weights.head, levels, {
         promptOffset: false,
         trainWeights: this.select,
@@ -129,17 +131,16 @@ export class FullModelStep {
       BigInt64Array.from(attentionMask, (v) => BigInt(v)),
       [1, T],
     );
-    const text = await (await this.#session("text", () => {
-      throw new Error("text graph missing");
-    })).run({ input_ids: ids, attention_mask: mask, ...this.#weightFeeds("text") });
-    const hidden = text.lang_hidden as ort.Tensor;
-    const imageForward = await this.#session("image", () => {
-      throw new Error("image graph missing");
+    const text = await this.#textForward!.run({
+      input_ids: ids,
+      attention_mask: mask,
+      ...this.#weightFeeds("text"),
     });
+    const hidden = text.lang_hidden as ort.Tensor;
     const items = [];
     for (const view of views) {
       const image = tensorOf(view.image.data, [1, 3, view.image.height, view.image.width]);
-      const features = await imageForward.run({ image, ...this.#weightFeeds("image") });
+      const features = await this.#imageForward!.run({ image, ...this.#weightFeeds("image") });
       const levels = levelSizesOf(view.image.height, view.image.width);
       items.push({ view, image, features, step: imageStepTargets(this.arch, levels, view.boxes) });
     }
@@ -170,7 +171,7 @@ export class FullModelStep {
       loss += Number((out.loss as ort.Tensor).data[0]);
       accumulate(out);
       const { height, width } = item.view.image;
-      const imageVjp = await this.#session(
+      const imageVjp = await this.#sessions.get(
         `image-vjp:${height}x${width}`,
         () =>
           vjpGraph("image", this.arch, this.weights.image, this.select, {
@@ -189,7 +190,7 @@ export class FullModelStep {
       const hiddenGrad = (out["grad/lang_hidden"] as ort.Tensor).data as Float32Array;
       for (let k = 0; k < hiddenGrad.length; k++) textUpstream[k] += hiddenGrad[k];
     }
-    const textVjp = await this.#session(
+    const textVjp = await this.#sessions.get(
       "text-vjp",
       () => vjpGraph("text", this.arch, this.weights.text, this.select, {}).graph.build().model,
     );
@@ -204,8 +205,7 @@ export class FullModelStep {
     return { loss, gradients };
   }
 
-  async release(): Promise<void> {
-    for (const session of this.#sessions.values()) await (await session).release();
-    this.#sessions.clear();
+  release(): Promise<void> {
+    return this.#sessions.release();
   }
 }

@@ -21,7 +21,7 @@
 import type { GlipArchitecture } from "../glip/config.ts";
 import type { TrainingRuntime } from "./runtime.ts";
 import type { WeightSource } from "../glip/weights.ts";
-import { readSafetensors, writeSafetensors } from "../checkpoint/mod.ts";
+import { readFloatTensors, writeSafetensors } from "../checkpoint/mod.ts";
 import { FullModelStep, type FullTrainingView, levelSizesOf } from "./full_model_step.ts";
 import { epochPlan, type EpochRecord, type PromptTuningSettings } from "./prompt_tuner.ts";
 import {
@@ -251,15 +251,9 @@ export async function tuneFullModel(
   };
 }
 
+/** The values of every tensor of a state file. */
 async function readTensors(path: string): Promise<Map<string, Float32Array>> {
-  const checkpoint = await readSafetensors(path);
-  try {
-    const out = new Map<string, Float32Array>();
-    for (const [name, tensor] of checkpoint.tensors) out.set(name, await tensor.toFloat32());
-    return out;
-  } finally {
-    checkpoint.close();
-  }
+  return new Map([...await readFloatTensors(path)].map(([name, t]) => [name, t.data]));
 }
 
 async function readState(dir: string): Promise<{ state: SavedState } | undefined> {

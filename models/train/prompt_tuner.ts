@@ -18,8 +18,8 @@ import * as ort from "onnxruntime-node";
 import type { GlipArchitecture } from "../glip/config.ts";
 import type { WeightSource } from "../glip/weights.ts";
 import { SeededRandom } from "../glip/weights.ts";
-import { buildPromptTuningStep, type LevelSizes } from "./prompt_tuning_graph.ts";
-import { onnxRuntime, type TrainingRuntime, type TrainingSession } from "./runtime.ts";
+import { buildPromptTuningStep } from "./prompt_tuning_graph.ts";
+import { onnxRuntime, SessionCache, type TrainingRuntime } from "./runtime.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import { AdamW, clipGradNorm, EarlyStopping, PlateauScheduler } from "./optim.ts";
@@ -157,32 +157,6 @@ export function epochPlan(
   }));
 }
 
-/** Caches one step session per set of level sizes. */
-class StepSessions {
-  readonly #sessions = new Map<string, Promise<TrainingSession>>();
-  constructor(
-    readonly arch: GlipArchitecture,
-    readonly weights: WeightSource,
-    readonly runtime: TrainingRuntime,
-  ) {}
-
-  get(levels: LevelSizes): Promise<TrainingSession> {
-    const key = levels.map(([h, w]) => `${h}x${w}`).join(",");
-    let session = this.#sessions.get(key);
-    if (!session) {
-      const model = buildPromptTuningStep(this.arch, this.weights, levels).build().model;
-      session = this.runtime.create(model);
-      this.#sessions.set(key, session);
-    }
-    return session;
-  }
-
-  async release(): Promise<void> {
-    for (const session of this.#sessions.values()) await (await session).release();
-    this.#sessions.clear();
-  }
-}
-
 /** Runs GLIP's prompt tuning; `seed` fixes every random choice. */
 export async function tunePrompt(
   problem: PromptTuningProblem,
@@ -231,7 +205,7 @@ export async function tunePrompt(
     zeroShotValAp = await problem.evaluate(offset);
     log(`zero-shot val AP ${zeroShotValAp.toFixed(4)}`);
   }
-  const sessions = new StepSessions(arch, problem.weights, problem.runtime ?? onnxRuntime());
+  const sessions = new SessionCache(problem.runtime ?? onnxRuntime());
   const mask = BigInt64Array.from(problem.attentionMask, (v) => BigInt(v));
   const langHidden = new ort.Tensor("float32", problem.langHidden, [1, T, D]);
   const maskTensor = new ort.Tensor("int64", mask, [1, T]);
@@ -256,7 +230,10 @@ export async function tunePrompt(
         const gradient = new Float32Array(T * D);
         let batchLoss = 0;
         for (const { view, step } of prepared) {
-          const session = await sessions.get(step.levels);
+          const session = await sessions.get(
+            step.levels.map(([h, w]) => `${h}x${w}`).join(","),
+            () => buildPromptTuningStep(arch, problem.weights, step.levels).build().model,
+          );
           const feeds: Record<string, ort.Tensor> = {
             lang_hidden: langHidden,
             attention_mask: maskTensor,

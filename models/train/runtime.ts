@@ -41,3 +41,24 @@ export function onnxRuntime(
     },
   };
 }
+
+/** Training sessions built on first use and kept by key (a graph per shape signature). */
+export class SessionCache {
+  readonly #sessions = new Map<string, Promise<TrainingSession>>();
+  constructor(readonly runtime: TrainingRuntime) {}
+
+  /** The session of `key`, building its graph with `build` the first time. */
+  get(key: string, build: () => Uint8Array): Promise<TrainingSession> {
+    let session = this.#sessions.get(key);
+    if (!session) {
+      session = this.runtime.create(build());
+      this.#sessions.set(key, session);
+    }
+    return session;
+  }
+
+  async release(): Promise<void> {
+    for (const session of this.#sessions.values()) await (await session).release();
+    this.#sessions.clear();
+  }
+}

@@ -290,6 +290,13 @@ function cellDir(options: NativeTrainerOptions, cell: TrainerCell): string {
   return join(options.outDir, "trainer", taskFileName(cell.task), `${cell.shots}_${cell.seed}`);
 }
 
+/** The record of a cell trained before (`done.json`), if any. */
+async function finishedCell(dir: string): Promise<NativeCellResult | undefined> {
+  const doneFile = join(dir, "done.json");
+  if (!(await pathExists(doneFile))) return undefined;
+  return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
+}
+
 /** Trains one cell (or finds it trained) and returns its prompt checkpoint and record. */
 export async function trainPromptCell(
   cell: TrainerCell,
@@ -297,10 +304,8 @@ export async function trainPromptCell(
 ): Promise<NativeCellResult> {
   const { task, shots, seed } = cell;
   const dir = cellDir(options, cell);
-  const doneFile = join(dir, "done.json");
-  if (await pathExists(doneFile)) {
-    return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
-  }
+  const finished = await finishedCell(dir);
+  if (finished) return finished;
   const context = await prepareCell(cell, options, dir);
   const { arch, imageIds, chunk, log } = context;
   const { bundle } = options;
@@ -398,7 +403,7 @@ export async function trainPromptCell(
     images: imageIds.length,
     trainedOn: runtime.description,
   };
-  await Deno.writeTextFile(doneFile, JSON.stringify(record, null, 2) + "\n");
+  await Deno.writeTextFile(join(dir, "done.json"), JSON.stringify(record, null, 2) + "\n");
   return record;
 }
 
@@ -413,10 +418,8 @@ export async function trainFullCell(
 ): Promise<NativeCellResult> {
   const { task, shots, seed } = cell;
   const dir = cellDir(options, cell);
-  const doneFile = join(dir, "done.json");
-  if (await pathExists(doneFile)) {
-    return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
-  }
+  const finished = await finishedCell(dir);
+  if (finished) return finished;
   const context = await prepareCell(cell, options, dir);
   const { bundle } = options;
   const baseDigest = await bundleDigest(bundle.manifest);
@@ -504,6 +507,6 @@ export async function trainFullCell(
     images: context.imageIds.length,
     trainedOn: runtime.description,
   };
-  await Deno.writeTextFile(doneFile, JSON.stringify(record, null, 2) + "\n");
+  await Deno.writeTextFile(join(dir, "done.json"), JSON.stringify(record, null, 2) + "\n");
   return record;
 }

@@ -24,13 +24,7 @@ import type { WeightSource } from "../glip/weights.ts";
 import { readFloatTensors, writeSafetensors } from "../checkpoint/mod.ts";
 import { FullModelStep, type FullTrainingView, levelSizesOf } from "./full_model_step.ts";
 import { epochPlan, type EpochRecord, type PromptTuningSettings } from "./prompt_tuner.ts";
-import {
-  AdamW,
-  clipGradNorm,
-  EarlyStopping,
-  PlateauScheduler,
-  type TrainableTensor,
-} from "./optim.ts";
+import { AdamW, clipGradNorm, type TrainableTensor, ValSelection } from "./optim.ts";
 
 export type { FullTrainingView };
 
@@ -134,11 +128,7 @@ export async function tuneFullModel(
   const current = () => new Map(tensors.map((t) => [t.name, t.values]));
 
   const optimizer = new AdamW(tensors);
-  const plateau = new PlateauScheduler(tensors, {
-    patience: settings.stepPatience,
-    minLr: settings.minLr,
-  });
-  const stopping = new EarlyStopping(settings.stopPatience);
+  const selection = new ValSelection(tensors, settings);
   let best: { ap: number; epoch: number; weights: Map<string, Float32Array> } = {
     ap: -1,
     epoch: 0,
@@ -160,8 +150,7 @@ export async function tuneFullModel(
       new Map([...m].map(([name, data]) => [name, { m: data, v: v.get(name)! }])),
     );
     for (const t of tensors) t.lr = saved.state.lrs[t.name];
-    Object.assign(plateau, saved.state.plateau);
-    Object.assign(stopping, saved.state.stopping);
+    selection.restore(saved.state);
     epochs = saved.state.epochs;
     startEpoch = saved.state.epoch + 1;
     zeroShotValAp = saved.state.zeroShotValAp;
@@ -170,7 +159,7 @@ export async function tuneFullModel(
     zeroShotValAp = await problem.evaluate(current());
     log(`zero-shot val AP ${zeroShotValAp.toFixed(4)}`);
   }
-  let stoppedEarly = stopping.counter >= settings.stopPatience;
+  let stoppedEarly = selection.stopped;
   try {
     for (let epoch = startEpoch; epoch <= settings.maxEpochs && !stoppedEarly; epoch++) {
       const started = performance.now();
@@ -197,8 +186,7 @@ export async function tuneFullModel(
         steps++;
       }
       const valAp = await problem.evaluate(current());
-      plateau.step(valAp);
-      const decision = stopping.step(valAp);
+      const decision = selection.step(valAp);
       if (decision.improved) {
         best = {
           ap: valAp,
@@ -230,8 +218,7 @@ export async function tuneFullModel(
           lrs: Object.fromEntries(tensors.map((t) => [t.name, t.lr])),
           best: { ap: best.ap, epoch: best.epoch },
           zeroShotValAp,
-          plateau: { best: plateau.best, badEpochs: plateau.badEpochs },
-          stopping: { best: stopping.best, counter: stopping.counter },
+          ...selection.state(),
           epochs,
         });
       }

@@ -214,3 +214,49 @@ export class EarlyStopping {
     return { improved: true, stop: false };
   }
 }
+
+/**
+ * GLIP's selection on the val AP after each epoch: the plateau schedule and auto-termination
+ * stepped together, with their state for resuming.
+ */
+export class ValSelection {
+  readonly plateau: PlateauScheduler;
+  readonly stopping: EarlyStopping;
+
+  constructor(
+    tensors: TrainableTensor[],
+    options: { stepPatience: number; stopPatience: number; minLr: number },
+  ) {
+    this.plateau = new PlateauScheduler(tensors, {
+      patience: options.stepPatience,
+      minLr: options.minLr,
+    });
+    this.stopping = new EarlyStopping(options.stopPatience);
+  }
+
+  /** Feeds one val AP to both; `improved` marks a new best, `stop` ends training. */
+  step(metric: number): { improved: boolean; stop: boolean } {
+    this.plateau.step(metric);
+    return this.stopping.step(metric);
+  }
+
+  /** Whether a restored run had already stopped. */
+  get stopped(): boolean {
+    return this.stopping.counter >= this.stopping.patience;
+  }
+
+  state(): {
+    plateau: { best: number; badEpochs: number };
+    stopping: { best: number; counter: number };
+  } {
+    return {
+      plateau: { best: this.plateau.best, badEpochs: this.plateau.badEpochs },
+      stopping: { best: this.stopping.best, counter: this.stopping.counter },
+    };
+  }
+
+  restore(state: ReturnType<ValSelection["state"]>): void {
+    Object.assign(this.plateau, state.plateau);
+    Object.assign(this.stopping, state.stopping);
+  }
+}

@@ -22,7 +22,7 @@ import { buildPromptTuningStep } from "./prompt_tuning_graph.ts";
 import { onnxRuntime, SessionCache, type TrainingRuntime } from "./runtime.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
-import { AdamW, clipGradNorm, EarlyStopping, PlateauScheduler } from "./optim.ts";
+import { AdamW, clipGradNorm, ValSelection } from "./optim.ts";
 
 /** GLIP's prompt-tuning hyper-parameters (README "Prompt Tuning" + the fine-tuning command). */
 export interface PromptTuningSettings {
@@ -176,11 +176,7 @@ export async function tunePrompt(
     weightDecay: settings.weightDecay,
   };
   const optimizer = new AdamW([tensor]);
-  const plateau = new PlateauScheduler([tensor], {
-    patience: settings.stepPatience,
-    minLr: settings.minLr,
-  });
-  const stopping = new EarlyStopping(settings.stopPatience);
+  const selection = new ValSelection([tensor], settings);
   let best = { offset: offset.slice(), ap: -1, epoch: 0 };
   let epochs: EpochRecord[] = [];
   let startEpoch = 1;
@@ -195,8 +191,7 @@ export async function tunePrompt(
     };
     optimizer.restore(saved.optimizer);
     tensor.lr = saved.lr;
-    Object.assign(plateau, saved.plateau);
-    Object.assign(stopping, saved.stopping);
+    selection.restore(saved);
     epochs = saved.epochs;
     startEpoch = saved.epoch + 1;
     zeroShotValAp = saved.zeroShotValAp;
@@ -210,7 +205,7 @@ export async function tunePrompt(
   const langHidden = new ort.Tensor("float32", problem.langHidden, [1, T, D]);
   const maskTensor = new ort.Tensor("int64", mask, [1, T]);
   const samplesPerEpoch = problem.imageCount * settings.copies;
-  let stoppedEarly = stopping.counter >= settings.stopPatience;
+  let stoppedEarly = selection.stopped;
   try {
     for (let epoch = startEpoch; epoch <= settings.maxEpochs && !stoppedEarly; epoch++) {
       const started = performance.now();
@@ -258,8 +253,7 @@ export async function tunePrompt(
         lossSum += batchLoss;
       }
       const valAp = await problem.evaluate(offset);
-      plateau.step(valAp);
-      const decision = stopping.step(valAp);
+      const decision = selection.step(valAp);
       if (decision.improved) best = { offset: offset.slice(), ap: valAp, epoch };
       stoppedEarly = decision.stop;
       const record: EpochRecord = {
@@ -286,8 +280,7 @@ export async function tunePrompt(
           zeroShotValAp,
           optimizer: optimizer.state(),
           lr: tensor.lr,
-          plateau: { best: plateau.best, badEpochs: plateau.badEpochs },
-          stopping: { best: stopping.best, counter: stopping.counter },
+          ...selection.state(),
           epochs,
         });
       }

@@ -6,33 +6,12 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
-import { runCli } from "../cli_helpers.ts";
+import { benchNativeCell } from "./native_cell.ts";
 import { readRunRecord } from "../../benchmarks/run_record.ts";
 import { loadBundle } from "../../models/bundle.ts";
 
-function bench(out: string, epochs: number, extra: string[] = []) {
-  return runCli([
-    "bench",
-    "odinw",
-    "--demo",
-    "--protocol",
-    "few-shot",
-    "--trainer",
-    "native",
-    "--tasks",
-    "DemoColors",
-    "--shots",
-    "3",
-    "--seeds",
-    "3",
-    "--epochs",
-    String(epochs),
-    "--out",
-    out,
-    "--no-report",
-    ...extra,
-  ]);
-}
+const bench = (out: string, epochs: number, extra: string[] = []) =>
+  benchNativeCell("few-shot", out, epochs, extra);
 
 Deno.test("native full-model few-shot tuning: val AP rises, the best model is a bundle, resume is exact", async () => {
   const straight = await Deno.makeTempDir({ prefix: "ft-straight-" });

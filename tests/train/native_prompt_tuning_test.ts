@@ -10,30 +10,13 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { runCli } from "../cli_helpers.ts";
+import { benchNativeCell } from "./native_cell.ts";
 import { readRunRecord } from "../../benchmarks/run_record.ts";
 import { loadPromptOffset, PROMPT_TENSOR } from "../../benchmarks/native_trainer.ts";
 import { readCheckpoint } from "../../models/checkpoint/mod.ts";
 
-const CELL = ["--tasks", "DemoColors", "--shots", "3", "--seeds", "3"];
-
-function bench(out: string, epochs: number, extra: string[] = []) {
-  return runCli([
-    "bench",
-    "odinw",
-    "--demo",
-    "--protocol",
-    "prompt-tuning",
-    "--trainer",
-    "native",
-    ...CELL,
-    "--epochs",
-    String(epochs),
-    "--out",
-    out,
-    "--no-report",
-    ...extra,
-  ]);
-}
+const bench = (out: string, epochs: number, extra: string[] = []) =>
+  benchNativeCell("prompt-tuning", out, epochs, extra);
 
 Deno.test("native prompt tuning: loss falls, val AP beats zero-shot, the prompt checkpoint loads, resume is exact", async () => {
   const straight = await Deno.makeTempDir({ prefix: "pt-straight-" });

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import onnxProto from "onnx-proto";
+import { externalLocation, floatTensorValues } from "../graph/onnx_tensor.ts";
 import { InputError } from "../../core/errors.ts";
 import type { BundleManifest, GraphName, ModelBundle } from "../bundle.ts";
 import { sha256Hex } from "../../benchmarks/provenance.ts";
@@ -14,44 +15,21 @@ import { WeightError, type WeightSource } from "./weights.ts";
 
 const FLOAT = 1;
 
-/** A fresh, aligned copy (protobufjs may hand out Node Buffers, whose slice() is a view). */
-function copyBytes(bytes: Uint8Array): ArrayBuffer {
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return copy.buffer;
-}
-
 /** The float initializers of an ONNX model, with its external data files read from `dir`. */
 export async function readFloatInitializers(
   modelPath: string,
 ): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
   const model = onnxProto.onnx.ModelProto.decode(await Deno.readFile(modelPath));
   const dir = modelPath.slice(0, modelPath.lastIndexOf("/") + 1) || ".";
+  const floats = (model.graph?.initializer ?? []).filter((t) => t.dataType === FLOAT && t.name);
   const external = new Map<string, Uint8Array>();
-  const values = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const tensor of model.graph?.initializer ?? []) {
-    if (tensor.dataType !== FLOAT || !tensor.name) continue;
-    const shape = (tensor.dims ?? []).map(Number);
-    let data: Float32Array;
-    const field = (key: string) => tensor.externalData?.find((e) => e.key === key)?.value;
-    const location = field("location");
-    if (location) {
-      let blob = external.get(location);
-      if (!blob) {
-        blob = await Deno.readFile(join(dir, location));
-        external.set(location, blob);
-      }
-      const offset = Number(field("offset") ?? 0);
-      const length = Number(field("length") ?? blob.byteLength - offset);
-      data = new Float32Array(copyBytes(blob.subarray(offset, offset + length)));
-    } else if (tensor.rawData && tensor.rawData.length > 0) {
-      data = new Float32Array(copyBytes(tensor.rawData));
-    } else {
-      data = Float32Array.from(tensor.floatData ?? []);
-    }
-    values.set(tensor.name, { shape, data });
+  for (const location of new Set(floats.map(externalLocation).filter((l) => l !== undefined))) {
+    external.set(location, await Deno.readFile(join(dir, location)));
   }
-  return values;
+  return new Map(floats.map((tensor) => [tensor.name!, {
+    shape: (tensor.dims ?? []).map(Number),
+    data: floatTensorValues(tensor, external),
+  }]));
 }
 
 /**

@@ -10,6 +10,7 @@
  * @module
  */
 import onnxProto from "onnx-proto";
+import { floatTensorValues } from "./onnx_tensor.ts";
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.ModelProto;
@@ -46,32 +47,9 @@ function toHalfBytes(values: Float32Array): Uint8Array {
   return new Uint8Array(half.buffer, half.byteOffset, half.byteLength);
 }
 
-/** A fresh, aligned copy (protobufjs may hand out Node Buffers, whose slice() is a view). */
-function copyBytes(bytes: Uint8Array): ArrayBuffer {
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return copy.buffer;
-}
-
-function floatValues(tensor: TensorProto, external: Map<string, Uint8Array>): Float32Array {
-  if (tensor.externalData && tensor.externalData.length > 0) {
-    const field = (key: string) => tensor.externalData!.find((e) => e.key === key)?.value;
-    const location = field("location")!;
-    const blob = external.get(location);
-    if (!blob) throw new Error(`float16: external data '${location}' of ${tensor.name} not given`);
-    const offset = Number(field("offset") ?? 0);
-    const length = Number(field("length") ?? blob.byteLength - offset);
-    return new Float32Array(copyBytes(blob.subarray(offset, offset + length)));
-  }
-  if (tensor.rawData && tensor.rawData.length > 0) {
-    return new Float32Array(copyBytes(tensor.rawData));
-  }
-  return Float32Array.from(tensor.floatData ?? []);
-}
-
 /** Converts one float tensor in place to float16 (inline raw data). */
 function convertTensor(tensor: TensorProto, external: Map<string, Uint8Array>): Uint8Array {
-  const half = toHalfBytes(floatValues(tensor, external));
+  const half = toHalfBytes(floatTensorValues(tensor, external));
   tensor.dataType = FLOAT16;
   tensor.floatData = [];
   return half;

@@ -111,7 +111,20 @@ export const CLIENT_SCRIPT = String.raw`
     blankCanvases: canvases.filter(blank).map(function (c) { return c.id; }),
     renderMs: Math.round(performance.now()),
   };
+  result.cspViolations = [];
   var out = document.getElementById("selfcheck");
-  if (out) out.textContent = JSON.stringify(result);
+  function publish() { if (out) out.textContent = JSON.stringify(result); }
+  // Anything blocked or loaded later (a violation is reported after this script) updates the check.
+  document.addEventListener("securitypolicyviolation", function (e) {
+    result.cspViolations.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
+    publish();
+  });
+  if (window.PerformanceObserver) {
+    new PerformanceObserver(function (list) {
+      list.getEntries().forEach(function (r) { result.resources.push(r.name); });
+      publish();
+    }).observe({ type: "resource" });
+  }
+  publish();
 })();
 `;

@@ -4,6 +4,7 @@
  */
 import type { RunRecord } from "../benchmarks/run_record.ts";
 import { GateError } from "../core/errors.ts";
+import { headlineNumbers, runLabel } from "./page.ts";
 
 /**
  * What makes runs incomparable: different suites, protocols, data, splits or prompts. Returns
@@ -37,8 +38,11 @@ export function comparabilityDifferences(records: RunRecord[]): string[] {
 }
 
 /**
- * `--fail-below AP` (any run's mean below it) and `--max-regression D` (any run's mean more
- * than D below the first run's): throws a {@link GateError} (exit 3) naming the run.
+ * `--fail-below X` (a run's headline number below X) and `--max-regression D` (a run's headline
+ * more than D below the first run's): throws a {@link GateError} (exit 3) naming the run. The
+ * headline is the first of {@link headlineNumbers}: the mean AP over tasks (at the largest shot
+ * count for adapted runs), COCO or LVIS AP, or Flickr30K R@1 of the first split, never a
+ * val+test mean. Values are fractions (0..1).
  */
 export function checkGates(
   records: RunRecord[],
@@ -46,25 +50,29 @@ export function checkGates(
 ): string[] {
   const lines: string[] = [];
   const failures: string[] = [];
+  const headline = (record: RunRecord) => {
+    const first = headlineNumbers(record)[0];
+    return first ?? { label: "no result", value: -1 };
+  };
   for (const record of records) {
-    const name = `${record.model.name}/${record.engine.engine}`;
+    const { label, value } = headline(record);
     if (gates.failBelow !== undefined) {
-      const ok = record.summary.mean >= gates.failBelow;
+      const ok = value >= gates.failBelow;
       (ok ? lines : failures).push(
-        `${name}: mean AP ${record.summary.mean.toFixed(4)} ${ok ? ">=" : "<"} ${gates.failBelow}`,
+        `${runLabel(record)}: ${label} ${value.toFixed(4)} ${ok ? ">=" : "<"} ${gates.failBelow}`,
       );
     }
   }
   if (gates.maxRegression !== undefined && records.length > 1) {
-    const base = records[0];
+    const base = headline(records[0]);
     for (const record of records.slice(1)) {
-      const drop = base.summary.mean - record.summary.mean;
-      const name = `${record.model.name}/${record.engine.engine}`;
+      const mine = headline(record);
+      const drop = base.value - mine.value;
       const ok = drop <= gates.maxRegression;
       (ok ? lines : failures).push(
-        `${name}: ${drop >= 0 ? "drop" : "gain"} of ${
+        `${runLabel(record)}: ${drop >= 0 ? "drop" : "gain"} of ${
           Math.abs(drop).toFixed(4)
-        } AP vs the first run (max regression ${gates.maxRegression})`,
+        } in ${mine.label} vs the first run (max regression ${gates.maxRegression})`,
       );
     }
   }

@@ -1,8 +1,32 @@
 /**
- * Reports: static HTML dashboards from run records.
+ * Reports: static HTML dashboards from run records, and their like-for-like comparison with
+ * published GLIP numbers.
  * @module
  */
-export { buildSite, readRuns, resultsCsv, resultsMarkdown, type SiteOptions } from "./site.ts";
-export { renderReportPage, verdict } from "./page.ts";
+export {
+  buildSite,
+  buildSiteFromRuns,
+  readRuns,
+  resultsCsv,
+  resultsMarkdown,
+  type RunFile,
+  type SiteOptions,
+} from "./site.ts";
+export { headlineNumbers, renderReportPage, verdict } from "./page.ts";
 export { checkGates, comparabilityDifferences } from "./compare.ts";
-export { referenceFewShot, referenceZeroShot } from "./reference_numbers.ts";
+export {
+  comparePublished,
+  type ComparisonContext,
+  type ComparisonQuery,
+  type ComparisonResult,
+  readComparisonContext,
+  recogniseModel,
+  runExclusion,
+} from "./comparison.ts";
+export {
+  PUBLISHED_MODELS,
+  PUBLISHED_NUMBERS,
+  type PublishedNumber,
+  RELEASED_CHECKPOINT_SHA256,
+} from "./reference_numbers.ts";
+export { escapeHtml, relativeHref } from "./html.ts";

@@ -6,37 +6,48 @@
  *
  * @module
  */
-import type { MetricResult, RunRecord, TaskResult } from "../benchmarks/run_record.ts";
+import type { RunRecord, TaskResult } from "../benchmarks/run_record.ts";
 import { meanAndStd } from "../benchmarks/run_record.ts";
 import { COCO_STAT_NAMES } from "../benchmarks/metrics/coco.ts";
 import { chartJsSource, STYLES } from "./assets.ts";
 import { CLIENT_SCRIPT } from "./client.ts";
-import { CITATIONS, referenceFewShot, referenceZeroShot } from "./reference_numbers.ts";
+import { CITATIONS, PUBLISHED_MODELS } from "./reference_numbers.ts";
+import {
+  comparePublished,
+  type ComparisonQuery,
+  type ComparisonResult,
+  isMatch,
+  type Match,
+  readComparisonContext,
+  recogniseModel,
+  runExclusion,
+} from "./comparison.ts";
+import { cspHash, escapeHtml, jsonForScript } from "./html.ts";
 
 /** Δ of the headline number (AP, or R@1) above which engine parity is flagged. */
 export const PARITY_THRESHOLD = 0.001;
 
 const COCO_KEYS = COCO_STAT_NAMES;
 
-function esc(text: unknown): string {
-  return String(text).replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
-  );
-}
+const esc = escapeHtml;
 
 const UNDEFINED_NOTE = "undefined: no ground truth in this cell (pycocotools reports -1)";
 
 function pct(value: number | undefined | null): string {
-  if (value === undefined || value === null || value < 0) {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     return `<span class="undefined" title="${UNDEFINED_NOTE}">—</span>`;
   }
   return (100 * value).toFixed(1);
 }
 
-function cell(value: number | undefined, attrs = "", extraClass = ""): string {
-  const data = value === undefined || value < 0 ? "" : ` data-value="${value}"`;
-  return `<td class="${extraClass}"${data}${attrs}>${pct(value)}</td>`;
+function cell(value: number | undefined, extraClass = ""): string {
+  const data = value === undefined || value < 0 ? "" : ` data-value="${esc(value)}"`;
+  return `<td class="${esc(extraClass)}"${data}>${pct(value)}</td>`;
+}
+
+/** A signed difference in points, e.g. "+1.2". */
+function signed(points: number): string {
+  return `${points >= 0 ? "+" : ""}${points.toFixed(1)}`;
 }
 
 /** Short label of a run. */
@@ -46,9 +57,6 @@ export function runLabel(record: RunRecord): string {
   }`;
 }
 
-function zeroShot(task: TaskResult): MetricResult | undefined {
-  return task.result;
-}
 
 /** The words and numbers a page shows for the metric of its runs. */
 interface MetricVocabulary {
@@ -102,28 +110,90 @@ function vocabulary(records: RunRecord[]): MetricVocabulary {
   };
 }
 
+/** A headline number of a run: what it is, its value (0..1) and the published-number query. */
+export interface HeadlineNumber {
+  label: string;
+  value: number;
+  query: ComparisonQuery;
+}
+
+/** The shot count a few-shot / prompt-tuning run's headline is for (its largest). */
+function headlineShots(record: RunRecord): number | "all" | undefined {
+  const keys = Object.keys(record.summary.byShots ?? {});
+  if (keys.length === 0) return undefined;
+  const numeric = keys.map(Number).filter((k) => Number.isFinite(k));
+  return numeric.length ? Math.max(...numeric) : "all";
+}
+
+/**
+ * The headline numbers of a run: Flickr30K R@1 per split (never a val+test mean), the mean AP
+ * over tasks (ODinW), the AP of COCO or LVIS (with APr, APc, APf), or a few-shot / prompt-tuning
+ * run's mean over seeds at its largest shot count.
+ */
+export function headlineNumbers(record: RunRecord): HeadlineNumber[] {
+  if (record.suite === "flickr30k") {
+    return record.tasks.filter((t) => t.result).map((t) => ({
+      label: `R@1 (${t.name})`,
+      value: t.result!.headline,
+      query: { task: t.name, metric: "R@1" },
+    }));
+  }
+  const shots = headlineShots(record);
+  if (shots !== undefined && record.protocol !== "zero-shot") {
+    return [{
+      label: `mean AP over tasks, ${shots}-shot (mean over seeds)`,
+      value: record.summary.byShots![String(shots)].mean,
+      query: { task: "Average", metric: "AP", shots },
+    }];
+  }
+  if (record.suite === "coco" || record.suite === "lvis") {
+    const task = record.tasks[0];
+    const keys = record.suite === "lvis" ? ["AP", "APr", "APc", "APf"] : ["AP"];
+    return task
+      ? keys.map((metric) => ({
+        label: `${metric} (${task.name})`,
+        value: task.result?.named[metric] ?? -1,
+        query: { task: task.name, metric },
+      }))
+      : [];
+  }
+  return [{
+    label: `mean AP over ${record.tasks.length} task(s)`,
+    value: record.summary.mean,
+    query: { task: "Average", metric: "AP" },
+  }];
+}
+
 /** One-line verdict for the header. */
 export function verdict(records: RunRecord[]): string {
   if (records.length === 0) return "No runs.";
   const [base, ...others] = records;
   if (others.length === 0) {
-    return `${runLabel(base)}: mean ${base.summary.metric} ${
-      pct(base.summary.mean)
-    } over ${base.summary.tasks} task(s), ${base.timings.imagesPerSecond.toFixed(2)} images/s`;
+    const numbers = headlineNumbers(base).map((h) => `${h.label} ${pct(h.value)}`).join(", ");
+    return `${runLabel(base)}: ${numbers || "no result"}, ${
+      base.timings.imagesPerSecond.toFixed(2)
+    } images/s`;
   }
+  const first = headlineNumbers(base)[0];
   return others.map((other) => {
-    const delta = other.summary.mean >= 0 && base.summary.mean >= 0
-      ? 100 * (other.summary.mean - base.summary.mean)
+    const mine = headlineNumbers(other).find((h) => h.label === first?.label);
+    const delta = first && mine && mine.value >= 0 && first.value >= 0
+      ? 100 * (mine.value - first.value)
       : NaN;
     const speed = other.timings.imagesPerSecond / Math.max(base.timings.imagesPerSecond, 1e-9);
     const who = other.model.name === base.model.name
       ? `${other.engine.engine} vs ${base.engine.engine}`
       : `${runLabel(other)} vs ${runLabel(base)}`;
-    return `${who}: Δ${base.summary.metric.split(" ")[0]} ${
-      Number.isNaN(delta) ? "—" : `${delta >= 0 ? "+" : ""}${delta.toFixed(1)}`
-    }, ${speed.toFixed(1)}x ${speed >= 1 ? "faster" : "the speed"}`;
+    const metric = first?.query.metric ?? "AP";
+    return `${who}: Δ${metric} ${Number.isNaN(delta) ? "—" : signed(delta)}, ${speed.toFixed(1)}x ${
+      speed >= 1 ? "faster" : "the speed"
+    }`;
   }).join("; ");
 }
+
+/** The demo banner: what the demo's data and model are. */
+export const DEMO_BANNER =
+  "Demo: synthetic ODinW-shaped data and the nano demo model, whose fusion and head were trained on a generated grounding corpus (its small backbones are not pre-trained). These numbers test the pipeline; they say nothing about GLIP, and no published number applies.";
 
 function header(title: string, records: RunRecord[], differences: string[]): string {
   const first = records[0];
@@ -134,7 +204,7 @@ function header(title: string, records: RunRecord[], differences: string[]): str
     }</ul></div>`
     : "";
   const demo = records.some((r) => r.model.demo)
-    ? `<div class="banner">Demo: synthetic data and a nano model with random weights. These numbers test the pipeline; they say nothing about GLIP.</div>`
+    ? `<div class="banner">${esc(DEMO_BANNER)}</div>`
     : "";
   return `<header><h1>${esc(title)}</h1><p class="meta">Suite <strong>${
     esc(first?.suite ?? "")
@@ -145,32 +215,91 @@ function header(title: string, records: RunRecord[], differences: string[]): str
   }</p>${banner}${demo}</header>`;
 }
 
+/** The Δ text of a match, e.g. "Δ vs published +1.2 (46.5 ± 0.3; source)". */
+function deltaText(value: number, match: Match): string {
+  const published = match.published;
+  const delta = signed(100 * value - published.value);
+  return `Δ vs published ${delta} (published ${published.value.toFixed(1)}${
+    published.std !== undefined ? ` ± ${published.std.toFixed(1)}` : ""
+  }; ${published.source})`;
+}
+
+/** What a page says about a run's comparison with a published number. */
+function comparisonText(value: number, result: ComparisonResult): string {
+  if (!isMatch(result)) return `no published number: ${result.why}`;
+  return value >= 0 ? deltaText(value, result) : `no Δ: this run's value is undefined`;
+}
+
 function headline(records: RunRecord[]): string {
   const cards = records.map((r) => {
-    const reference = referenceZeroShot(r.model.configName, r.suite, "Average");
-    const delta = reference && r.summary.mean >= 0
-      ? `Δ vs published ${(100 * (r.summary.mean - reference.value)).toFixed(1)} (${
-        (100 * reference.value).toFixed(1)
-      }; ${esc(reference.source)})`
-      : "no published number for this model and suite";
-    return `<div class="card"><div class="label">${esc(runLabel(r))}</div><div class="value">${
-      pct(r.summary.mean)
-    }</div><div class="label">mean ${esc(r.summary.metric)} · ${delta}</div><div class="label">${
-      r.timings.imagesPerSecond.toFixed(2)
-    } images/s · ${r.timings.wallSeconds.toFixed(1)} s</div></div>`;
+    const numbers = headlineNumbers(r).map((h) => {
+      const result = comparePublished(r, h.query);
+      return `<div class="value">${pct(h.value)}</div><div class="label">${
+        esc(h.label)
+      }</div><div class="label comparison">${esc(comparisonText(h.value, result))}</div>`;
+    }).join("");
+    return `<div class="card"><div class="label">${
+      esc(runLabel(r))
+    }</div>${numbers}<div class="label">${esc(r.timings.imagesPerSecond.toFixed(2))} images/s · ${
+      esc(r.timings.wallSeconds.toFixed(1))
+    } s</div></div>`;
   });
   return `<section aria-labelledby="h-headline"><h2 id="h-headline">Headline numbers</h2><div class="cards">${
     cards.join("")
-  }</div></section>`;
+  }</div>${publishedSection(records)}</section>`;
+}
+
+/** How each run's model was recognised, and the caveats or reasons of its comparisons. */
+function publishedSection(records: RunRecord[]): string {
+  const items = records.map((r) => {
+    const excluded = runExclusion(r);
+    const recognition = recogniseModel(r, readComparisonContext(r));
+    const how = excluded
+      ? `no published number: ${excluded}`
+      : recognition.model !== undefined
+      ? `compared with ${
+        PUBLISHED_MODELS[recognition.model].label
+      }: recognised by ${recognition.how}, ${recognition.detail}`
+      : `no published model: ${recognition.why}`;
+    const caveats = excluded ? [] : [
+      ...new Set(
+        headlineNumbers(r).flatMap((h) => {
+          const result = comparePublished(r, h.query);
+          return isMatch(result) ? result.caveats : [];
+        }),
+      ),
+    ];
+    return `<li>${esc(runLabel(r))}: ${esc(how)}${
+      caveats.length ? `<ul>${caveats.map((c) => `<li>${esc(c)}</li>`).join("")}</ul>` : ""
+    }</li>`;
+  }).join("");
+  return `<h3>Published numbers</h3><p class="note">A Δ is shown only against a published number measured on the same model (a released checkpoint or the paper's model), suite, tasks, split, prompt variant, protocol and shots; attributes the source does not state are listed where they were inferred.</p><ul class="note">${items}</ul>`;
+}
+
+/** Mean ± std over seeds, or "n=1" where one seed was run (a std of one value says nothing). */
+function seedsCell(values: number[]): string {
+  const { mean, std } = meanAndStd(values);
+  const spread = values.length === 1 ? "n=1" : `± ${std.toFixed(1)}`;
+  return `<td data-value="${esc(mean)}">${esc(mean.toFixed(1))} <span class="delta">${
+    esc(spread)
+  }</span></td>`;
 }
 
 function suiteTable(records: RunRecord[]): string {
   const taskNames = [...new Set(records.flatMap((r) => r.tasks.map((t) => t.name)))];
-  const base = records[0];
-  const referenceFor = (name: string) =>
-    base ? referenceZeroShot(base.model.configName, base.suite, name) : undefined;
-  const hasReference = taskNames.some((name) => referenceFor(name));
   const words = vocabulary(records);
+  const metric = words.headline;
+  // Flickr30K splits are headlines of their own: no val+test average row.
+  const averaged = records.every((r) => r.suite !== "flickr30k");
+  const zeroShotOf = (r: RunRecord, name: string) => r.tasks.find((t) => t.name === name)?.result;
+  // The published numbers each run's zero-shot results may be compared with.
+  const published = (r: RunRecord, task: string) => {
+    const result = comparePublished(r, { task, metric });
+    return isMatch(result) ? result : undefined;
+  };
+  const base = records[0];
+  const publishedColumn = (name: string) => (base ? published(base, name) : undefined);
+  const hasReference = [...taskNames, "Average"].some((name) => publishedColumn(name));
   const extraKeys = words.extraKeys;
   const shotColumns = [
     ...new Set(
@@ -182,77 +311,92 @@ function suiteTable(records: RunRecord[]): string {
       const cells = (record.tasks.find((t) => t.name === name)?.cells ?? []).filter((c) =>
         String(c.shots) === shots
       );
-      if (cells.length === 0) return `<td class="undefined">—</td>`;
-      const { mean, std } = meanAndStd(cells.map((c) => 100 * c.test.headline));
-      return `<td data-value="${mean}">${mean.toFixed(1)} <span class="delta">± ${
-        std.toFixed(1)
-      }</span></td>`;
+      return cells.length === 0
+        ? `<td class="undefined">—</td>`
+        : seedsCell(cells.map((c) => 100 * c.test.headline));
     }).join("");
   const head = `<tr><th scope="col">Task</th>${
     records.map((r) =>
       `<th scope="col">${esc(runLabel(r))}${shotColumns.length ? " (0-shot)" : ""}</th>${
-        extraKeys.map((k) => `<th scope="col" class="extra">${k}</th>`).join("")
+        extraKeys.map((k) => `<th scope="col" class="extra">${esc(k)}</th>`).join("")
       }`
     ).join("")
   }${
     records.map((r) =>
-      shotColumns.map((k) => `<th scope="col">${esc(runLabel(r))} ${k}-shot</th>`).join("")
+      shotColumns.map((k) => `<th scope="col">${esc(runLabel(r))} ${esc(k)}-shot</th>`).join("")
     ).join("")
   }${hasReference ? `<th scope="col">Published</th>` : ""}</tr>`;
+  const valueCell = (r: RunRecord, i: number, name: string, value: number | undefined) => {
+    const match = published(r, name);
+    const against = match
+      ? match.published.value / 100
+      : i > 0
+      ? (name === "Average" ? zeroShotMean(base) : zeroShotOf(base, name)?.headline)
+      : undefined;
+    let cls = "";
+    let note = "";
+    if (
+      typeof value === "number" && value >= 0 && typeof against === "number" && against >= 0
+    ) {
+      const delta = 100 * (value - against);
+      cls = delta > 0.05 ? "up" : delta < -0.05 ? "down" : "";
+      note = `Δ ${signed(delta)} vs ${match ? "published" : "first run"}`;
+    }
+    return `<td class="${cls}"${
+      typeof value === "number" && value >= 0 ? ` data-value="${esc(value)}"` : ""
+    }${note ? ` title="${esc(note)}"` : ""}>${pct(value)}${
+      note ? ` <span class="delta">(${esc(note.slice(2, note.indexOf(" vs")))})</span>` : ""
+    }</td>`;
+  };
   const rows = taskNames.map((name) => {
-    const reference = referenceFor(name)?.value;
     const cells = records.map((r, i) => {
-      const result = zeroShot(r.tasks.find((t) => t.name === name) ?? ({} as TaskResult));
-      const ap = result?.headline;
-      const against = reference ??
-        (i > 0
-          ? zeroShot(base.tasks.find((t) => t.name === name) ?? ({} as TaskResult))?.headline
-          : undefined);
-      let cls = "";
-      let title = "";
-      if (ap !== undefined && ap >= 0 && against !== undefined && against >= 0) {
-        const delta = 100 * (ap - against);
-        cls = delta > 0.05 ? "up" : delta < -0.05 ? "down" : "";
-        title = ` title="Δ ${delta >= 0 ? "+" : ""}${delta.toFixed(1)} vs ${
-          reference !== undefined ? "published" : "first run"
-        }"`;
-      }
-      const deltaText = title
-        ? ` <span class="delta">(${title.slice(10, title.indexOf(" vs"))})</span>`
-        : "";
-      const main = `<td class="${cls}"${
-        ap !== undefined && ap >= 0 ? ` data-value="${ap}"` : ""
-      }${title}>${pct(ap)}${deltaText}</td>`;
-      return main + extraKeys.map((k) => cell(result?.named[k], "", "extra")).join("");
+      const result = zeroShotOf(r, name);
+      return valueCell(r, i, name, result?.headline) +
+        extraKeys.map((k) => cell(result?.named[k], "extra")).join("");
     }).join("");
+    const reference = publishedColumn(name)?.published.value;
     return `<tr><th scope="row">${esc(name)}</th>${cells}${
       records.map((r) => shotCells(r, name)).join("")
-    }${hasReference ? cell(reference) : ""}</tr>`;
+    }${hasReference ? cell(reference === undefined ? undefined : reference / 100) : ""}</tr>`;
   }).join("");
-  const zeroShotMean = (r: RunRecord) => {
-    const values = r.tasks.map((t) => t.result?.headline ?? -1).filter((v) => v >= 0);
-    return values.length ? values.reduce((a, b) => a + b, 0) / values.length : -1;
-  };
   const shotAverages = (r: RunRecord) =>
     shotColumns.map((k) => {
       const v = r.summary.byShots?.[k];
-      return v
-        ? `<td data-value="${v.mean}">${(100 * v.mean).toFixed(1)} <span class="delta">± ${
-          (100 * v.std).toFixed(1)
-        }</span></td>`
-        : `<td class="undefined">—</td>`;
+      if (!v) return `<td class="undefined">—</td>`;
+      const seeds = new Set(
+        r.tasks.flatMap((t) => (t.cells ?? []).filter((c) => String(c.shots) === k)).map((c) =>
+          c.seed
+        ),
+      );
+      const spread = seeds.size === 1 ? "n=1" : `± ${(100 * v.std).toFixed(1)}`;
+      return `<td data-value="${esc(v.mean)}">${pct(v.mean)} <span class="delta">${
+        esc(spread)
+      }</span></td>`;
     }).join("");
-  const average = `<tr class="average"><th scope="row">Average</th>${
-    records.map((r) =>
-      cell(shotColumns.length ? zeroShotMean(r) : r.summary.mean) +
-      extraKeys.map(() => `<td class="extra"></td>`).join("")
-    ).join("")
-  }${records.map(shotAverages).join("")}${
-    hasReference ? cell(referenceFor("Average")?.value) : ""
-  }</tr>`;
-  return `<section aria-labelledby="h-suite"><h2 id="h-suite">Results by task</h2><p class="note">${words.note}. Cells are coloured by Δ against the published number where one exists, else against the first run; the Δ is also written, so colour is not the only signal. <label class="toggle"><input type="checkbox" data-toggle-extra="suite-table"> show ${
-    extraKeys.join(", ")
+  const averageReference = publishedColumn("Average")?.published.value;
+  const average = averaged
+    ? `<tr class="average"><th scope="row">Average</th>${
+      records.map((r, i) =>
+        valueCell(r, i, "Average", shotColumns.length ? zeroShotMean(r) : r.summary.mean) +
+        extraKeys.map(() => `<td class="extra"></td>`).join("")
+      ).join("")
+    }${records.map(shotAverages).join("")}${
+      hasReference ? cell(averageReference === undefined ? undefined : averageReference / 100) : ""
+    }</tr>`
+    : "";
+  return `<section aria-labelledby="h-suite"><h2 id="h-suite">Results by task</h2><p class="note">${
+    esc(words.note)
+  }. Cells are coloured by Δ against the published number where one matches the run (see "Published numbers"), else against the first run; the Δ is also written, so colour is not the only signal.${
+    averaged ? "" : " Flickr30K splits are reported each on its own, never averaged."
+  } <label class="toggle"><input type="checkbox" data-toggle-extra="suite-table"> show ${
+    esc(extraKeys.join(", "))
   } columns</label></p><table id="suite-table" class="sortable"><thead>${head}</thead><tbody>${rows}${average}</tbody></table></section>`;
+}
+
+/** Mean over tasks of the zero-shot results (undefined cells excluded); -1 when none. */
+function zeroShotMean(r: RunRecord): number {
+  const values = r.tasks.map((t) => t.result?.headline ?? -1).filter((v) => v >= 0);
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : -1;
 }
 
 interface ChartSpec {
@@ -317,12 +461,25 @@ function efficiency(records: RunRecord[], charts: Record<string, ChartSpec>): st
     };
   };
   const series = records.map((r) => seriesFor(r));
-  const published = records[0] ? referenceFewShot(records[0].model.configName) : undefined;
-  if (published && records[0].suite === "odinw") {
+  for (const record of records) {
+    if (record.protocol === "zero-shot") continue;
+    const points = SHOTS.map((shots) =>
+      comparePublished(record, {
+        task: "Average",
+        metric: "AP",
+        ...(shots === "0" ? {} : { shots: shots === "all" ? "all" : Number(shots) }),
+      })
+    );
+    const matched = points.filter(isMatch);
+    if (matched.length === 0) continue;
+    const label = `published: ${
+      PUBLISHED_MODELS[matched[0].recognition.model].label
+    }, ${record.protocol}`;
+    if (series.some((s) => s.label === label)) continue;
     series.push({
-      label: `published ${records[0].model.configName}`,
-      data: SHOTS.map((s) => (published[s] ? 100 * published[s].value : null)),
-      band: SHOTS.map(() => 0),
+      label,
+      data: points.map((p) => (isMatch(p) ? p.published.value : null)),
+      band: points.map((p) => (isMatch(p) ? p.published.std ?? 0 : 0)),
     });
   }
   const adapted = records.some((r) => r.tasks.some((t) => (t.cells ?? []).length > 0));
@@ -353,7 +510,7 @@ function taskDetails(records: RunRecord[], charts: Record<string, ChartSpec>): s
     const perRun = records.map((r) => r.tasks.find((t) => t.name === name));
     const first = perRun.find((t) => t);
     const numbers = `<table><thead><tr><th scope="col">Run</th>${
-      words.detailKeys.map((k) => `<th scope="col">${k}</th>`).join("")
+      words.detailKeys.map((k) => `<th scope="col">${esc(k)}</th>`).join("")
     }</tr></thead><tbody>${
       perRun.map((t, i) =>
         `<tr><th scope="row">${esc(runLabel(records[i]))}</th>${
@@ -404,7 +561,7 @@ function taskDetails(records: RunRecord[], charts: Record<string, ChartSpec>): s
         esc(p.hash.slice(0, 16))
       }…${
         p.droppedLabels.length
-          ? `; labels with no token (scored 0, as in GLIP): ${p.droppedLabels.join(", ")}`
+          ? `; labels with no token (scored 0, as in GLIP): ${esc(p.droppedLabels.join(", "))}`
           : ""
       }</p>`
     ).join("");
@@ -414,9 +571,9 @@ function taskDetails(records: RunRecord[], charts: Record<string, ChartSpec>): s
       }`
       : "";
     return `<details${n === 0 ? " open" : ""}><summary>${esc(name)} — ${esc(first?.split ?? "")}, ${
-      first?.images ?? 0
+      esc(first?.images ?? 0)
     } images, ${
-      first?.annotations ?? 0
+      esc(first?.annotations ?? 0)
     } boxes</summary>${card}<h3>${words.detailTitle}</h3>${numbers}<div class="charts">${bars}${pr}</div><h3>Exact prompt</h3>${prompts}</details>`;
   });
   return `<section aria-labelledby="h-tasks"><h2 id="h-tasks">Per task</h2>${
@@ -468,7 +625,7 @@ function parity(records: RunRecord[]): string {
       const flagged = Math.abs(delta) > PARITY_THRESHOLD;
       return `<tr><th scope="row">${esc(task.name)}</th>${cell(task.result?.headline)}${
         cell(other?.result?.headline)
-      }<td class="${flagged ? "flag" : ""}" data-value="${delta}">${
+      }<td class="${flagged ? "flag" : ""}" data-value="${esc(delta)}">${
         Number.isNaN(delta)
           ? "—"
           : `${(100 * delta).toFixed(2)}${flagged ? " ⚠ above threshold" : " ✓"}`
@@ -494,9 +651,9 @@ function timing(records: RunRecord[], charts: Record<string, ChartSpec>): string
       stages.map((s) => {
         const t = r.timings.stages[s];
         return t
-          ? `<td>${t.p50Ms.toFixed(1)} / ${
-            t.p90Ms.toFixed(1)
-          } <span class="delta">×${t.count}</span></td>`
+          ? `<td>${t.p50Ms.toFixed(1)} / ${t.p90Ms.toFixed(1)} <span class="delta">×${
+            esc(t.count)
+          }</span></td>`
           : "<td>—</td>";
       }).join("")
     }<td>${r.timings.imagesPerSecond.toFixed(2)}</td><td>${
@@ -542,7 +699,7 @@ function provenance(records: RunRecord[]): string {
     invocations: r.invocations,
   }));
   const datasets = new Set(records.flatMap((r) => r.tasks.map((t) => t.dataset)));
-  const cites = ["glip", ...[...datasets].filter((d) => CITATIONS[d])].map((k) =>
+  const cites = ["glip", ...[...datasets].filter((d) => Object.hasOwn(CITATIONS, d))].map((k) =>
     `<li>${esc(CITATIONS[k])}</li>`
   ).join("");
   return `<section aria-labelledby="h-provenance"><h2 id="h-provenance">Provenance</h2><p><button id="copy-provenance" type="button">Copy JSON</button></p><pre id="provenance">${
@@ -571,17 +728,39 @@ export function renderReportPage(
   return page(title, body, { charts });
 }
 
-/** Wraps a body into a self-contained HTML document. */
+let policy: string | undefined;
+
+/**
+ * The Content-Security-Policy of every page: nothing may load from anywhere, and the only
+ * scripts and styles that run are the ones shipped here, allowed by their sha256 (no
+ * 'unsafe-inline', so markup that reaches a page from a record can neither run nor style).
+ */
+export function contentSecurityPolicy(): string {
+  policy ??= [
+    "default-src 'none'",
+    `script-src ${cspHash(chartJsSource())} ${cspHash(CLIENT_SCRIPT)}`,
+    `style-src ${cspHash(STYLES)}`,
+    "img-src data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join("; ");
+  return policy;
+}
+
+/**
+ * Wraps a body into a self-contained HTML document. `body` must already be escaped HTML; `title`
+ * is escaped here; `data` goes into a JSON block that no string in it can close.
+ */
 export function page(title: string, body: string, data: Record<string, unknown>): string {
-  const json = JSON.stringify(data).replace(/</g, "\\u003c");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="${esc(contentSecurityPolicy())}">
+<meta name="referrer" content="no-referrer">
 <title>${esc(title)}</title><style>${STYLES}</style></head>
 <body>
 ${body}
 <pre id="selfcheck" hidden></pre>
-<script type="application/json" id="report-data">${json}</script>
+<script type="application/json" id="report-data">${jsonForScript(data)}</script>
 <script>${chartJsSource()}</script>
 <script>${CLIENT_SCRIPT}</script>
 </body></html>

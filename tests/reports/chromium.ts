@@ -31,6 +31,8 @@ export interface SelfCheck {
   canvases: number;
   blankCanvases: string[];
   renderMs: number;
+  /** Content-Security-Policy violations the page saw (blocked scripts, styles, loads). */
+  cspViolations: string[];
 }
 
 async function chromium(args: string[]): Promise<string> {

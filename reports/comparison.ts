@@ -50,8 +50,8 @@ export function readComparisonContext(record: RunRecord, file = "run.json"): Com
   for (const key of ["checkpointFile", "reference"] as const) {
     const value = (raw as Record<string, unknown>)[key];
     if (value === undefined) continue;
-    if (typeof value !== "string" || value.length > 512) {
-      throw new InputError("expected a string of at most 512 characters", {
+    if (typeof value !== "string" || value.length > 4096) {
+      throw new InputError("expected a string of at most 4096 characters", {
         file,
         field: `comparison.${key}`,
         value,

@@ -57,7 +57,6 @@ export function runLabel(record: RunRecord): string {
   }`;
 }
 
-
 /** The words and numbers a page shows for the metric of its runs. */
 interface MetricVocabulary {
   /** Name of the headline number. */

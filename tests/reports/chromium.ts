@@ -49,10 +49,10 @@ async function chromium(args: string[]): Promise<string> {
   return new TextDecoder().decode(output.stdout);
 }
 
-/** Renders a file, returns its self-check and writes a screenshot. */
+/** Renders a file, returns its self-check and the rendered DOM; writes a screenshot if asked. */
 export async function renderPage(
   file: string,
-  screenshot: string,
+  screenshot?: string,
 ): Promise<{ check: SelfCheck; dom: string }> {
   const url = `file://${file}`;
   const dom = await chromium(["--virtual-time-budget=10000", "--dump-dom", url]);
@@ -61,6 +61,7 @@ export async function renderPage(
     throw new Error(`no self-check in the rendered page ${file} (did the page script run?)`);
   }
   const check = JSON.parse(match[1].replace(/&quot;/g, '"').replace(/&amp;/g, "&")) as SelfCheck;
+  if (screenshot === undefined) return { check, dom };
   await chromium([
     "--window-size=1280,2200",
     "--hide-scrollbars",

@@ -29,9 +29,13 @@ let demo: Promise<RunRecord> | undefined;
 export function demoRecord(): Promise<RunRecord> {
   demo ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "report-demo-" });
-    const result = await runCli(["bench", "odinw", "--demo", "--out", dir, "--no-report"]);
-    if (result.code !== 0) throw new Error(`demo run failed: ${result.stderr}`);
-    return await readRunRecord(join(dir, "run.json"));
+    try {
+      const result = await runCli(["bench", "odinw", "--demo", "--out", dir, "--no-report"]);
+      if (result.code !== 0) throw new Error(`demo run failed: ${result.stderr}`);
+      return await readRunRecord(join(dir, "run.json"));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   })();
   return demo;
 }
@@ -80,11 +84,11 @@ export function variant(
   };
 }
 
-/** Writes records as run folders; returns their paths. */
-export async function writeRuns(records: RunRecord[]): Promise<string[]> {
+/** Writes records as run folders (inside `root` when given); returns their paths. */
+export async function writeRuns(records: RunRecord[], root?: string): Promise<string[]> {
   const dirs = [];
   for (const record of records) {
-    const dir = await Deno.makeTempDir({ prefix: "report-run-" });
+    const dir = await Deno.makeTempDir({ prefix: "report-run-", ...(root ? { dir: root } : {}) });
     await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(record));
     dirs.push(dir);
   }

@@ -159,7 +159,10 @@ export interface ComparisonQuery {
 /** A published number that matches a run, with the caveats to print beside its Δ. */
 export interface Match {
   published: PublishedNumber;
-  /** Attributes that are inferred rather than stated by the source, with their evidence. */
+  /**
+   * Attributes that are inferred rather than stated by the source, with their evidence, and the
+   * number's notes: to print beside the Δ.
+   */
   caveats: string[];
   recognition: Extract<Recognition, { model: string }>;
 }
@@ -302,7 +305,10 @@ export function comparePublished(
     return {
       published,
       recognition,
-      caveats: checks.flatMap((c) => (c.caveat ? [c.caveat] : [])),
+      caveats: [
+        ...checks.flatMap((c) => (c.caveat ? [c.caveat] : [])),
+        ...(published.notes ?? []),
+      ],
     };
   }
   return { why: `published ${model.label} ${reasons.join("; ")}` };

@@ -161,6 +161,8 @@ export interface PublishedNumber {
   /** ± std over seeds, percent, where the source gives it. */
   std?: number;
   source: string;
+  /** What else a reader must know beside a Δ against this number. */
+  notes?: string[];
 }
 
 const README = "microsoft/GLIP README, Model Zoo (commit 9dda955)";
@@ -208,6 +210,8 @@ const ADAPTED_SPLIT =
   "inferred: GLIP's fine-tuning command selects on val and evaluates the best checkpoint on test (--evaluate_only_best_on_test)";
 const TABLE11_PROTOCOL =
   "inferred: the transcription heads Table 11 'Linear Probing', but for the GLIP rows it is most likely prompt tuning (fact sheet §8.5, audit D7)";
+const KSHOT_SUBSETS =
+  "k-shot subsets: GLIP's paper does not say which images its seeds drew; GLIP's README path (the _grounding suffix) and its prepared fewshot_*_shot{k}_seed{s}.json files can differ from this run's sampler, which the run record names (audit D6)";
 const TABLE10_GLIP_T_PROMPT =
   "inferred: this row's 0-shot column (46.5) is the engineered-prompt zero-shot number (fact sheet §1.3)";
 
@@ -353,6 +357,7 @@ function buildTable(): PublishedNumber[] {
           value,
           ...(std !== undefined ? { std } : {}),
           source,
+          notes: [KSHOT_SUBSETS],
         });
       }
     }

@@ -218,12 +218,19 @@ async function checkReplaceable(target: string): Promise<void> {
     throw new UsageError(`report: --out ${target} exists and is not a folder`);
   }
   if (await pathExists(join(target, SITE_MARKER))) return;
-  for await (const _ of Deno.readDir(target)) {
+  // A report written before the marker existed holds only the site's own files.
+  for await (const entry of Deno.readDir(target)) {
+    if (entry.isFile && SITE_FILE.test(entry.name)) continue;
     throw new UsageError(
-      `report: --out ${target} is not empty and is not an earlier report (no ${SITE_MARKER}); give a new or empty folder`,
+      `report: --out ${target} holds ${
+        JSON.stringify(entry.name)
+      }, so it is not an earlier report (no ${SITE_MARKER}); give a new or empty folder`,
     );
   }
 }
+
+/** Names of the files a site consists of. */
+const SITE_FILE = /^(?:index|compare|run-\d+)\.html$|^results\.(?:json|csv|md)$/;
 
 /** Moves the finished site to `target`, replacing an earlier report there. */
 async function swapIntoPlace(staging: string, target: string): Promise<void> {

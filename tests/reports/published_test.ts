@@ -176,6 +176,20 @@ Deno.test("D5: 'all'-shot cells are compared with the All column of the few-shot
   assertEquals(match.published.value, 64.9);
 });
 
+Deno.test("D6: a few-shot Δ says that the k-shot subsets may differ from GLIP's", () => {
+  const run = makeRecord({
+    protocol: "few-shot",
+    tasks: Object.fromEntries(ODINW13.map((name) => [name, "test"])),
+    cells: { "3": [3, 30, 300] },
+    comparison: { reference: "paper-glip-t" },
+    prompt: "engineered",
+  });
+  const match = expectMatch(comparePublished(run, { ...AVERAGE, shots: 3 }));
+  assertEquals(match.published.value, 54.9);
+  assert(match.caveats.some((c) => c.includes("audit D6")), match.caveats.join("\n"));
+  assertStringIncludes(renderReportPage("t", [run]), "audit D6");
+});
+
 Deno.test("D7: prompt-tuning runs are compared with GLIP's prompt-tuning numbers, not full-model tuning", () => {
   const run = makeRecord({
     protocol: "prompt-tuning",

@@ -58,6 +58,12 @@ Deno.test("an existing folder is replaced only when it is empty or an earlier re
     await Deno.writeTextFile(join(foreign, "notes.txt"), "mine");
     await assertRejects(() => buildSite(runs, foreign), UsageError, "is not an earlier report");
     assertEquals(await Deno.readTextFile(join(foreign, "notes.txt")), "mine");
+    const older = join(root, "older-report");
+    await Deno.mkdir(older);
+    await Deno.writeTextFile(join(older, "index.html"), "a report written before the marker");
+    await buildSite(runs, older);
+    assert(await pathExists(join(older, SITE_MARKER)));
+    await Deno.remove(older, { recursive: true });
 
     const out = join(root, "site");
     await buildSite(runs, out);

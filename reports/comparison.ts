@@ -9,7 +9,8 @@
  */
 import { basename } from "node:path";
 import type { RunRecord, TaskResult } from "../benchmarks/run_record.ts";
-import { InputError } from "../core/errors.ts";
+import { InputError, UsageError } from "../core/errors.ts";
+import { unknownNameMessage } from "../core/did_you_mean.ts";
 import { odinwTasks } from "../datasets/odinw.ts";
 import {
   type Attribute,
@@ -34,6 +35,26 @@ export interface ComparisonContext {
   checkpointFile?: string;
   /** `bench --reference KEY`: the published model the user says this checkpoint is. */
   reference?: string;
+}
+
+/**
+ * Checks a `bench --reference KEY` value: returns the key of a published model, or throws a
+ * {@link UsageError} (exit 2) with "did you mean" and the known keys. For the bench command to
+ * call while parsing its flags, before any inference.
+ *
+ * @example
+ * ```ts
+ * import { checkReferenceKey } from "./comparison.ts";
+ * console.assert(checkReferenceKey("paper-glip-t") === "paper-glip-t");
+ * ```
+ */
+export function checkReferenceKey(key: string): string {
+  if (Object.hasOwn(PUBLISHED_MODELS, key)) return key;
+  throw new UsageError(
+    `bench: --reference: ${
+      unknownNameMessage("published model", key, Object.keys(PUBLISHED_MODELS))
+    }`,
+  );
 }
 
 /**
@@ -111,7 +132,7 @@ export function recogniseModel(
     }
   }
   if (context.reference) {
-    if (PUBLISHED_MODELS[context.reference]) {
+    if (Object.hasOwn(PUBLISHED_MODELS, context.reference)) {
       return {
         model: context.reference,
         how: "--reference",

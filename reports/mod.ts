@@ -15,6 +15,7 @@ export {
 export { headlineNumbers, renderReportPage, verdict } from "./page.ts";
 export { checkGates, comparabilityDifferences } from "./compare.ts";
 export {
+  checkReferenceKey,
   comparePublished,
   type ComparisonContext,
   type ComparisonQuery,

@@ -3,8 +3,10 @@
  * point 6 and of ../shared/PUBLISHED-NUMBERS-AUDIT.md (D1-D10), each stated as the rule it
  * checks.
  */
-import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../assert.ts";
+import { UsageError } from "../../core/errors.ts";
 import {
+  checkReferenceKey,
   comparePublished,
   type ComparisonResult,
   isMatch,
@@ -162,6 +164,14 @@ Deno.test("recognition: sha256 first, a renamed file by its digest, a wrong dige
   assertStringIncludes("why" in unknown ? unknown.why : "", "known: glip-t-a");
   const none = recogniseModel(makeRecord(), {});
   assertStringIncludes("why" in none ? none.why : "", "does not name its checkpoint file");
+});
+
+Deno.test("checkReferenceKey() takes a published model's key and answers others with did-you-mean", () => {
+  assertEquals(checkReferenceKey("glip-t-c"), "glip-t-c");
+  const error = assertThrows(() => checkReferenceKey("paper-glip-tc"), UsageError);
+  assertStringIncludes(error.message, "'paper-glip-t-c'");
+  assertStringIncludes(error.message, "Did you mean");
+  assertThrows(() => checkReferenceKey("constructor"), UsageError);
 });
 
 Deno.test("D5: 'all'-shot cells are compared with the All column of the few-shot table", () => {

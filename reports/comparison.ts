@@ -156,7 +156,7 @@ export function recogniseModel(
 /** Why a whole run gets no published number (demo, --limit, shard), or undefined. */
 export function runExclusion(record: RunRecord): string | undefined {
   if (record.model.demo || record.tasks.some((t) => t.dataset === "demo")) {
-    return "a demo run (synthetic data): no published number applies";
+    return "a demo run (synthetic data and the nano demo model)";
   }
   if (record.settings.limit) {
     return `a smoke run (--limit ${record.settings.limit}): only part of the images were scored`;

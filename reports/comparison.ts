@@ -156,7 +156,7 @@ export function recogniseModel(
 /** Why a whole run gets no published number (demo, --limit, shard), or undefined. */
 export function runExclusion(record: RunRecord): string | undefined {
   if (record.model.demo || record.tasks.some((t) => t.dataset === "demo")) {
-    return "a demo run (synthetic data and the nano demo model)";
+    return "a demo run (synthetic demo data)";
   }
   if (record.settings.limit) {
     return `a smoke run (--limit ${record.settings.limit}): only part of the images were scored`;
@@ -179,12 +179,14 @@ export interface ComparisonQuery {
 
 /** A published number that matches a run, with the caveats to print beside its Δ. */
 export interface Match {
+  /** The published number whose every attribute matches the run. */
   published: PublishedNumber;
   /**
    * Attributes that are inferred rather than stated by the source, with their evidence, and the
    * number's notes: to print beside the Δ.
    */
   caveats: string[];
+  /** How the run's model was recognised as the number's model. */
   recognition: Extract<Recognition, { model: string }>;
 }
 

@@ -111,8 +111,11 @@ function vocabulary(records: RunRecord[]): MetricVocabulary {
 
 /** A headline number of a run: what it is, its value (0..1) and the published-number query. */
 export interface HeadlineNumber {
+  /** What the number is, e.g. "R@1 (val)" or "mean AP over 13 task(s)". */
   label: string;
+  /** The value, 0..1 (-1: undefined). */
   value: number;
+  /** What to ask {@link comparePublished} for this number. */
   query: ComparisonQuery;
 }
 

@@ -142,6 +142,7 @@ export const RELEASED_CHECKPOINT_SHA256: Readonly<Record<string, string | undefi
 export interface PublishedNumber {
   /** Key into {@link PUBLISHED_MODELS}. */
   model: string;
+  /** The suite it was measured on. */
   suite: PublishedSuite;
   /** The suite's task name, or "Average" (the mean over the task set). */
   task: string;
@@ -151,6 +152,7 @@ export interface PublishedNumber {
   split: Attribute<string>;
   /** The prompt variant (ODinW only: raw odinw_13 names or engineered odinw_35 prompts). */
   prompt?: Attribute<"raw" | "engineered">;
+  /** Zero-shot, few-shot (full-model tuning) or prompt tuning. */
   protocol: Attribute<PublishedProtocol>;
   /** Shots per category (few-shot, prompt tuning). */
   shots?: number | "all";
@@ -160,6 +162,7 @@ export interface PublishedNumber {
   value: number;
   /** ± std over seeds, percent, where the source gives it. */
   std?: number;
+  /** Where the number comes from (document and table). */
   source: string;
   /** What else a reader must know beside a Δ against this number. */
   notes?: string[];

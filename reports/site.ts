@@ -16,7 +16,9 @@ import { COCO_STAT_NAMES } from "../benchmarks/metrics/coco.ts";
 
 /** A run record and the file it was read from. */
 export interface RunFile {
+  /** The `run.json` it was read from. */
   path: string;
+  /** The record, validated and checked for the report. */
   record: RunRecord;
 }
 

@@ -502,7 +502,26 @@ function efficiency(records: RunRecord[], charts: Record<string, ChartSpec>): st
       charts,
       true,
     )
-  }</section>`;
+  }${shotComparisons(records)}</section>`;
+}
+
+/** Per shot count of each adapted run: its mean over seeds against the published number, or why none. */
+function shotComparisons(records: RunRecord[]): string {
+  const items = records.flatMap((r) => {
+    if (r.protocol === "zero-shot") return [];
+    return Object.entries(r.summary.byShots ?? {}).map(([key, { mean }]) => {
+      const shots = key === "all" ? "all" as const : Number(key);
+      const result = comparePublished(r, { task: "Average", metric: "AP", shots });
+      return `<li>${esc(runLabel(r))}, ${esc(key)}-shot: ${pct(mean)} · ${
+        esc(comparisonText(mean, result))
+      }</li>`;
+    });
+  });
+  return items.length
+    ? `<h3>Against published few-shot and prompt-tuning numbers</h3><ul class="note">${
+      items.join("")
+    }</ul>`
+    : "";
 }
 
 function taskDetails(records: RunRecord[], charts: Record<string, ChartSpec>): string {

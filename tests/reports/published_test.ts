@@ -83,6 +83,10 @@ Deno.test("D1: a few-shot headline is compared with the few-shot table at its sh
   }]);
   // Its 0-shot results are on test: not the zero-shot split of the published 46.5.
   expectNone(comparePublished(run, AVERAGE), "split");
+  // The page compares every shot count it ran with the same table.
+  const html = renderReportPage("t", [run]);
+  assertStringIncludes(html, "1-shot: 51.0 · Δ vs published -0.1 (published 51.1 ± 0.1");
+  assertStringIncludes(html, "10-shot: 52.0 · Δ vs published -6.4 (published 58.4 ± 0.2");
 });
 
 Deno.test("D2: the released GLIP-T is recognised by file name and never compared with the paper's 46.5", () => {

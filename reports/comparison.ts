@@ -290,6 +290,16 @@ export function comparePublished(
 ): ComparisonResult {
   const excluded = runExclusion(record);
   if (excluded) return { why: excluded };
+  if (
+    record.suite === "flickr30k" &&
+    (record.taskSpecs ?? []).some((spec) =>
+      (spec as { grounding?: { merged?: unknown } })?.grounding?.merged === true
+    )
+  ) {
+    return {
+      why: "the run scored MERGED boxes; GLIP's Flickr30K numbers are ANY-BOX (MDETR's protocol)",
+    };
+  }
   const recognition = recogniseModel(record, context, options.digests);
   if (recognition.model === undefined) return { why: recognition.why };
   const model = PUBLISHED_MODELS[recognition.model];

@@ -297,6 +297,8 @@ Deno.test("Flickr30K headlines are R@1 per split, never a val+test mean; test ha
   assertEquals(headlines.map((h) => h.label), ["R@1 (val)", "R@1 (test)"]);
   assertEquals(expectMatch(comparePublished(run, headlines[0].query)).published.value, 85.3);
   expectNone(comparePublished(run, headlines[1].query), "no published R@1 of flickr30k test");
+  const merged = { ...run, taskSpecs: [{ name: "val", grounding: { merged: true } }] };
+  expectNone(comparePublished(merged, headlines[0].query), "ANY-BOX");
   const html = renderReportPage("flickr", [run]);
   assert(!html.includes(`<th scope="row">Average</th>`), "no val+test average row");
   assertStringIncludes(html, "Δ vs published -5.3 (published 85.3");

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { InputError } from "../../core/errors.ts";
-import { readCheckpoint } from "../../models/checkpoint/mod.ts";
+import { checkExpectedShapes, readCheckpoint } from "../../models/checkpoint/mod.ts";
 import { readSafetensors, readSafetensorsMetadata } from "../../models/checkpoint/safetensors.ts";
 import { readNpy } from "../../models/npy.ts";
 import {
@@ -173,4 +173,31 @@ Deno.test(".npy: negative dims, prototype dtypes and a header past the file are 
   const long = npy(header("<f4", "(1,)"));
   new DataView(long.buffer).setUint16(8, 60000, true);
   assertThrows(() => readNpy(long, "a.npy"), InputError, "header length");
+});
+
+Deno.test("checkExpectedShapes() lists every tensor whose declared shape is not the architecture's", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "shapes.pth");
+    await writeRawCheckpoint(path, [plain, {
+      ...plain,
+      name: "b",
+      key: "1",
+      size: [4],
+      stride: [1],
+    }], {
+      "0": 16,
+      "1": 16,
+    });
+    const checkpoint = await readCheckpoint(path);
+    try {
+      checkExpectedShapes(checkpoint, new Map([["w", [2, 2]], ["b", [4]], ["absent", [3]]]));
+      assertThrows(
+        () => checkExpectedShapes(checkpoint, new Map([["w", [4, 1]], ["b", [2, 2]]])),
+        InputError,
+        "2 tensor(s) do not have the architecture's shape: w [2,2] (expected [4,1]), b [4] (expected [2,2])",
+      );
+    } finally {
+      checkpoint.close();
+    }
+  });
 });

@@ -36,6 +36,9 @@ export interface ExtractOptions {
   onEntry?: (files: number, name: string) => void;
 }
 
+/** Compressed bytes given to a decompressor at a time (bounds its output to ~16 MiB). */
+const INFLATE_SLICE = 1 << 14;
+
 /** The longest entry name accepted, in bytes (Linux's PATH_MAX). */
 export const MAX_ENTRY_NAME_BYTES = 4096;
 /** The largest tar metadata record (pax header, GNU long name) accepted, in bytes. */
@@ -318,22 +321,29 @@ async function extractZip(
         while (n < chunk.length) n += await out.write(chunk.subarray(n));
       }
     };
-    const step = 1 << 16; // at most ~64 MiB inflated per step (deflate expands up to ~1032x)
+    const step = 1 << 20;
     for (let done = 0; done < entry.compressedSize || entry.compressedSize === 0; done += step) {
       const length = Math.min(step, entry.compressedSize - done);
       const chunk = length > 0 ? await readAt(file, dataOffset + done, length) : new Uint8Array();
       const last = done + length >= entry.compressedSize;
-      try {
-        if (inflate) inflate.push(chunk, last);
-        else pending.push(chunk);
-      } catch (error) {
-        throw new ArchiveError(
-          `${archive}: entry '${entry.name}' does not inflate (${(error as Error).message})`,
-        );
+      // fed to the inflater in small slices: deflate expands up to ~1032x, so at most ~16 MiB
+      // of output exists at a time, and a bomb is stopped within one slice of its declared size
+      for (let at = 0; at < chunk.length || at === 0; at += INFLATE_SLICE) {
+        const slice = chunk.subarray(at, at + INFLATE_SLICE);
+        const final = last && at + INFLATE_SLICE >= chunk.length;
+        try {
+          if (inflate) inflate.push(slice, final);
+          else pending.push(slice);
+        } catch (error) {
+          throw new ArchiveError(
+            `${archive}: entry '${entry.name}' does not inflate (${(error as Error).message})`,
+          );
+        }
+        if (overflow) throw tooLong();
+        await flush();
+        pendingBytes = 0;
+        if (chunk.length === 0) break;
       }
-      if (overflow) throw tooLong();
-      await flush();
-      pendingBytes = 0;
       if (last) break;
     }
     if (written !== entry.size || crc !== entry.crc) {
@@ -387,6 +397,17 @@ class ByteReader {
   }
 }
 
+/** Cuts a byte stream into pieces of at most `size` bytes (views, no copies). */
+function slices(size: number): TransformStream<Uint8Array, Uint8Array<ArrayBuffer>> {
+  return new TransformStream({
+    transform(chunk, controller) {
+      for (let at = 0; at < chunk.length; at += size) {
+        controller.enqueue(chunk.subarray(at, at + size) as Uint8Array<ArrayBuffer>);
+      }
+    },
+  });
+}
+
 function text(bytes: Uint8Array): string {
   const end = bytes.indexOf(0);
   return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
@@ -419,7 +440,9 @@ async function extractTar(
   options: ExtractOptions,
 ): Promise<number> {
   const file = await Deno.open(archive, { read: true });
-  const stream = gzip ? file.readable.pipeThrough(new DecompressionStream("gzip")) : file.readable;
+  const stream = gzip
+    ? file.readable.pipeThrough(slices(INFLATE_SLICE)).pipeThrough(new DecompressionStream("gzip"))
+    : file.readable;
   const reader = new ByteReader(stream);
   let files = 0;
   let longName: string | undefined;

@@ -26,7 +26,7 @@ function tarHeader(name: string, size: number, type: string): Uint8Array {
  * A tar whose first record is a pax header declaring `declared` bytes, followed by `present`
  * zero bytes of it (all of them for the full 256 MiB case, which gzips to about 255 KB).
  */
-export function paxBombTar(declared: number, present = declared): Uint8Array {
+export function paxBombTar(declared: number, present = declared): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(512 + present);
   out.set(tarHeader("PaxHeaders/bomb", declared, "x"));
   return out;

@@ -21,6 +21,7 @@ import { loadCocoJson } from "../datasets/coco_json.ts";
 import { type FewShotSampler, sampleFewShot, subsetCoco } from "../datasets/fewshot.ts";
 import type { DetectionTask } from "./suite.ts";
 import { pathExists } from "../core/fs.ts";
+import { permissionAdvice } from "../core/permissions.ts";
 
 const PLACEHOLDERS = ["task", "shots", "seed", "train_json", "val_json", "out"] as const;
 
@@ -224,11 +225,10 @@ async function spawnTrainer(
       stdin: "null",
     }).spawn().status;
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    const advice = permissionAdvice(error, "bench");
+    if (advice) {
       throw new UsageError(
-        `--trainer needs permission to run 'sh' (${
-          (error as Error).message
-        }); run with --allow-run=sh (or 'deno task glip bench', which grants it)`,
+        `--trainer runs its command with 'sh', which needs --allow-run=sh: ${advice}`,
       );
     }
     throw error;

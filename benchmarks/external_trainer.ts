@@ -161,7 +161,26 @@ export async function trainCell(cell: TrainerCell, options: TrainerOptions): Pro
   );
   const doneFile = join(dir, "done.json");
   if (await pathExists(doneFile)) {
-    return (JSON.parse(await Deno.readTextFile(doneFile)) as { checkpoint: string }).checkpoint;
+    let done: unknown;
+    try {
+      done = JSON.parse(await Deno.readTextFile(doneFile));
+    } catch (error) {
+      throw new InputError(
+        `not valid JSON (${(error as Error).message}); remove it to train again`,
+        {
+          file: doneFile,
+        },
+      );
+    }
+    const checkpoint = (done as { checkpoint?: unknown })?.checkpoint;
+    if (typeof checkpoint !== "string") {
+      throw new InputError("expected the trained checkpoint's path; remove it to train again", {
+        file: doneFile,
+        field: "checkpoint",
+        value: checkpoint,
+      });
+    }
+    return checkpoint;
   }
   if (!task.trainAnnotationFile) {
     throw new UsageError(`--trainer: task ${task.name} has no train split to adapt on`);

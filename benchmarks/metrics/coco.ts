@@ -245,7 +245,6 @@ export interface UndeclaredCategories {
  * ```ts
  * import { undeclaredCategories } from "./coco.ts";
  * const found = undeclaredCategories({
- *   images: [{ id: 1 }],
  *   annotations: [{ id: 1, image_id: 1, category_id: 7, bbox: [0, 0, 1, 1], area: 1, iscrowd: 0 }],
  *   categories: [{ id: 1 }],
  * });

@@ -10,6 +10,7 @@ import {
   safetensorsBytes,
   writeAliasedCheckpoint,
   writeRawCheckpoint,
+  writeRawLegacyCheckpoint,
 } from "../hostile/checkpoints.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -196,6 +197,56 @@ Deno.test("checkExpectedShapes() lists every tensor whose declared shape is not 
         InputError,
         "2 tensor(s) do not have the architecture's shape: w [2,2] (expected [4,1]), b [4] (expected [2,2])",
       );
+    } finally {
+      checkpoint.close();
+    }
+  });
+});
+
+/** Writes a legacy checkpoint and returns the refusal of reading it. */
+async function legacyRefusal(
+  tensors: RawTensor[],
+  keys: string[],
+  storageBytes: Record<string, number>,
+  counts: Record<string, number> = {},
+): Promise<InputError> {
+  let error: InputError | undefined;
+  await withTempDir(async (dir) => {
+    const path = join(dir, "legacy.pth");
+    await writeRawLegacyCheckpoint(path, tensors, keys, storageBytes, counts);
+    error = await assertRejects(() => readCheckpoint(path), InputError);
+    assert(error.message.startsWith(path), error.message);
+  });
+  return error!;
+}
+
+Deno.test("legacy .pth: the same checks, plus the storage list and its element counts", async () => {
+  const negative = await legacyRefusal([{ ...plain, offset: -1 }], ["0"], { "0": 16 });
+  assert(negative.message.includes("w: storage offset must be a non-negative integer (got -1)"));
+  const overlap = await legacyRefusal(
+    [plain, { ...plain, name: "v", offset: 1, size: [3], stride: [1] }],
+    ["0"],
+    { "0": 16 },
+  );
+  assert(overlap.message.includes("overlaps"), overlap.message);
+  const twice = await legacyRefusal([plain], ["0", "0"], { "0": 16 });
+  assert(twice.message.includes("a storage key is listed twice"), twice.message);
+  const count = await legacyRefusal([plain], ["0"], { "0": 16 }, { "0": -4 });
+  assert(count.message.includes("storage 0 records -4 elements"), count.message);
+  const absent = await legacyRefusal([plain], [], {});
+  assert(
+    absent.message.includes("storage 0 declares 16 bytes, the file holds none"),
+    absent.message,
+  );
+});
+
+Deno.test("legacy .pth: well-formed raw files still read (the refusals above are not blanket)", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "legacy.pth");
+    await writeRawLegacyCheckpoint(path, [plain], ["0"], { "0": 16 });
+    const checkpoint = await readCheckpoint(path);
+    try {
+      assertEquals([...(await checkpoint.tensors.get("w")!.toFloat32())], [0, 0, 0, 0]);
     } finally {
       checkpoint.close();
     }

@@ -98,3 +98,34 @@ export function deepSafetensorsBytes(depth: number): Uint8Array {
   out.set(json, 8);
   return out;
 }
+
+/**
+ * Writes a legacy (torch < 1.6) checkpoint: the header pickles, a state dict of `tensors`, the
+ * storage key list `keys` (as given, so it may repeat or omit keys), then each listed storage
+ * as an int64 element count (`counts[key]`, default its zero bytes / 4) and its zero bytes.
+ */
+export async function writeRawLegacyCheckpoint(
+  path: string,
+  tensors: RawTensor[],
+  keys: string[],
+  storageBytes: Record<string, number>,
+  counts: Record<string, number> = {},
+): Promise<void> {
+  const parts: Uint8Array[] = [
+    pickle({ long: 0x1950a86a20f9469cfc6cn }),
+    pickle(1001),
+    pickle({ dict: [["protocol_version", 1001], ["little_endian", true]] }),
+    statePickle(tensors),
+    pickle(keys),
+  ];
+  for (const key of keys) {
+    const count = new Uint8Array(8);
+    new DataView(count.buffer).setBigInt64(
+      0,
+      BigInt(counts[key] ?? storageBytes[key] / 4),
+      true,
+    );
+    parts.push(count, new Uint8Array(storageBytes[key]));
+  }
+  await Deno.writeFile(path, new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()));
+}

@@ -239,7 +239,9 @@ export const command: Command = {
       if (file.extractTo && marker) {
         const target = join(root.path, file.extractTo);
         const count = await extractArchive(dest, target);
-        await Deno.writeTextFile(marker, `${downloaded.sha256}\n`);
+        // the marker says "unpacked from these bytes": written whole or not at all
+        await Deno.writeTextFile(`${marker}.tmp-${Deno.pid}`, `${downloaded.sha256}\n`);
+        await Deno.rename(`${marker}.tmp-${Deno.pid}`, marker);
         if (!booleanFlag(parsed, "keep-archives")) await Deno.remove(dest);
         info(`${file.path}: unpacked ${count} files into ${target}`);
         status += `, unpacked ${count} files`;

@@ -5,7 +5,7 @@ import { InputError } from "../../core/errors.ts";
 import { DownloadError, downloadFile } from "../../datasets/download.ts";
 import { DATA_LOCK_FILE, readDataLock } from "../../datasets/data_lock.ts";
 import { insecureUrl } from "../../cli/commands/data.ts";
-import { sha256Hex } from "./archive_fixtures.ts";
+import { makeZip, sha256Hex } from "./archive_fixtures.ts";
 
 const v1 = new Uint8Array(200_000).map((_, i) => (i * 7919) % 251);
 const v2 = v1.map((b, i) => (i >= 100_000 ? b ^ 0x5a : b));
@@ -225,4 +225,33 @@ Deno.test("a malformed data lock is refused naming the entry and field", async (
     );
     await assertRejects(() => readDataLock(dir), InputError, 'files["a.zip"].size');
   });
+});
+
+Deno.test("--verify checks an unpacked archive by the sha256 its marker recorded", async () => {
+  const zip = makeZip({ "Aquarium/a.txt": "a" });
+  const mirror = lvisMirror({ "Aquarium.zip": zip });
+  try {
+    await withDir(async (dir) => {
+      const fetched = await runCli([
+        "data",
+        "odinw",
+        "--tasks",
+        "Aquarium",
+        "--mirror",
+        mirror.base,
+        "--data",
+        dir,
+      ]);
+      assertEquals(fetched.code, 0, fetched.stderr);
+      const verified = await runCli(["data", "--verify", "odinw", "--data", dir]);
+      assertEquals(verified.code, 0, verified.stderr);
+      assertStringIncludes(verified.stdout, "ok (unpacked; its marker records the locked sha256)");
+      await Deno.writeTextFile(join(dir, "odinw", ".Aquarium.zip.extracted"), "0".repeat(64));
+      const changed = await runCli(["data", "--verify", "odinw", "--data", dir]);
+      assertEquals(changed.code, 1);
+      assertStringIncludes(changed.stdout, `DIFFERS: unpacked from sha256 ${"0".repeat(64)}`);
+    });
+  } finally {
+    await mirror.close();
+  }
 });

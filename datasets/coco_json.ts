@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
+import { findDeepNesting, MAX_JSON_DEPTH } from "../core/json.ts";
 
 /** One image entry. */
 export interface CocoImage {
@@ -73,8 +74,23 @@ function locateJsonError(text: string, message: string): string {
   return `${message} (line ${line}, column ${column})`;
 }
 
-/** Parses JSON text; a syntax error names the file, line and column. */
+/**
+ * Parses JSON text; a syntax error names the file, line and column, and nesting deeper than
+ * {@link MAX_JSON_DEPTH} is refused (with its line and column) before parsing.
+ */
 export function parseJsonFile(text: string, file: string): unknown {
+  const deep = findDeepNesting(text);
+  if (deep) {
+    throw new InputError(
+      `not valid JSON: ${
+        locateJsonError(
+          text,
+          `nested deeper than ${MAX_JSON_DEPTH} levels at position ${deep.offset}`,
+        )
+      }`,
+      { file },
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (error) {

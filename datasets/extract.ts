@@ -1,12 +1,18 @@
 /**
  * Archive extraction for downloaded datasets, streamed so that archives larger than memory work:
  * zip (read through its central directory, zip64 included, deflate or stored entries, CRC-32
- * checked) and tar (plain or gzip; ustar prefixes, GNU long names and pax paths). Entries that
- * would land outside the target folder are refused.
+ * checked) and tar (plain or gzip; ustar prefixes, GNU long names and pax paths).
+ *
+ * Archives are untrusted: entries that would land outside the target folder, two entries of
+ * one name, names and tar metadata records over their caps ({@link MAX_ENTRY_NAME_BYTES},
+ * {@link MAX_TAR_METADATA_BYTES}, refused before they are buffered) are refused, and an entry is
+ * aborted as soon as it writes more than it declares. Everything is unpacked into a staging
+ * folder beside the target and moved into place only when the whole archive succeeded, so a
+ * refused or broken archive leaves nothing behind.
  *
  * @module
  */
-import { dirname, isAbsolute, join, normalize, sep } from "node:path";
+import { basename, dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { Inflate } from "fflate";
 import { crc32Update } from "../core/crc32.ts";
 
@@ -30,8 +36,19 @@ export interface ExtractOptions {
   onEntry?: (files: number, name: string) => void;
 }
 
+/** Compressed bytes given to a decompressor at a time (bounds its output to ~16 MiB). */
+const INFLATE_SLICE = 1 << 14;
+
+/** The longest entry name accepted, in bytes (Linux's PATH_MAX). */
+export const MAX_ENTRY_NAME_BYTES = 4096;
+/** The largest tar metadata record (pax header, GNU long name) accepted, in bytes. */
+export const MAX_TAR_METADATA_BYTES = 1 << 20;
+
 /**
  * Extracts a `.zip`, `.tar` or `.tar.gz`/`.tgz` into `targetDir`; returns the number of files.
+ * The archive is unpacked into a staging folder beside `targetDir` and moved into place only
+ * when every entry succeeded (existing files of the same name are replaced; other files in
+ * `targetDir` are kept). On any error nothing is left behind.
  *
  * @example
  * ```ts ignore
@@ -45,11 +62,77 @@ export async function extractArchive(
   options: ExtractOptions = {},
 ): Promise<number> {
   const kind = archiveKind(archive);
-  if (kind === "zip") return await extractZip(archive, targetDir, options);
-  if (kind === "tar" || kind === "tar.gz") {
-    return await extractTar(archive, targetDir, kind === "tar.gz", options);
+  if (kind === undefined) {
+    throw new ArchiveError(
+      `${archive}: unknown archive type (expected .zip, .tar, .tar.gz or .tgz)`,
+    );
   }
-  throw new ArchiveError(`${archive}: unknown archive type (expected .zip, .tar, .tar.gz or .tgz)`);
+  const parent = dirname(targetDir);
+  await Deno.mkdir(parent, { recursive: true });
+  const staging = await Deno.makeTempDir({
+    dir: parent,
+    prefix: `.${basename(targetDir)}.extracting-`,
+  });
+  try {
+    const names = new Names(archive);
+    const files = kind === "zip"
+      ? await extractZip(archive, staging, names, options)
+      : await extractTar(archive, staging, names, kind === "tar.gz", options);
+    await Deno.mkdir(targetDir, { recursive: true });
+    await moveInto(staging, targetDir);
+    return files;
+  } finally {
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Moves the contents of `from` into `to`, merging folders and replacing files. */
+async function moveInto(from: string, to: string): Promise<void> {
+  for await (const entry of Deno.readDir(from)) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    let existing: Deno.FileInfo | undefined;
+    try {
+      existing = await Deno.lstat(target);
+    } catch {
+      existing = undefined;
+    }
+    if (entry.isDirectory && existing?.isDirectory) {
+      await moveInto(source, target);
+      continue;
+    }
+    if (existing) await Deno.remove(target, { recursive: true });
+    await Deno.rename(source, target);
+  }
+}
+
+/** The entry names seen so far: each name is checked once, and a second one is refused. */
+class Names {
+  #seen = new Set<string>();
+  constructor(readonly archive: string) {}
+
+  /** The path of an entry under `root`; refuses escaping, over-long and repeated names. */
+  claim(root: string, name: string): string {
+    if (new TextEncoder().encode(name).length > MAX_ENTRY_NAME_BYTES) {
+      throw new ArchiveError(
+        `${this.archive}: an entry name is longer than ${MAX_ENTRY_NAME_BYTES} bytes ('${
+          name.slice(0, 80)
+        }...')`,
+      );
+    }
+    if (name.includes("\0")) {
+      throw new ArchiveError(`${this.archive}: entry '${name}' has a NUL byte in its name`);
+    }
+    const path = safeEntryPath(this.archive, root, name);
+    const key = normalize(name.replaceAll("\\", "/")).replace(/\/+$/, "");
+    if (this.#seen.has(key)) {
+      throw new ArchiveError(
+        `${this.archive}: entry '${name}' appears twice; refusing to pick one of them`,
+      );
+    }
+    this.#seen.add(key);
+    return path;
+  }
 }
 
 /** The path an entry extracts to, or an error when it would escape `targetDir`. */
@@ -60,7 +143,7 @@ export function safeEntryPath(archive: string, targetDir: string, name: string):
     isAbsolute(cleaned) || relative === ".." || relative.startsWith(`..${sep}`) ||
     relative.startsWith("../")
   ) {
-    throw new ArchiveError(`${archive}: entry '${name}' would extract outside ${targetDir}`);
+    throw new ArchiveError(`${archive}: entry '${name}' would extract outside the target folder`);
   }
   return join(targetDir, relative);
 }
@@ -123,18 +206,26 @@ async function readZipDirectory(archive: string, file: Deno.FsFile): Promise<Zip
     directorySize = u64(record, 40);
     directoryOffset = u64(record, 48);
   }
+  if (directoryOffset + directorySize > fileSize || count * 46 > directorySize) {
+    throw new ArchiveError(
+      `${archive}: the central directory (${count} entries, ${directorySize} bytes at ${directoryOffset}) does not fit in the file (${fileSize} bytes)`,
+    );
+  }
   const directory = await readAt(file, directoryOffset, directorySize);
   const dir = new DataView(directory.buffer);
   const decoder = new TextDecoder();
   const entries: ZipEntry[] = [];
   let p = 0;
   for (let i = 0; i < count; i++) {
-    if (dir.getUint32(p, true) !== 0x02014b50) {
+    if (p + 46 > directory.length || dir.getUint32(p, true) !== 0x02014b50) {
       throw new ArchiveError(`${archive}: broken central directory at entry ${i}`);
     }
     const nameLength = dir.getUint16(p + 28, true);
     const extraLength = dir.getUint16(p + 30, true);
     const commentLength = dir.getUint16(p + 32, true);
+    if (p + 46 + nameLength + extraLength + commentLength > directory.length) {
+      throw new ArchiveError(`${archive}: broken central directory at entry ${i}`);
+    }
     const entry: ZipEntry = {
       name: decoder.decode(directory.subarray(p + 46, p + 46 + nameLength)),
       method: dir.getUint16(p + 10, true),
@@ -166,13 +257,17 @@ async function readZipDirectory(archive: string, file: Deno.FsFile): Promise<Zip
 async function extractZip(
   archive: string,
   targetDir: string,
+  names: Names,
   options: ExtractOptions,
 ): Promise<number> {
   using file = await Deno.open(archive, { read: true });
+  const fileSize = (await file.stat()).size;
   const entries = await readZipDirectory(archive, file);
+  // every name is checked (escapes, caps, duplicates) before the first byte is written
+  const paths = entries.map((entry) => names.claim(targetDir, entry.name));
   let files = 0;
-  for (const entry of entries) {
-    const path = safeEntryPath(archive, targetDir, entry.name);
+  for (const [index, entry] of entries.entries()) {
+    const path = paths[index];
     if (entry.name.endsWith("/")) {
       await Deno.mkdir(path, { recursive: true });
       continue;
@@ -188,18 +283,38 @@ async function extractZip(
     }
     const dataOffset = entry.localOffset + 30 + local.getUint16(26, true) +
       local.getUint16(28, true);
+    if (dataOffset + entry.compressedSize > fileSize) {
+      throw new ArchiveError(
+        `${archive}: entry '${entry.name}' declares ${entry.compressedSize} bytes at ${dataOffset}, past the end of the file (${fileSize} bytes)`,
+      );
+    }
+    if (entry.method === 0 && entry.compressedSize !== entry.size) {
+      throw new ArchiveError(
+        `${archive}: stored entry '${entry.name}' declares ${entry.size} bytes but holds ${entry.compressedSize}`,
+      );
+    }
     await Deno.mkdir(dirname(path), { recursive: true });
     using out = await Deno.open(path, { write: true, create: true, truncate: true });
     let crc = 0;
     let written = 0;
     const pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    let overflow = false;
     const inflate = entry.method === 8
       ? new Inflate((chunk) => {
-        pending.push(chunk);
+        // beyond the declared size nothing is kept: a bomb is refused without holding it
+        pendingBytes += chunk.length;
+        if (written + pendingBytes > entry.size) overflow = true;
+        else pending.push(chunk);
       })
       : undefined;
+    const tooLong = () =>
+      new ArchiveError(
+        `${archive}: entry '${entry.name}' inflates past its declared ${entry.size} bytes; extraction stopped`,
+      );
     const flush = async () => {
       for (const chunk of pending.splice(0)) {
+        if (written + chunk.length > entry.size) throw tooLong();
         crc = crc32Update(crc, chunk);
         written += chunk.length;
         let n = 0;
@@ -211,15 +326,24 @@ async function extractZip(
       const length = Math.min(step, entry.compressedSize - done);
       const chunk = length > 0 ? await readAt(file, dataOffset + done, length) : new Uint8Array();
       const last = done + length >= entry.compressedSize;
-      try {
-        if (inflate) inflate.push(chunk, last);
-        else pending.push(chunk);
-      } catch (error) {
-        throw new ArchiveError(
-          `${archive}: entry '${entry.name}' does not inflate (${(error as Error).message})`,
-        );
+      // fed to the inflater in small slices: deflate expands up to ~1032x, so at most ~16 MiB
+      // of output exists at a time, and a bomb is stopped within one slice of its declared size
+      for (let at = 0; at < chunk.length || at === 0; at += INFLATE_SLICE) {
+        const slice = chunk.subarray(at, at + INFLATE_SLICE);
+        const final = last && at + INFLATE_SLICE >= chunk.length;
+        try {
+          if (inflate) inflate.push(slice, final);
+          else pending.push(slice);
+        } catch (error) {
+          throw new ArchiveError(
+            `${archive}: entry '${entry.name}' does not inflate (${(error as Error).message})`,
+          );
+        }
+        if (overflow) throw tooLong();
+        await flush();
+        pendingBytes = 0;
+        if (chunk.length === 0) break;
       }
-      await flush();
       if (last) break;
     }
     if (written !== entry.size || crc !== entry.crc) {
@@ -258,9 +382,30 @@ class ByteReader {
     this.#buffer = this.#buffer.subarray(out.length);
     return out;
   }
+  /** Skips `n` bytes without holding them; returns how many were skipped. */
+  async skip(n: number): Promise<number> {
+    let left = n;
+    while (left > 0) {
+      const chunk = await this.read(Math.min(left, 1 << 20));
+      if (chunk.length === 0) break;
+      left -= chunk.length;
+    }
+    return n - left;
+  }
   async cancel(): Promise<void> {
     await this.#reader.cancel();
   }
+}
+
+/** Cuts a byte stream into pieces of at most `size` bytes (views, no copies). */
+function slices(size: number): TransformStream<Uint8Array, Uint8Array<ArrayBuffer>> {
+  return new TransformStream({
+    transform(chunk, controller) {
+      for (let at = 0; at < chunk.length; at += size) {
+        controller.enqueue(chunk.subarray(at, at + size) as Uint8Array<ArrayBuffer>);
+      }
+    },
+  });
 }
 
 function text(bytes: Uint8Array): string {
@@ -290,11 +435,14 @@ function paxPath(records: string): string | undefined {
 async function extractTar(
   archive: string,
   targetDir: string,
+  names: Names,
   gzip: boolean,
   options: ExtractOptions,
 ): Promise<number> {
   const file = await Deno.open(archive, { read: true });
-  const stream = gzip ? file.readable.pipeThrough(new DecompressionStream("gzip")) : file.readable;
+  const stream = gzip
+    ? file.readable.pipeThrough(slices(INFLATE_SLICE)).pipeThrough(new DecompressionStream("gzip"))
+    : file.readable;
   const reader = new ByteReader(stream);
   let files = 0;
   let longName: string | undefined;
@@ -311,6 +459,13 @@ async function extractTar(
       const name = longName ?? (prefix ? `${prefix}/${baseName}` : baseName);
       const padded = Math.ceil(size / 512) * 512;
       if (type === "L" || type === "x" || type === "g") {
+        if (size > MAX_TAR_METADATA_BYTES) {
+          throw new ArchiveError(
+            `${archive}: a ${
+              type === "L" ? "GNU long-name" : "pax"
+            } record of ${size} bytes (the limit is ${MAX_TAR_METADATA_BYTES}) before '${name}'`,
+          );
+        }
         const data = await reader.read(padded);
         if (data.length < padded) throw new ArchiveError(`${archive}: truncated tar entry`);
         const content = new TextDecoder().decode(data.subarray(0, size));
@@ -319,15 +474,15 @@ async function extractTar(
         continue;
       }
       longName = undefined;
-      const path = safeEntryPath(archive, targetDir, name);
-      if (type === "5") {
-        await Deno.mkdir(path, { recursive: true });
-        await reader.read(padded);
+      if (type !== "0" && type !== "7" && type !== "5") {
+        // links, devices and fifos are not dataset content: skip their data unread
+        await reader.skip(padded);
         continue;
       }
-      if (type !== "0" && type !== "7") {
-        // links, devices and fifos are not dataset content: skip their data
-        await reader.read(padded);
+      const path = names.claim(targetDir, name);
+      if (type === "5") {
+        await Deno.mkdir(path, { recursive: true });
+        await reader.skip(padded);
         continue;
       }
       await Deno.mkdir(dirname(path), { recursive: true });
@@ -345,7 +500,7 @@ async function extractTar(
         left -= chunk.length;
       }
       const padding = padded - size;
-      if (padding > 0) await reader.read(padding);
+      if (padding > 0) await reader.skip(padding);
       files++;
       options.onEntry?.(files, name);
     }

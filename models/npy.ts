@@ -69,9 +69,19 @@ export function readNpy(bytes: Uint8Array, name = "(npy)"): NpyArray {
     throw new InputError("not a .npy file (bad magic)", { file: name });
   }
   const major = bytes[6];
+  if (major < 1 || major > 3) {
+    throw new InputError("unsupported .npy format version", { file: name, value: major });
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const headerStart = major === 1 ? 10 : 12;
+  if (headerStart + headerLength > bytes.length) {
+    throw new InputError(`header length runs past the end of the file (${bytes.length} bytes)`, {
+      file: name,
+      field: "header length",
+      value: headerLength,
+    });
+  }
   const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(
     bytes.subarray(headerStart, headerStart + headerLength),
   );
@@ -86,12 +96,31 @@ export function readNpy(bytes: Uint8Array, name = "(npy)"): NpyArray {
       file: name,
     });
   }
-  const dtype = DESCR[descr];
+  const dtype = Object.hasOwn(DESCR, descr) ? DESCR[descr] : undefined;
   if (!dtype) {
-    throw new InputError("unsupported dtype", { file: name, field: "descr", value: descr });
+    throw new InputError(`unsupported dtype (known: ${Object.keys(DESCR).join(", ")})`, {
+      file: name,
+      field: "descr",
+      value: descr,
+    });
   }
-  const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+  const dims = shapeText.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (!dims.every((d) => /^\d+L?$/.test(d))) {
+    throw new InputError("shape must be non-negative integers", {
+      file: name,
+      field: "shape",
+      value: `(${shapeText})`,
+    });
+  }
+  const shape = dims.map((d) => Number(d.replace("L", "")));
   const count = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(count) || count > bytes.length) {
+    throw new InputError(`shape needs ${count} elements, the file has ${bytes.length} bytes`, {
+      file: name,
+      field: "shape",
+      value: shape,
+    });
+  }
   const start = headerStart + headerLength;
   const body = bytes.slice(start);
   const need = (size: number) => {

@@ -229,6 +229,43 @@ export function mergeDescendingRuns(
  *
  * @param files names for error messages
  */
+/** Annotations whose category the file does not declare (pycocotools drops them silently). */
+export interface UndeclaredCategories {
+  /** The undeclared category ids, ascending. */
+  categoryIds: number[];
+  /** How many annotations use them. */
+  annotations: number;
+}
+
+/**
+ * The annotations of `gt` whose `category_id` is not among its categories, or undefined when
+ * there are none. Scoring is unchanged (pycocotools ignores them); callers warn with this.
+ *
+ * @example
+ * ```ts
+ * import { undeclaredCategories } from "./coco.ts";
+ * const found = undeclaredCategories({
+ *   annotations: [{ id: 1, image_id: 1, category_id: 7, bbox: [0, 0, 1, 1], area: 1, iscrowd: 0 }],
+ *   categories: [{ id: 1 }],
+ * });
+ * console.assert(found?.categoryIds[0] === 7 && found.annotations === 1);
+ * ```
+ */
+export function undeclaredCategories(
+  gt: Pick<CocoGroundTruth, "annotations" | "categories">,
+): UndeclaredCategories | undefined {
+  const declared = new Set(gt.categories.map((c) => c.id));
+  const ids = new Set<number>();
+  let annotations = 0;
+  for (const a of gt.annotations) {
+    if (declared.has(a.category_id)) continue;
+    ids.add(a.category_id);
+    annotations++;
+  }
+  if (annotations === 0) return undefined;
+  return { categoryIds: [...ids].sort((a, b) => a - b), annotations };
+}
+
 export function evaluateCoco(
   gt: CocoGroundTruth,
   detections: CocoDetection[],

@@ -74,12 +74,41 @@ export function fixedApDetections(detections: CocoDetection[], topK = 10000): Co
   return out;
 }
 
-/** Evaluates detections as lvis-api does. `maxDets` 300 by default; -1 for no per-image cap. */
+/** The per-image fields of LVIS ground truth that the federated rules read. */
+export const LVIS_IMAGE_FIELDS = ["neg_category_ids", "not_exhaustive_category_ids"] as const;
+
+/**
+ * Refuses ground truth that is not LVIS: every image must list `neg_category_ids` and
+ * `not_exhaustive_category_ids` (lvis-api raises a KeyError without them). Without them a
+ * false positive would count as "unverified" and vanish, so a COCO file would score too high.
+ */
+export function checkLvisGroundTruth(gt: LvisGroundTruth, file = "(ground truth)"): void {
+  for (const field of LVIS_IMAGE_FIELDS) {
+    const lacking = gt.images.filter((image) => !Array.isArray(image?.[field]));
+    if (lacking.length > 0) {
+      throw new InputError(
+        `not LVIS ground truth: ${lacking.length} of ${gt.images.length} images lack ${field}` +
+          ` (LVIS images list ${LVIS_IMAGE_FIELDS.join(" and ")}; use 'eval coco' for COCO files)`,
+        {
+          file,
+          field: `images[${gt.images.indexOf(lacking[0])}].${field}`,
+          value: lacking[0]?.[field],
+        },
+      );
+    }
+  }
+}
+
+/**
+ * Evaluates detections as lvis-api does. `maxDets` 300 by default; -1 for no per-image cap.
+ * Ground truth without LVIS's per-image fields is refused ({@link checkLvisGroundTruth}).
+ */
 export function evaluateLvis(
   gt: LvisGroundTruth,
   detectionsIn: CocoDetection[],
-  options: { maxDets?: number; file?: string } = {},
+  options: { maxDets?: number; file?: string; gtFile?: string } = {},
 ): LvisEvalResult {
+  checkLvisGroundTruth(gt, options.gtFile);
   const maxDets = options.maxDets ?? 300;
   const imageIds = gt.images.map((i) => i.id).sort((a, b) => a - b);
   const imageSet = new Set(imageIds);

@@ -4,10 +4,14 @@
  */
 import { booleanFlag, integerFlag, parseCommandArgs, requiredFlag } from "../args.ts";
 import type { Command } from "../command.ts";
-import { formatTable, out, outJson } from "../output.ts";
+import { formatTable, out, outJson, warn } from "../output.ts";
 import { InputError, UsageError } from "../../core/errors.ts";
 import { unknownNameMessage } from "../../core/did_you_mean.ts";
-import { type CocoDetection, evaluateCoco } from "../../benchmarks/metrics/coco.ts";
+import {
+  type CocoDetection,
+  evaluateCoco,
+  undeclaredCategories,
+} from "../../benchmarks/metrics/coco.ts";
 import { evaluateLvis } from "../../benchmarks/metrics/lvis.ts";
 import { evaluateFlickr30k, type FlickrPrediction } from "../../benchmarks/metrics/flickr30k.ts";
 import { parseJsonFile } from "../../datasets/coco_json.ts";
@@ -62,6 +66,24 @@ async function readJson(path: string): Promise<unknown> {
   return parseJsonFile(text, path);
 }
 
+/** Reads ground truth: a JSON object whose images, annotations and categories are lists. */
+async function readGroundTruth<T>(path: string): Promise<T> {
+  const data = await readJson(path);
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw new InputError("expected a JSON object with images, annotations and categories", {
+      file: path,
+      value: Array.isArray(data) ? "a list" : typeof data,
+    });
+  }
+  for (const key of ["images", "annotations", "categories"]) {
+    const value = (data as Record<string, unknown>)[key];
+    if (!Array.isArray(value)) {
+      throw new InputError("must be a list", { file: path, field: key, value: typeof value });
+    }
+  }
+  return data as T;
+}
+
 async function readDetections(path: string): Promise<CocoDetection[]> {
   const data = await readJson(path);
   if (!Array.isArray(data)) {
@@ -106,7 +128,17 @@ export const command: Command = {
     if (metric === "coco") {
       const gtPath = requiredFlag("eval", parsed, "gt");
       const dtPath = requiredFlag("eval", parsed, "dt");
-      const gt = await readJson(gtPath) as Parameters<typeof evaluateCoco>[0];
+      const gt = await readGroundTruth<Parameters<typeof evaluateCoco>[0]>(gtPath);
+      const undeclared = undeclaredCategories(gt);
+      if (undeclared) {
+        warn(
+          `${gtPath}: ${undeclared.annotations} annotation(s) use categories the file does not declare (ids ${
+            undeclared.categoryIds.slice(0, 20).join(", ")
+          }${
+            undeclared.categoryIds.length > 20 ? ", ..." : ""
+          }); they are not scored, as pycocotools ignores them`,
+        );
+      }
       const result = evaluateCoco(gt, await readDetections(dtPath), {}, { gt: gtPath, dt: dtPath });
       if (json) {
         outJson({ stats: result.stats, named: result.named, perCategory: result.perCategory });
@@ -126,8 +158,12 @@ export const command: Command = {
       const gtPath = requiredFlag("eval", parsed, "gt");
       const dtPath = requiredFlag("eval", parsed, "dt");
       const maxDets = integerFlag("eval", parsed, "max-dets", { min: -1, default: 300 })!;
-      const gt = await readJson(gtPath) as Parameters<typeof evaluateLvis>[0];
-      const result = evaluateLvis(gt, await readDetections(dtPath), { maxDets, file: dtPath });
+      const gt = await readGroundTruth<Parameters<typeof evaluateLvis>[0]>(gtPath);
+      const result = evaluateLvis(gt, await readDetections(dtPath), {
+        maxDets,
+        file: dtPath,
+        gtFile: gtPath,
+      });
       if (json) outJson(result);
       else {
         out(

@@ -12,13 +12,13 @@ import { InputError } from "../../core/errors.ts";
 import { readAt } from "./zip.ts";
 import {
   type Checkpoint,
-  type CheckpointTensor,
+  checkViews,
   findStateDict,
-  isContiguous,
-  lazyTensor,
+  MAX_PICKLE_BYTES,
   type StorageRef,
   tensorPickleParser,
   type TensorRef,
+  viewTensors,
 } from "./pth.ts";
 
 /** The first pickle of a legacy file: PROTO 2, LONG1 0x1950a86a20f9469cfc6c (10 bytes), STOP. */
@@ -70,7 +70,14 @@ function parseHeader(bytes: Uint8Array, path: string): Parsed {
     throw new InputError("big-endian legacy checkpoints are not supported", { file: path });
   }
   const root = parser.read<unknown>(reader);
-  const keys = (parser.read<unknown[]>(reader)).map(String);
+  const keyList = parser.read<unknown>(reader);
+  if (!Array.isArray(keyList)) {
+    throw new InputError("the storage key list is not a list", {
+      file: path,
+      value: typeof keyList,
+    });
+  }
+  const keys = keyList.map(String);
   return {
     stateDict: findStateDict(root, path),
     keys,
@@ -86,11 +93,19 @@ export async function readLegacyCheckpoint(path: string): Promise<Checkpoint> {
     // The pickles are small next to the data; read more only when they do not fit.
     let parsed: Parsed | undefined;
     for (let chunk = 4 << 20; !parsed; chunk *= 4) {
-      const bytes = await readAt(file, 0, Math.min(chunk, size));
+      const bytes = await readAt(file, 0, Math.min(chunk, size, MAX_PICKLE_BYTES));
       try {
         parsed = parseHeader(bytes, path);
       } catch (error) {
         if (error instanceof InputError || bytes.length >= size) throw error;
+        if (bytes.length >= MAX_PICKLE_BYTES) {
+          throw new InputError(
+            `the pickles do not parse within their first ${MAX_PICKLE_BYTES} bytes (${
+              (error as Error).message
+            })`,
+            { file: path },
+          );
+        }
       }
     }
     // storages follow in key order: int64 element count, then the bytes
@@ -105,42 +120,39 @@ export async function readLegacyCheckpoint(path: string): Promise<Checkpoint> {
       if (!storage) {
         throw new InputError("a storage key in the list has no tensor", { file: path, value: key });
       }
+      if (offsets.has(key)) {
+        throw new InputError("a storage key is listed twice", { file: path, value: key });
+      }
       const header = await readAt(file, at, 8);
       const count = header.length === 8
-        ? Number(new DataView(header.buffer, header.byteOffset).getBigInt64(0, true))
-        : -1;
-      if (count !== storage.numel) {
+        ? new DataView(header.buffer, header.byteOffset).getBigInt64(0, true)
+        : -1n;
+      if (count !== BigInt(storage.numel)) {
         throw new InputError(
-          `storage ${key} records ${count} elements, its tensor says ${storage.numel}`,
-          {
-            file: path,
-          },
+          `storage ${key} records ${count} elements at byte ${at}, its tensor says ${storage.numel}`,
+          { file: path, field: `storage ${key}`, value: String(count) },
         );
       }
       offsets.set(key, at + 8);
-      at += 8 + count * storage.bytes;
+      at += 8 + storage.numel * storage.bytes;
+      if (at > size) {
+        throw new InputError(`the file is truncated (${size} bytes, the storages need ${at})`, {
+          file: path,
+          field: `storage ${key}`,
+        });
+      }
     }
-    if (at > size) {
-      throw new InputError(`the file is truncated (${size} bytes, the storages need ${at})`, {
-        file: path,
-      });
-    }
-    const tensors = new Map<string, CheckpointTensor>();
-    for (const [rawName, ref] of Object.entries(parsed.stateDict)) {
-      if (!ref?.__tensor) continue;
-      const name = rawName.startsWith("module.") ? rawName.slice(7) : rawName;
-      const count = ref.size.reduce((a, b) => a * b, 1);
-      const start = offsets.get(ref.storage.key)! + ref.offset * ref.storage.bytes;
-      const readBytes = async () => {
-        if (!isContiguous(ref.size, ref.stride)) {
-          throw new InputError(`tensor ${rawName} is not contiguous; save it with .contiguous()`, {
-            file: path,
-          });
-        }
-        return await readAt(file, start, count * ref.storage.bytes);
-      };
-      tensors.set(name, lazyTensor(name, ref.storage.dtype, ref.size, readBytes));
-    }
+    const views = checkViews(
+      parsed.stateDict,
+      path,
+      (key) => offsets.has(key) ? storages.get(key)!.numel * storages.get(key)!.bytes : undefined,
+    );
+    const tensors = viewTensors(views, path, ({ ref, count }) =>
+      readAt(
+        file,
+        offsets.get(ref.storage.key)! + ref.offset * ref.storage.bytes,
+        count * ref.storage.bytes,
+      ));
     return { path, format: "pth-legacy", tensors, close: () => file.close() };
   } catch (error) {
     file.close();

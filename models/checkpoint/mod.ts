@@ -49,3 +49,37 @@ export async function readFloatTensors(
     checkpoint.close();
   }
 }
+
+/**
+ * Checks a checkpoint's declared shapes against those an architecture expects, before any
+ * tensor is read: every tensor named in `expected` that the checkpoint has must have that shape
+ * (scalars saved as `[]` or `[1]` are the same). All mismatches are listed in one InputError.
+ * Missing names are left to the caller (some are optional).
+ *
+ * @example
+ * ```ts ignore
+ * const checkpoint = await readCheckpoint("glip_tiny.pth");
+ * checkExpectedShapes(checkpoint, new Map([["rpn.head.cls_logits.weight", [80, 256, 3, 3]]]));
+ * ```
+ */
+export function checkExpectedShapes(checkpoint: Checkpoint, expected: Map<string, number[]>): void {
+  const wrong: string[] = [];
+  for (const [name, shape] of expected) {
+    const tensor = checkpoint.tensors.get(name);
+    if (!tensor) continue;
+    const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    const same = tensor.shape.length === shape.length &&
+      tensor.shape.every((d, i) => d === shape[i]);
+    const scalar = shape.length <= 1 && tensor.shape.length <= 1 &&
+      numel(shape) === numel(tensor.shape);
+    if (!same && !scalar) wrong.push(`${name} [${tensor.shape}] (expected [${shape}])`);
+  }
+  if (wrong.length > 0) {
+    throw new InputError(
+      `${wrong.length} tensor(s) do not have the architecture's shape: ${
+        wrong.slice(0, 10).join(", ")
+      }${wrong.length > 10 ? ", ..." : ""}`,
+      { file: checkpoint.path },
+    );
+  }
+}

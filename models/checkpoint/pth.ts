@@ -36,6 +36,16 @@ export const STORAGE_DTYPES: Record<string, { dtype: TensorDtype; bytes: number 
   BoolStorage: { dtype: "bool", bytes: 1 },
 };
 
+/** The element type of a torch storage class name; undefined for any other name (prototype keys too). */
+export function storageDtype(name: unknown): { dtype: TensorDtype; bytes: number } | undefined {
+  return typeof name === "string" && Object.hasOwn(STORAGE_DTYPES, name)
+    ? STORAGE_DTYPES[name]
+    : undefined;
+}
+
+/** The largest pickle read into memory (a GLIP-L state dict's pickle is well under 1 MiB). */
+export const MAX_PICKLE_BYTES = 64 * 2 ** 20;
+
 /** A tensor of a checkpoint; its data is read on demand. */
 export interface CheckpointTensor {
   name: string;
@@ -153,12 +163,26 @@ export function tensorPickleParser(path: string): Parser {
       if (!Array.isArray(tuple) || tuple[0] !== "storage") {
         throw new InputError("unexpected persistent id in the pickle", { file: path, value: pid });
       }
-      const storageType = (tuple[1] as { storageType?: string })?.storageType ?? "";
-      const info = STORAGE_DTYPES[storageType];
+      const type = tuple[1] as { storageType?: unknown } | undefined;
+      const storageType = typeof type === "function" || (typeof type === "object" && type !== null)
+        ? type.storageType
+        : type;
+      const info = storageDtype(storageType);
       if (!info) {
-        throw new InputError("unsupported storage type", { file: path, value: storageType });
+        throw new InputError(
+          `unsupported storage type (known: ${Object.keys(STORAGE_DTYPES).join(", ")})`,
+          { file: path, field: `storage ${String(tuple[2])}`, value: String(storageType) },
+        );
       }
-      return { key: String(tuple[2]), numel: Number(tuple[4]), ...info } satisfies StorageRef;
+      const numel = typeof tuple[4] === "bigint" ? Number(tuple[4]) : tuple[4];
+      if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0) {
+        throw new InputError("storage element count must be a non-negative integer", {
+          file: path,
+          field: `storage ${String(tuple[2])}`,
+          value: String(tuple[4]),
+        });
+      }
+      return { key: String(tuple[2]), numel, ...info } satisfies StorageRef;
     },
   };
   // deno-lint-ignore no-explicit-any
@@ -206,6 +230,174 @@ export function lazyTensor(
 }
 
 /**
+ * Adds a tensor under its name less a leading `module.`; two names that become the same
+ * (`module.x` and `x`) are refused rather than one silently replacing the other.
+ */
+export function addTensor(
+  tensors: Map<string, CheckpointTensor>,
+  rawName: string,
+  path: string,
+  make: (name: string) => CheckpointTensor,
+): void {
+  const name = rawName.startsWith("module.") ? rawName.slice(7) : rawName;
+  if (tensors.has(name)) {
+    throw new InputError(`two tensors are named ${name} (once with 'module.')`, {
+      file: path,
+      field: rawName,
+    });
+  }
+  tensors.set(name, make(name));
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** A state-dict tensor whose view was checked against its storage. */
+export interface CheckedView {
+  rawName: string;
+  ref: TensorRef;
+  /** Number of elements (product of the size). */
+  count: number;
+  /** Names of the tensors that are this very view (same storage, offset, size, stride). */
+  sameView: string[];
+}
+
+/**
+ * Checks every tensor of a state dict against its storage before anything is read: offset,
+ * sizes and strides are non-negative integers, the view lies inside the storage, and the
+ * storage's bytes lie inside the file (`storageBytes` gives what the file holds for a key, or
+ * undefined when it holds none). Views of one storage must be identical or disjoint: partly
+ * overlapping views (which would let a small file expand into many large tensors) are refused.
+ */
+export function checkViews(
+  stateDict: Record<string, TensorRef>,
+  path: string,
+  storageBytes: (key: string) => number | undefined,
+): CheckedView[] {
+  const views: CheckedView[] = [];
+  const byStorage = new Map<string, CheckedView[]>();
+  const byView = new Map<string, CheckedView>();
+  for (const [rawName, ref] of Object.entries(stateDict)) {
+    if (!ref?.__tensor) continue;
+    const { storage, offset, size, stride } = ref;
+    const where = { file: path, field: rawName };
+    if (!isCount(offset)) {
+      throw new InputError("storage offset must be a non-negative integer", {
+        ...where,
+        value: offset,
+      });
+    }
+    if (!Array.isArray(size) || !size.every(isCount) || size.length > 64) {
+      throw new InputError("size must be a list of non-negative integers", {
+        ...where,
+        value: size,
+      });
+    }
+    if (!Array.isArray(stride) || stride.length !== size.length || !stride.every(isCount)) {
+      throw new InputError(`stride must be ${size.length} non-negative integers`, {
+        ...where,
+        value: stride,
+      });
+    }
+    const count = size.reduce((a, b) => a * b, 1);
+    const extent = count === 0 ? 0 : 1 + size.reduce((a, d, i) => a + (d - 1) * stride[i], 0);
+    if (offset + extent > storage.numel) {
+      throw new InputError(
+        `the view [${size}] at offset ${offset} needs ${
+          offset + extent
+        } elements, its storage ${storage.key} has ${storage.numel}`,
+        { ...where, value: { offset, size, stride } },
+      );
+    }
+    const held = storageBytes(storage.key);
+    if (held === undefined || held < storage.numel * storage.bytes) {
+      throw new InputError(
+        `storage ${storage.key} declares ${storage.numel * storage.bytes} bytes, the file holds ${
+          held ?? "none"
+        }`,
+        { ...where },
+      );
+    }
+    const viewKey = `${storage.key}\0${offset}\0${size}\0${stride}`;
+    const same = byView.get(viewKey);
+    if (same) {
+      same.sameView.push(rawName);
+      views.push({ ...same, rawName, ref });
+      continue;
+    }
+    const view: CheckedView = { rawName, ref, count, sameView: [rawName] };
+    byView.set(viewKey, view);
+    views.push(view);
+    let list = byStorage.get(storage.key);
+    if (!list) byStorage.set(storage.key, list = []);
+    list.push(view);
+  }
+  for (const list of byStorage.values()) {
+    const spans = list.map((v) => ({
+      view: v,
+      start: v.ref.offset,
+      end: v.count === 0
+        ? v.ref.offset
+        : v.ref.offset + 1 + v.ref.size.reduce((a, d, i) => a + (d - 1) * v.ref.stride[i], 0),
+    })).filter((s) => s.end > s.start).sort((a, b) => a.start - b.start);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i].start < spans[i - 1].end) {
+        throw new InputError(
+          `the tensor overlaps ${spans[i - 1].view.rawName} in storage ${
+            spans[i].view.ref.storage.key
+          } without being the same view`,
+          { file: path, field: spans[i].view.rawName },
+        );
+      }
+    }
+  }
+  return views;
+}
+
+/**
+ * The tensors of checked views. Names that are one view (tied weights) share one read and one
+ * float32 array, as they share one storage in torch: the bytes are read once.
+ */
+export function viewTensors(
+  views: CheckedView[],
+  path: string,
+  readBytes: (view: CheckedView) => Promise<Uint8Array>,
+): Map<string, CheckpointTensor> {
+  const tensors = new Map<string, CheckpointTensor>();
+  const shared = new Map<string, Promise<Float32Array>>();
+  for (const view of views) {
+    const read = async () => {
+      if (!isContiguous(view.ref.size, view.ref.stride)) {
+        throw new InputError(
+          `tensor ${view.rawName} is not contiguous; save it with .contiguous()`,
+          {
+            file: path,
+            field: view.rawName,
+            value: { size: view.ref.size, stride: view.ref.stride },
+          },
+        );
+      }
+      return await readBytes(view);
+    };
+    addTensor(tensors, view.rawName, path, (name) => {
+      const tensor = lazyTensor(name, view.ref.storage.dtype, view.ref.size, read);
+      if (view.sameView.length === 1) return tensor;
+      const first = view.sameView[0];
+      return {
+        ...tensor,
+        toFloat32: () => {
+          let values = shared.get(first);
+          if (!values) shared.set(first, values = tensor.toFloat32());
+          return values;
+        },
+      };
+    });
+  }
+  return tensors;
+}
+
+/**
  * Opens a PyTorch zip checkpoint. Keys lose a leading `module.` (DDP). Close it when done.
  *
  * @example
@@ -225,23 +417,26 @@ export async function readPthCheckpoint(path: string): Promise<Checkpoint> {
       throw new InputError("no data.pkl in the archive: not a torch checkpoint", { file: path });
     }
     const root = pickleName.slice(0, pickleName.length - "data.pkl".length);
-    const stateDict = findStateDict(parsePickle(await zip.read(pickleName), path), path);
-    const tensors = new Map<string, CheckpointTensor>();
-    for (const [rawName, ref] of Object.entries(stateDict)) {
-      if (!ref?.__tensor) continue;
-      const name = rawName.startsWith("module.") ? rawName.slice(7) : rawName;
-      const count = ref.size.reduce((a, b) => a * b, 1);
-      const entry = `${root}data/${ref.storage.key}`;
-      const readBytes = async () => {
-        if (!isContiguous(ref.size, ref.stride)) {
-          throw new InputError(`tensor ${rawName} is not contiguous; save it with .contiguous()`, {
-            file: path,
-          });
-        }
-        return await zip.read(entry, ref.offset * ref.storage.bytes, count * ref.storage.bytes);
-      };
-      tensors.set(name, lazyTensor(name, ref.storage.dtype, ref.size, readBytes));
+    const pickleSize = zip.entries.get(pickleName)!.size;
+    if (pickleSize > MAX_PICKLE_BYTES) {
+      throw new InputError(`${pickleName} is larger than ${MAX_PICKLE_BYTES} bytes`, {
+        file: path,
+        value: pickleSize,
+      });
     }
+    const stateDict = findStateDict(parsePickle(await zip.read(pickleName), path), path);
+    const entryOf = (key: string) => `${root}data/${key}`;
+    const views = checkViews(stateDict, path, (key) => zip.entries.get(entryOf(key))?.size);
+    const tensors = viewTensors(
+      views,
+      path,
+      ({ ref, count }) =>
+        zip.read(
+          entryOf(ref.storage.key),
+          ref.offset * ref.storage.bytes,
+          count * ref.storage.bytes,
+        ),
+    );
     return { path, format: "pth-zip", tensors, close: () => zip.close() };
   } catch (error) {
     zip.close();

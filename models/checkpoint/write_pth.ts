@@ -191,6 +191,25 @@ export async function writeTorchZipCheckpoint(
   }
 }
 
+/**
+ * Writes a torch zip archive from a ready-made `data.pkl` and storages by key (test data for
+ * the reader's refusals, and conversions that build their own pickle).
+ */
+export async function writeTorchZipArchive(
+  path: string,
+  dataPickle: Uint8Array,
+  storages: Iterable<[string, Uint8Array]>,
+): Promise<void> {
+  const zip = await ZipWriter.create(path);
+  try {
+    await zip.add("archive/data.pkl", dataPickle);
+    for (const [key, bytes] of storages) await zip.add(`archive/data/${key}`, bytes);
+    await zip.add("archive/version", new TextEncoder().encode("3\n"));
+  } finally {
+    await zip.close();
+  }
+}
+
 /** Writes a legacy (torch < 1.6) checkpoint, streamed like {@link writeTorchZipCheckpoint}. */
 export async function writeLegacyCheckpoint(
   path: string,

@@ -69,17 +69,29 @@ export class ZipReader {
         }
         const zip64Offset = Number(view.getBigUint64(locator + 8, true));
         const record = await readAt(file, zip64Offset, 56);
-        const rv = new DataView(record.buffer);
+        const rv = new DataView(record.buffer, record.byteOffset, record.byteLength);
+        if (record.length < 56 || rv.getUint32(0, true) !== 0x06064b50) {
+          throw new InputError("broken zip64 end of central directory record", {
+            file: path,
+            field: `byte ${zip64Offset}`,
+          });
+        }
         count = Number(rv.getBigUint64(32, true));
         cdSize = Number(rv.getBigUint64(40, true));
         cdOffset = Number(rv.getBigUint64(48, true));
+      }
+      if (cdOffset + cdSize > size || count * 46 > cdSize) {
+        throw new InputError(
+          `the central directory (${count} entries, ${cdSize} bytes at ${cdOffset}) does not fit in the file (${size} bytes)`,
+          { file: path },
+        );
       }
       const cd = await readAt(file, cdOffset, cdSize);
       const cv = new DataView(cd.buffer);
       const entries = new Map<string, ZipEntry>();
       let p = 0;
       for (let i = 0; i < count; i++) {
-        if (cv.getUint32(p, true) !== 0x02014b50) {
+        if (p + 46 > cd.length || cv.getUint32(p, true) !== 0x02014b50) {
           throw new InputError(`corrupt zip central directory at entry ${i}`, { file: path });
         }
         const method = cv.getUint16(p + 10, true);
@@ -92,6 +104,12 @@ export class ZipReader {
         const name = new TextDecoder().decode(cd.subarray(p + 46, p + 46 + nameLength));
         let e = p + 46 + nameLength;
         const extraEnd = e + extraLength;
+        if (extraEnd + commentLength > cd.length) {
+          throw new InputError(`corrupt zip central directory at entry ${i}`, {
+            file: path,
+            field: name,
+          });
+        }
         while (e + 4 <= extraEnd) {
           const id = cv.getUint16(e, true);
           const length = cv.getUint16(e + 2, true);
@@ -111,7 +129,26 @@ export class ZipReader {
         }
         const local = await readAt(file, localOffset, 30);
         const lv = new DataView(local.buffer);
+        if (local.length < 30 || lv.getUint32(0, true) !== 0x04034b50) {
+          throw new InputError("broken local header", {
+            file: path,
+            field: name,
+            value: localOffset,
+          });
+        }
         const dataOffset = localOffset + 30 + lv.getUint16(26, true) + lv.getUint16(28, true);
+        if (dataOffset + compressedSize > size) {
+          throw new InputError(
+            `entry data (${compressedSize} bytes at ${dataOffset}) runs past the end of the file (${size} bytes)`,
+            { file: path, field: name },
+          );
+        }
+        if (entries.has(name)) {
+          throw new InputError("the archive holds two entries of this name", {
+            file: path,
+            field: name,
+          });
+        }
         entries.set(name, { name, dataOffset, size: compressedSize, compressed: method !== 0 });
         p += 46 + nameLength + extraLength + commentLength;
       }
@@ -135,7 +172,7 @@ export class ZipReader {
       );
     }
     const size = length ?? entry.size - offset;
-    if (offset + size > entry.size) {
+    if (offset < 0 || size < 0 || offset + size > entry.size) {
       throw new InputError(`read past the end of entry ${name}`, {
         file: this.path,
         value: offset + size,

@@ -10,11 +10,18 @@
  * about 5) on 4:2:0 files; it is used only when asked for with
  * `GLIP_BENCH_JPEG_DECODER=jpeg-js` (for platforms without sharp's prebuilt binary).
  *
+ * Decompression bombs are handled as PIL handles them (`Image.MAX_IMAGE_PIXELS`): the size is
+ * read from the header before anything is decoded; above {@link DEFAULT_MAX_IMAGE_PIXELS}
+ * pixels a warning is given, above twice that the image is refused. The limit is the
+ * `maxImagePixels` option, else `$GLIP_BENCH_MAX_IMAGE_PIXELS` (a number, or `none` for no
+ * limit, as PIL's `MAX_IMAGE_PIXELS = None`).
+ *
  * @module
  */
 import { decode as decodePng } from "fast-png";
 import jpeg from "jpeg-js";
 import { InputError, UsageError } from "../../core/errors.ts";
+import { imageDimensions, isJpeg, isPng } from "./dimensions.ts";
 
 /** An 8-bit RGB image, row-major, 3 bytes per pixel. */
 export interface RgbImage {
@@ -37,13 +44,86 @@ export function jpegDecoder(): JpegDecoder {
   return chosen;
 }
 
-/** Decodes PNG or JPEG bytes (detected from the signature). `name` is used in errors. */
-export async function decodeImage(bytes: Uint8Array, name = "(image)"): Promise<RgbImage> {
-  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
-    return fromPng(bytes, name);
+/** PIL's `Image.MAX_IMAGE_PIXELS`: warn above it, refuse above twice it. */
+export const DEFAULT_MAX_IMAGE_PIXELS = 89_478_485;
+
+/** Options of {@link decodeImage}. */
+export interface DecodeOptions {
+  /**
+   * PIL's `MAX_IMAGE_PIXELS`: images with more pixels give a warning, images with more than
+   * twice as many are refused before decoding; `Infinity` turns the check off.
+   * @default $GLIP_BENCH_MAX_IMAGE_PIXELS, else DEFAULT_MAX_IMAGE_PIXELS
+   */
+  maxImagePixels?: number;
+  /** Receives the decompression-bomb warning. @default console.warn */
+  onWarning?: (line: string) => void;
+}
+
+/** The pixel limit in use: `$GLIP_BENCH_MAX_IMAGE_PIXELS` (`none` = no limit), else PIL's. */
+export function maxImagePixels(): number {
+  const text = Deno.env.get("GLIP_BENCH_MAX_IMAGE_PIXELS");
+  if (text === undefined || text === "") return DEFAULT_MAX_IMAGE_PIXELS;
+  if (text === "none") return Infinity;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new UsageError(
+      `GLIP_BENCH_MAX_IMAGE_PIXELS must be a positive whole number or 'none' (got '${text}')`,
+    );
   }
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-    return jpegDecoder() === "sharp" ? await fromJpegSharp(bytes, name) : fromJpegJs(bytes, name);
+  return value;
+}
+
+/**
+ * Refuses (InputError) an image whose header declares more than twice `limit` pixels and warns
+ * above `limit`, as PIL's `_decompression_bomb_check` does; returns the pixel count.
+ */
+export function checkImagePixels(
+  bytes: Uint8Array,
+  name: string,
+  limit: number,
+  onWarning: (line: string) => void = console.warn,
+): number {
+  const { width, height } = imageDimensions(bytes, name);
+  const pixels = width * height;
+  if (width === 0 || height === 0) {
+    throw new InputError("the header declares an empty image", {
+      file: name,
+      value: `${width}x${height}`,
+    });
+  }
+  if (pixels > 2 * limit) {
+    throw new InputError(
+      `image size (${pixels} pixels) exceeds limit of ${2 * limit} pixels, could be a ` +
+        "decompression bomb attack (PIL refuses it too); raise the limit with " +
+        "--max-image-pixels N or GLIP_BENCH_MAX_IMAGE_PIXELS=N if the file is trusted",
+      { file: name, value: `${width}x${height}` },
+    );
+  }
+  if (pixels > limit) {
+    onWarning(
+      `${name}: image size (${pixels} pixels, ${width}x${height}) exceeds limit of ${limit} ` +
+        "pixels, could be a decompression bomb attack",
+    );
+  }
+  return pixels;
+}
+
+/**
+ * Decodes PNG or JPEG bytes (detected from the signature). `name` is used in errors. The
+ * declared size is checked against the pixel limit before decoding.
+ */
+export async function decodeImage(
+  bytes: Uint8Array,
+  name = "(image)",
+  options: DecodeOptions = {},
+): Promise<RgbImage> {
+  const limit = options.maxImagePixels ?? maxImagePixels();
+  checkImagePixels(bytes, name, limit, options.onWarning);
+  if (isPng(bytes)) return fromPng(bytes, name);
+  if (isJpeg(bytes)) {
+    return jpegDecoder() === "sharp"
+      ? await fromJpegSharp(bytes, name, limit)
+      : fromJpegJs(bytes, name, limit);
   }
   throw new InputError("not a PNG or JPEG file (unknown signature)", {
     file: name,
@@ -89,7 +169,7 @@ function fromPng(bytes: Uint8Array, name: string): RgbImage {
 /** The part of sharp's API used here (its own typings pull in a conflicting @types/node). */
 type Sharp = (
   input: Uint8Array,
-  options: { ignoreIcc: boolean; autoOrient: boolean; limitInputPixels: boolean },
+  options: { ignoreIcc: boolean; autoOrient: boolean; limitInputPixels: number | false },
 ) => {
   raw(): {
     toBuffer(options: { resolveWithObject: true }): Promise<{
@@ -116,7 +196,7 @@ function loadSharp(): Promise<Sharp> {
   return sharpModule;
 }
 
-async function fromJpegSharp(bytes: Uint8Array, name: string): Promise<RgbImage> {
+async function fromJpegSharp(bytes: Uint8Array, name: string, limit: number): Promise<RgbImage> {
   const sharp = await loadSharp();
   let data: Uint8Array;
   let info: { width: number; height: number; channels: number };
@@ -124,7 +204,8 @@ async function fromJpegSharp(bytes: Uint8Array, name: string): Promise<RgbImage>
     ({ data, info } = await sharp(bytes, {
       ignoreIcc: true,
       autoOrient: false,
-      limitInputPixels: false,
+      // sharp's own guard stays on, at the same limit (off only when the user turned it off)
+      limitInputPixels: Number.isFinite(limit) ? 2 * limit : false,
     }).raw().toBuffer({ resolveWithObject: true }));
   } catch (error) {
     throw new InputError(`cannot decode JPEG: ${(error as Error).message}`, { file: name });
@@ -142,13 +223,17 @@ async function fromJpegSharp(bytes: Uint8Array, name: string): Promise<RgbImage>
   return { width, height, rgb };
 }
 
-function fromJpegJs(bytes: Uint8Array, name: string): RgbImage {
+function fromJpegJs(bytes: Uint8Array, name: string, limit: number): RgbImage {
   let decoded;
   try {
     decoded = jpeg.decode(bytes, {
       useTArray: true,
       formatAsRGBA: false,
-      maxMemoryUsageInMB: 2048,
+      // RGB output plus jpeg-js's component planes; its own guard follows the pixel limit
+      maxMemoryUsageInMB: Number.isFinite(limit)
+        ? Math.max(2048, Math.ceil(2 * limit * 8 / 2 ** 20))
+        : Infinity,
+      maxResolutionInMP: Number.isFinite(limit) ? Math.ceil(2 * limit / 1e6) : Infinity,
     });
   } catch (error) {
     throw new InputError(`cannot decode JPEG: ${(error as Error).message}`, { file: name });

@@ -16,6 +16,7 @@ import type { Engine, EngineFactory, EngineOptions, ImageInput } from "../engine
 import { type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
 import { type FewShotSampler, hasValidAnnotation, sampleFewShot } from "../datasets/fewshot.ts";
 import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
+import { checkedGraphFiles } from "../models/bundle_files.ts";
 import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
 import { bundleWeights, writeTunedBundle } from "../models/glip/bundle_weights.ts";
 import { sha256File } from "../models/checkpoint/hash.ts";
@@ -313,9 +314,9 @@ export async function trainPromptCell(
   const D = bundle.manifest.textWidth;
   const sessionOptions = onnxSessionOptions(options.factory.name, options.engineOptions);
   const runtime = trainingRuntime(options.factory.name, options.engineOptions);
-  const sessionOf = (graph: "text" | "image") =>
+  const sessionOf = async (graph: "text" | "image") =>
     ort.InferenceSession.create(
-      join(bundle.dir, bundle.manifest.graphs[graph].file),
+      (await checkedGraphFiles(bundle, bundle.manifest.graphs[graph])).model,
       sessionOptions,
     );
   const textSession = await sessionOf("text");

@@ -301,7 +301,7 @@ function cellDir(options: NativeTrainerOptions, cell: TrainerCell): string {
  * The record of a cell trained before (`done.json`), if any: only when every file it names still
  * has the digest it records (else the cell is trained again, resuming from its last state).
  */
-async function finishedCell(
+export async function finishedCell(
   dir: string,
   log: (line: string) => void,
 ): Promise<NativeCellResult | undefined> {
@@ -336,7 +336,11 @@ async function producedDigest(dir: string, name: string): Promise<string> {
 }
 
 /** Writes `done.json` last (temp + rename), naming the digests of the files the cell produced. */
-async function writeDone(dir: string, record: NativeCellResult, produced: string[]) {
+export async function writeDone(
+  dir: string,
+  record: NativeCellResult,
+  produced: string[],
+): Promise<NativeCellResult> {
   const files: Record<string, string> = {};
   for (const name of produced) files[name] = await producedDigest(dir, name);
   await writeFileAtomic(

@@ -92,23 +92,9 @@ export class DigestCache {
 
   /** Reads the cache of `cacheDir`; an unreadable or malformed cache file counts as empty. */
   static async open(cacheDir: string | null = DEFAULT_CACHE_DIR): Promise<DigestCache> {
-    const entries = new Map<string, Entry>();
-    if (cacheDir === null) return new DigestCache(undefined, entries);
+    if (cacheDir === null) return new DigestCache(undefined, new Map());
     const file = join(cacheDir, DIGEST_CACHE_FILE);
-    try {
-      const info = await Deno.stat(file);
-      if (info.isFile && info.size <= MAX_CACHE_BYTES) {
-        const parsed = JSON.parse(await Deno.readTextFile(file));
-        if (parsed?.format === FORMAT && parsed.version === 1 && typeof parsed.files === "object") {
-          for (const [path, entry] of Object.entries(parsed.files ?? {})) {
-            if (validEntry(entry)) entries.set(path, entry);
-          }
-        }
-      }
-    } catch {
-      // absent or unreadable: start empty, the next save() replaces it
-    }
-    return new DigestCache(file, entries);
+    return new DigestCache(file, await readEntries(file));
   }
 
   /**
@@ -145,9 +131,16 @@ export class DigestCache {
     this.#changed = true;
   }
 
-  /** Writes the cache file (temp + rename) when something changed; keeps the newest entries. */
+  /**
+   * Writes the cache file (temp + rename) when something changed, merged with the entries
+   * another process saved meanwhile; keeps the newest entries.
+   */
   async save(): Promise<void> {
     if (!this.file || !this.#changed) return;
+    for (const [path, entry] of await readEntries(this.file)) {
+      const mine = this.entries.get(path);
+      if (!mine || mine.verifiedAt < entry.verifiedAt) this.entries.set(path, entry);
+    }
     const kept = [...this.entries].sort((a, b) => b[1].verifiedAt - a[1].verifiedAt)
       .slice(0, MAX_ENTRIES);
     await Deno.mkdir(dirname(this.file), { recursive: true });
@@ -157,4 +150,23 @@ export class DigestCache {
     );
     this.#changed = false;
   }
+}
+
+/** The valid entries of a cache file; none when it is absent, unreadable or malformed. */
+async function readEntries(file: string): Promise<Map<string, Entry>> {
+  const entries = new Map<string, Entry>();
+  try {
+    const info = await Deno.stat(file);
+    if (info.isFile && info.size <= MAX_CACHE_BYTES) {
+      const parsed = JSON.parse(await Deno.readTextFile(file));
+      if (parsed?.format === FORMAT && parsed.version === 1 && typeof parsed.files === "object") {
+        for (const [path, entry] of Object.entries(parsed.files ?? {})) {
+          if (validEntry(entry)) entries.set(path, entry);
+        }
+      }
+    }
+  } catch {
+    // absent or unreadable: start empty, the next save() replaces it
+  }
+  return entries;
 }

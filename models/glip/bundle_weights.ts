@@ -243,7 +243,13 @@ async function patchExternalData(
       value: { offset, length },
     });
   }
-  const size = (await Deno.stat(path)).size;
+  const { size, nlink } = await Deno.stat(path);
+  if (nlink !== null && nlink > 1) {
+    throw new InputError(
+      `${path} has ${nlink} hard links: patching it in place would change another file too`,
+      where,
+    );
+  }
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > size) {
     throw new InputError(`the range lies outside ${path} (${size} bytes)`, {
       ...where,

@@ -230,3 +230,21 @@ Deno.test("native tuning refuses an escaping bundle before reading it (bench --t
   assertStringIncludes(result.stderr, "../outside.bin");
   assertEquals(await Deno.readFile(outside.path), outside.bytes);
 });
+
+Deno.test("writeTunedBundle never patches a hard-linked file in place (it would change the other name too)", async () => {
+  const intact = await loadBundle(await bundleCopy());
+  const dir = await bundleCopy();
+  const outside = await outsideFile(dir);
+  const data = await textDataFile(dir);
+  await Deno.remove(join(dir, data));
+  await Deno.link(outside.path, join(dir, data));
+  const tensor = "language_backbone.body.model.embeddings.word_embeddings.weight";
+  const values = (await readFloatInitializers(join(intact.dir, intact.manifest.graphs.text.file)))
+    .get(tensor)!.data.map((v) => v + 1);
+  await assertRejects(
+    () => writeTunedBundle(intact, dir, new Map([[tensor, values]]), { kind: "tuned" }),
+    InputError,
+    "hard links",
+  );
+  assertEquals(await Deno.readFile(outside.path), outside.bytes);
+});

@@ -6,6 +6,10 @@
  * weight files and the tokenizer vocabulary. Graph inputs and outputs use fixed names
  * ({@link GRAPH_IO}) so engines never guess.
  *
+ * A bundle is used only after its files are verified ({@link loadBundle}, {@link verifyBundle};
+ * see models/bundle_files.ts): each listed file's size and sha256, and every ONNX external-data
+ * location kept inside the folder. Its identity ({@link bundleDigest}) comes from verified bytes.
+ *
  * @module
  */
 import { InputError } from "../core/errors.ts";
@@ -17,6 +21,8 @@ import {
 } from "./bundle_files.ts";
 
 export type { VerificationReport, VerifyOptions };
+/** Engines (plugin engines included) open a graph's files only through this check. */
+export { type CheckedGraph, checkedGraphFiles } from "./bundle_files.ts";
 
 /** Fixed input/output names of the three graphs. */
 export const GRAPH_IO = {

@@ -17,7 +17,7 @@ import { type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
 import { type FewShotSampler, hasValidAnnotation, sampleFewShot } from "../datasets/fewshot.ts";
 import { bundleDigest, loadBundle, type ModelBundle } from "../models/bundle.ts";
 import { writeFileAtomic, writeViaTemporary } from "../core/atomic_file.ts";
-import { checkedGraphFiles } from "../models/bundle_files.ts";
+import { checkedBundleFile, checkedGraphFiles } from "../models/bundle_files.ts";
 import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
 import { bundleWeights, writeTunedBundle } from "../models/glip/bundle_weights.ts";
 import { sha256File } from "../core/hash.ts";
@@ -210,7 +210,9 @@ async function prepareCell(
   }
 
   // the task prompt and each category's tokens
-  const tokenizer = await loadBertTokenizer(join(bundle.dir, bundle.manifest.tokenizer.vocab));
+  const tokenizer = await loadBertTokenizer(
+    await checkedBundleFile(bundle, bundle.manifest.tokenizer.vocab),
+  );
   const [chunk, ...rest] = buildChunkedPrompts(tokenizer, task.names, {
     separator: task.separator,
     captionPrompt: task.captionPrompt,

@@ -22,7 +22,7 @@ import {
 
 export type { VerificationReport, VerifyOptions };
 /** Engines (plugin engines included) open a graph's files only through this check. */
-export { type CheckedGraph, checkedGraphFiles } from "./bundle_files.ts";
+export { checkedBundleFile, type CheckedGraph, checkedGraphFiles } from "./bundle_files.ts";
 
 /** Fixed input/output names of the three graphs. */
 export const GRAPH_IO = {

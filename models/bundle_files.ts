@@ -245,6 +245,23 @@ export async function checkedGraphFiles(
   }
 }
 
+/**
+ * The path of one file the manifest lists (the tokenizer vocabulary, a graph), after its path was
+ * checked to stay inside the folder and its size and sha256 matched the manifest.
+ */
+export async function checkedBundleFile(
+  bundle: ModelBundle,
+  name: string,
+  options: VerifyOptions = {},
+): Promise<string> {
+  const cache = await DigestCache.open(options.cacheDir);
+  try {
+    return await verifiedFile(bundle, name, cache, `sha256[${JSON.stringify(name)}]`);
+  } finally {
+    await cache.save();
+  }
+}
+
 /** The checked path of one listed file after its size and sha256 matched the manifest. */
 async function verifiedFile(
   bundle: ModelBundle,
@@ -358,6 +375,15 @@ export async function verifyBundleFiles(
       for (const name of graph.externalData ?? []) {
         await checkedBundlePath(bundle.dir, name, { file: manifestPath, field: "externalData" });
       }
+    }
+    const vocab = manifest.tokenizer?.vocab;
+    await checkedBundlePath(bundle.dir, vocab, { file: manifestPath, field: "tokenizer.vocab" });
+    if (!(vocab in manifest.sha256)) {
+      throw new InputError("the tokenizer vocabulary is not listed in the manifest's sha256", {
+        file: manifestPath,
+        field: "tokenizer.vocab",
+        value: vocab,
+      });
     }
     for (const name of Object.keys(manifest.sha256).sort()) {
       await verifiedFile(bundle, name, cache, `sha256[${JSON.stringify(name)}]`, report);

@@ -248,3 +248,18 @@ Deno.test("writeTunedBundle never patches a hard-linked file in place (it would 
   );
   assertEquals(await Deno.readFile(outside.path), outside.bytes);
 });
+
+Deno.test("a tokenizer vocabulary outside the folder or not listed in the manifest is refused", async () => {
+  const dir = await bundleCopy();
+  await outsideFile(dir);
+  const manifest = await readManifest(dir);
+  for (const vocab of ["../outside.bin", "unlisted.txt"]) {
+    await Deno.writeTextFile(join(dir, "unlisted.txt"), "[PAD]\n");
+    await Deno.writeTextFile(
+      join(dir, "manifest.json"),
+      JSON.stringify({ ...manifest, tokenizer: { ...manifest.tokenizer, vocab } }),
+    );
+    const error = await assertRejects(() => loadBundle(dir), InputError, "tokenizer.vocab");
+    assertStringIncludes(error.message, vocab);
+  }
+});

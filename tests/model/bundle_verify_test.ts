@@ -55,6 +55,8 @@ Deno.test("a corrupted (same-size) file is refused by loadBundle and every engin
     refused(await assertRejects(() => factory.create(intact), InputError, "sha256 mismatch"));
   }
   refused(await assertRejects(() => bundleWeights(intact, "text"), InputError));
+  const out = join(await tempDir("tuned-"), "out");
+  refused(await assertRejects(() => writeTunedBundle(intact, out, new Map(), { kind: "tuned" })));
 });
 
 Deno.test("a file whose size differs from the manifest is refused before hashing, naming both sizes", async () => {
@@ -200,13 +202,11 @@ Deno.test("a symlink leaving the bundle folder is refused everywhere", async () 
   ]);
 });
 
-Deno.test("native tuning refuses an escaping bundle before reading it (bench --trainer native)", async () => {
+/** `bench --protocol few-shot --trainer native` on the demo data with the bundle at `dir`. */
+async function benchNative(dir: string) {
   const { runCli } = await import("../cli_helpers.ts");
-  const dir = await bundleCopy();
-  const outside = await outsideFile(dir);
-  await pointTextGraphAt(dir, "../outside.bin");
-  const out = await tempDir("native-escape-");
-  const result = await runCli([
+  const out = await tempDir("native-refused-");
+  return await runCli([
     "bench",
     "odinw",
     "--demo",
@@ -226,9 +226,28 @@ Deno.test("native tuning refuses an escaping bundle before reading it (bench --t
     join(out, "run"),
     "--no-report",
   ]);
+}
+
+Deno.test("native tuning refuses an escaping bundle before reading it (bench --trainer native)", async () => {
+  const dir = await bundleCopy();
+  const outside = await outsideFile(dir);
+  await pointTextGraphAt(dir, "../outside.bin");
+  const result = await benchNative(dir);
   assertEquals(result.code, 1, result.stderr);
   assertStringIncludes(result.stderr, "../outside.bin");
   assertEquals(await Deno.readFile(outside.path), outside.bytes);
+});
+
+Deno.test("native tuning refuses a corrupted bundle, naming the file and both digests", async () => {
+  const dir = await bundleCopy();
+  const data = await textDataFile(dir);
+  const expected = (await readManifest(dir)).sha256[data];
+  await flipByte(join(dir, data));
+  const result = await benchNative(dir);
+  assertEquals(result.code, 1, result.stderr);
+  for (const text of [join(dir, data), expected, await sha256File(join(dir, data))]) {
+    assertStringIncludes(result.stderr, text);
+  }
 });
 
 Deno.test("writeTunedBundle never patches a hard-linked file in place (it would change the other name too)", async () => {

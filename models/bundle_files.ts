@@ -14,6 +14,7 @@ import { isAbsolute, join, relative, sep } from "node:path";
 import onnxProto from "onnx-proto";
 import { InputError } from "../core/errors.ts";
 import { DigestCache } from "../core/digest_cache.ts";
+import { sha256Hex } from "../core/hash.ts";
 import type { BundleManifest, GraphFile, ModelBundle } from "./bundle.ts";
 
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -51,9 +52,7 @@ export function verifiedDigestOf(manifest: BundleManifest): string | undefined {
 
 /** sha256 over `name:sha256` lines of every file, in name order (the bundle's identity). */
 export async function digestOfFiles(sha256: Record<string, string>): Promise<string> {
-  const text = Object.keys(sha256).sort().map((k) => `${k}:${sha256[k]}`).join("\n");
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(Object.keys(sha256).sort().map((k) => `${k}:${sha256[k]}`).join("\n"));
 }
 
 /** Why `name` may not be used as a path inside a bundle, or undefined when it may. */
@@ -228,7 +227,7 @@ export async function checkedGraphFiles(
     const paths = await externalDataPaths(bundle.dir, model, await readGraphBytes(model));
     const externalData = [];
     for (const [location] of paths) {
-      if (!(location in bundle.manifest.sha256)) {
+      if (!Object.hasOwn(bundle.manifest.sha256, location)) {
         throw new InputError(
           `external data '${location}' is not listed in the manifest's sha256, so it cannot be verified`,
           { file: model, value: location },
@@ -272,7 +271,9 @@ async function verifiedFile(
 ): Promise<string> {
   const manifestPath = join(bundle.dir, "manifest.json");
   const path = await checkedBundlePath(bundle.dir, name, { file: manifestPath, field });
-  const expected = bundle.manifest.sha256[name];
+  const expected = Object.hasOwn(bundle.manifest.sha256, name)
+    ? bundle.manifest.sha256[name]
+    : undefined;
   if (typeof expected !== "string") {
     throw new InputError(
       `${name} is not listed in the manifest's sha256, so it cannot be verified`,
@@ -357,7 +358,7 @@ export async function verifyBundleFiles(
         file: manifestPath,
         field: "graphs.*.file",
       });
-      if (!(graph.file in manifest.sha256)) {
+      if (!Object.hasOwn(manifest.sha256, graph.file)) {
         throw new InputError(`graph ${graph.file} is not listed in the manifest's sha256`, {
           file: manifestPath,
           value: graph.file,
@@ -365,7 +366,7 @@ export async function verifyBundleFiles(
       }
       const locations = await externalDataPaths(bundle.dir, model, await readGraphBytes(model));
       for (const location of locations.keys()) {
-        if (!(location in manifest.sha256)) {
+        if (!Object.hasOwn(manifest.sha256, location)) {
           throw new InputError(
             `external data '${location}' is not listed in the manifest's sha256, so it cannot be verified`,
             { file: model, value: location },
@@ -378,7 +379,7 @@ export async function verifyBundleFiles(
     }
     const vocab = manifest.tokenizer?.vocab;
     await checkedBundlePath(bundle.dir, vocab, { file: manifestPath, field: "tokenizer.vocab" });
-    if (!(vocab in manifest.sha256)) {
+    if (!Object.hasOwn(manifest.sha256, vocab)) {
       throw new InputError("the tokenizer vocabulary is not listed in the manifest's sha256", {
         file: manifestPath,
         field: "tokenizer.vocab",

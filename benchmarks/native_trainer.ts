@@ -15,10 +15,12 @@ import { InputError, UsageError } from "../core/errors.ts";
 import type { Engine, EngineFactory, EngineOptions, ImageInput } from "../engines/engine.ts";
 import { type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
 import { type FewShotSampler, hasValidAnnotation, sampleFewShot } from "../datasets/fewshot.ts";
-import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
+import { bundleDigest, loadBundle, type ModelBundle } from "../models/bundle.ts";
+import { writeFileAtomic, writeViaTemporary } from "../core/atomic_file.ts";
+import { checkedBundleFile, checkedGraphFiles } from "../models/bundle_files.ts";
 import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
 import { bundleWeights, writeTunedBundle } from "../models/glip/bundle_weights.ts";
-import { sha256File } from "../models/checkpoint/hash.ts";
+import { sha256File } from "../core/hash.ts";
 import { onnxRuntime, type TrainingRuntime } from "../models/train/runtime.ts";
 import { webgpuTrainingRuntime } from "../engines/ort_web/training.ts";
 import {
@@ -73,6 +75,11 @@ export interface NativeCellResult {
   images: number;
   /** Where the training graphs ran. */
   trainedOn: string;
+  /**
+   * sha256 of every file the cell produced, by path relative to the cell folder (for the
+   * `model_best/` bundle: its bundle digest); `done.json` is trusted only while they match.
+   */
+  files?: Record<string, string>;
 }
 
 /** Which native trainer a protocol uses. */
@@ -203,7 +210,9 @@ async function prepareCell(
   }
 
   // the task prompt and each category's tokens
-  const tokenizer = await loadBertTokenizer(join(bundle.dir, bundle.manifest.tokenizer.vocab));
+  const tokenizer = await loadBertTokenizer(
+    await checkedBundleFile(bundle, bundle.manifest.tokenizer.vocab),
+  );
   const [chunk, ...rest] = buildChunkedPrompts(tokenizer, task.names, {
     separator: task.separator,
     captionPrompt: task.captionPrompt,
@@ -290,11 +299,57 @@ function cellDir(options: NativeTrainerOptions, cell: TrainerCell): string {
   return join(options.outDir, "trainer", taskFileName(cell.task), `${cell.shots}_${cell.seed}`);
 }
 
-/** The record of a cell trained before (`done.json`), if any. */
-async function finishedCell(dir: string): Promise<NativeCellResult | undefined> {
+/**
+ * The record of a cell trained before (`done.json`), if any: only when every file it names still
+ * has the digest it records (else the cell is trained again, resuming from its last state).
+ */
+export async function finishedCell(
+  dir: string,
+  log: (line: string) => void,
+): Promise<NativeCellResult | undefined> {
   const doneFile = join(dir, "done.json");
   if (!(await pathExists(doneFile))) return undefined;
-  return JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
+  let record: NativeCellResult;
+  try {
+    record = JSON.parse(await Deno.readTextFile(doneFile)) as NativeCellResult;
+  } catch (error) {
+    log(`${doneFile} is unreadable (${(error as Error).message}); finishing the cell again`);
+    return undefined;
+  }
+  if (typeof record.files !== "object" || record.files === null) {
+    log(`${doneFile} names no file digests; finishing the cell again`);
+    return undefined;
+  }
+  for (const [name, digest] of Object.entries(record.files)) {
+    const actual = await producedDigest(dir, name).catch((error) => `unreadable: ${error.message}`);
+    if (actual !== digest) {
+      log(`${join(dir, name)} does not match ${doneFile} (${actual}); finishing the cell again`);
+      return undefined;
+    }
+  }
+  return record;
+}
+
+/** The digest done.json records for a produced file: a bundle folder's digest, else sha256. */
+async function producedDigest(dir: string, name: string): Promise<string> {
+  const path = join(dir, name);
+  if ((await Deno.stat(path)).isDirectory) return await bundleDigest(await loadBundle(path));
+  return await sha256File(path);
+}
+
+/** Writes `done.json` last (temp + rename), naming the digests of the files the cell produced. */
+export async function writeDone(
+  dir: string,
+  record: NativeCellResult,
+  produced: string[],
+): Promise<NativeCellResult> {
+  const files: Record<string, string> = {};
+  for (const name of produced) files[name] = await producedDigest(dir, name);
+  await writeFileAtomic(
+    join(dir, "done.json"),
+    JSON.stringify({ ...record, files }, null, 2) + "\n",
+  );
+  return { ...record, files };
 }
 
 /** Trains one cell (or finds it trained) and returns its prompt checkpoint and record. */
@@ -304,7 +359,7 @@ export async function trainPromptCell(
 ): Promise<NativeCellResult> {
   const { task, shots, seed } = cell;
   const dir = cellDir(options, cell);
-  const finished = await finishedCell(dir);
+  const finished = await finishedCell(dir, (line) => options.log?.(line));
   if (finished) return finished;
   const context = await prepareCell(cell, options, dir);
   const { arch, imageIds, chunk, log } = context;
@@ -313,9 +368,9 @@ export async function trainPromptCell(
   const D = bundle.manifest.textWidth;
   const sessionOptions = onnxSessionOptions(options.factory.name, options.engineOptions);
   const runtime = trainingRuntime(options.factory.name, options.engineOptions);
-  const sessionOf = (graph: "text" | "image") =>
+  const sessionOf = async (graph: "text" | "image") =>
     ort.InferenceSession.create(
-      join(bundle.dir, bundle.manifest.graphs[graph].file),
+      (await checkedGraphFiles(bundle, bundle.manifest.graphs[graph])).model,
       sessionOptions,
     );
   const textSession = await sessionOf("text");
@@ -370,7 +425,7 @@ export async function trainPromptCell(
         imageCount: imageIds.length,
         view,
         evaluate,
-        stateFile: join(dir, "state.json"),
+        stateDir: join(dir, "state"),
         runtime,
         log,
       },
@@ -382,17 +437,19 @@ export async function trainPromptCell(
     await imageSession.release();
   }
   const checkpoint = join(dir, "prompt.safetensors");
-  await writeSafetensors(
-    checkpoint,
-    new Map([[PROMPT_TENSOR, { shape: [T, D], data: result.offset }]]),
-    {
-      format: "glip-bench-prompt",
-      base_bundle: await bundleDigest(bundle.manifest),
-      task: task.name,
-      shots: String(shots),
-      seed: String(seed),
-    },
-  );
+  const baseDigest = await bundleDigest(bundle.manifest);
+  await writeViaTemporary(checkpoint, (path) =>
+    writeSafetensors(
+      path,
+      new Map([[PROMPT_TENSOR, { shape: [T, D], data: result.offset }]]),
+      {
+        format: "glip-bench-prompt",
+        base_bundle: baseDigest,
+        task: task.name,
+        shots: String(shots),
+        seed: String(seed),
+      },
+    ));
   const record: NativeCellResult = {
     checkpoint,
     zeroShotValAp: result.zeroShotValAp,
@@ -403,8 +460,7 @@ export async function trainPromptCell(
     images: imageIds.length,
     trainedOn: runtime.description,
   };
-  await Deno.writeTextFile(join(dir, "done.json"), JSON.stringify(record, null, 2) + "\n");
-  return record;
+  return await writeDone(dir, record, ["prompt.safetensors"]);
 }
 
 /**
@@ -418,7 +474,7 @@ export async function trainFullCell(
 ): Promise<NativeCellResult> {
   const { task, shots, seed } = cell;
   const dir = cellDir(options, cell);
-  const finished = await finishedCell(dir);
+  const finished = await finishedCell(dir, (line) => options.log?.(line));
   if (finished) return finished;
   const context = await prepareCell(cell, options, dir);
   const { bundle } = options;
@@ -434,7 +490,9 @@ export async function trainFullCell(
     }
     return cached;
   };
+  // the evaluation copy is rebuilt from the base bundle (a crash may have left it half-patched)
   const working = join(dir, "working");
+  await Deno.remove(working, { recursive: true }).catch(() => {});
   const runtime = trainingRuntime(options.factory.name, options.engineOptions);
   const evaluate = async (weights: Map<string, Float32Array>) =>
     await context.evaluate(
@@ -476,26 +534,30 @@ export async function trainFullCell(
     await context.dispose();
   }
   const tensors = join(dir, "model_best.safetensors");
-  await writeSafetensors(tensors, result.weights, {
-    format: "glip-bench-tuned",
-    base_bundle: baseDigest,
-    task: task.name,
-    shots: String(shots),
-    seed: String(seed),
-  });
+  await writeViaTemporary(tensors, (path) =>
+    writeSafetensors(path, result.weights, {
+      format: "glip-bench-tuned",
+      base_bundle: baseDigest,
+      task: task.name,
+      shots: String(shots),
+      seed: String(seed),
+    }));
+  // the bundle is written whole into a temporary folder, then renamed into place
   const best = join(dir, "model_best");
   await Deno.remove(best, { recursive: true }).catch(() => {});
-  await writeTunedBundle(
-    bundle,
-    best,
-    new Map([...result.weights].map(([name, t]) => [name, t.data])),
-    {
-      kind: "tuned",
-      base: baseDigest,
-      file: "model_best.safetensors",
-      sha256: await sha256File(tensors),
-    },
-  );
+  await writeViaTemporary(best, async (path) => {
+    await writeTunedBundle(
+      bundle,
+      path,
+      new Map([...result.weights].map(([name, t]) => [name, t.data])),
+      {
+        kind: "tuned",
+        base: baseDigest,
+        file: "model_best.safetensors",
+        sha256: await sha256File(tensors),
+      },
+    );
+  });
   await Deno.remove(working, { recursive: true }).catch(() => {});
   const record: NativeCellResult = {
     checkpoint: best,
@@ -507,6 +569,5 @@ export async function trainFullCell(
     images: context.imageIds.length,
     trainedOn: runtime.description,
   };
-  await Deno.writeTextFile(join(dir, "done.json"), JSON.stringify(record, null, 2) + "\n");
-  return record;
+  return await writeDone(dir, record, ["model_best.safetensors", "model_best"]);
 }

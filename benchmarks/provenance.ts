@@ -50,9 +50,5 @@ export function machineDescription(): {
   };
 }
 
-/** sha256 of bytes, hex. */
-export async function sha256Hex(bytes: Uint8Array | string): Promise<string> {
-  const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
-  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+/** sha256 of bytes, hex (moved to core/hash.ts; re-exported for existing importers). */
+export { sha256Hex } from "../core/hash.ts";

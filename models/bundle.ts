@@ -6,9 +6,23 @@
  * weight files and the tokenizer vocabulary. Graph inputs and outputs use fixed names
  * ({@link GRAPH_IO}) so engines never guess.
  *
+ * A bundle is used only after its files are verified ({@link loadBundle}, {@link verifyBundle};
+ * see models/bundle_files.ts): each listed file's size and sha256, and every ONNX external-data
+ * location kept inside the folder. Its identity ({@link bundleDigest}) comes from verified bytes.
+ *
  * @module
  */
 import { InputError } from "../core/errors.ts";
+import {
+  type VerificationReport,
+  verifiedDigestOf,
+  verifyBundleFiles,
+  type VerifyOptions,
+} from "./bundle_files.ts";
+
+export type { VerificationReport, VerifyOptions };
+/** Engines (plugin engines included) open a graph's files only through this check. */
+export { checkedBundleFile, type CheckedGraph, checkedGraphFiles } from "./bundle_files.ts";
 
 /** Fixed input/output names of the three graphs. */
 export const GRAPH_IO = {
@@ -106,6 +120,11 @@ export interface BundleManifest {
   postprocess: PostprocessSettings;
   /** sha256 of every file in the bundle, by relative path. */
   sha256: Record<string, string>;
+  /**
+   * Size in bytes of every file, by relative path (bundles written before sizes were recorded
+   * lack it; their files are still checked against `sha256`).
+   */
+  sizes?: Record<string, number>;
   /** Where the weights came from. */
   source: {
     kind: "checkpoint" | "random" | "demo" | "tuned";
@@ -122,25 +141,63 @@ export interface BundleManifest {
 export interface ModelBundle {
   dir: string;
   manifest: BundleManifest;
-}
-
-/** sha256 of the whole bundle: of its manifest's per-file hashes, in name order. */
-export async function bundleDigest(manifest: BundleManifest): Promise<string> {
-  const text = Object.keys(manifest.sha256).sort().map((k) => `${k}:${manifest.sha256[k]}`).join(
-    "\n",
-  );
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  /** How its files were verified when it was loaded (hashed now or remembered). */
+  verification?: VerificationReport;
 }
 
 /**
- * Opens a bundle folder: reads and checks `manifest.json` and that every listed file exists.
- * Errors name the folder and what is wrong.
+ * The bundle's identity: sha256 over its files' verified sha256s, in name order. Given a loaded
+ * bundle it verifies the files first when they were not verified in this process (remembered
+ * digests make that cheap); given a manifest it answers only for one that was verified (by
+ * {@link loadBundle} or {@link verifyBundle}) and throws otherwise, so a recorded digest never
+ * comes from a manifest's unchecked claims.
  */
-export async function loadBundle(dir: string): Promise<ModelBundle> {
+export async function bundleDigest(
+  bundle: BundleManifest | ModelBundle,
+  options: VerifyOptions = {},
+): Promise<string> {
+  if ("manifest" in bundle && "dir" in bundle) {
+    return verifiedDigestOf(bundle.manifest) ?? (await verifyBundle(bundle, options)).digest;
+  }
+  const digest = verifiedDigestOf(bundle);
+  if (digest === undefined) {
+    throw new Error(
+      "bundleDigest: this manifest's files were not verified; open the bundle with loadBundle() or pass the bundle",
+    );
+  }
+  return digest;
+}
+
+/**
+ * Verifies every file of a bundle against its manifest (sizes, streamed sha256 with remembered
+ * digests, external-data locations) and marks its manifest verified. Errors are InputErrors
+ * naming the file, and for a mismatch both digests.
+ */
+export async function verifyBundle(
+  bundle: ModelBundle,
+  options: VerifyOptions = {},
+): Promise<VerificationReport> {
+  const report = await verifyBundleFiles(bundle, options);
+  bundle.verification = report;
+  return report;
+}
+
+/** Largest manifest.json read (16 MiB): a larger one is not a bundle manifest. */
+const MAX_MANIFEST_BYTES = 16 << 20;
+
+/**
+ * Opens a bundle folder: reads and checks `manifest.json`, then verifies every listed file
+ * ({@link verifyBundle}: sizes, sha256, external-data locations). Errors name the file and what
+ * is wrong.
+ */
+export async function loadBundle(dir: string, options: VerifyOptions = {}): Promise<ModelBundle> {
   const path = `${dir}/manifest.json`;
   let manifest: BundleManifest;
   try {
+    const info = await Deno.stat(path);
+    if (info.size > MAX_MANIFEST_BYTES) {
+      throw new Error(`${info.size} bytes, more than a manifest's ${MAX_MANIFEST_BYTES}`);
+    }
     manifest = JSON.parse(await Deno.readTextFile(path));
   } catch (error) {
     throw new InputError(
@@ -148,11 +205,13 @@ export async function loadBundle(dir: string): Promise<ModelBundle> {
       { file: path },
     );
   }
-  if (manifest.format !== "glip-bench-bundle") {
+  if (
+    typeof manifest !== "object" || manifest === null || manifest.format !== "glip-bench-bundle"
+  ) {
     throw new InputError("not a glip-bench bundle", {
       file: path,
       field: "format",
-      value: manifest.format,
+      value: manifest?.format,
     });
   }
   if (manifest.version !== 1) {
@@ -162,12 +221,7 @@ export async function loadBundle(dir: string): Promise<ModelBundle> {
       value: manifest.version,
     });
   }
-  for (const file of Object.keys(manifest.sha256)) {
-    try {
-      await Deno.stat(`${dir}/${file}`);
-    } catch {
-      throw new InputError(`missing file ${file} listed in the manifest`, { file: path });
-    }
-  }
-  return { dir, manifest };
+  const bundle: ModelBundle = { dir, manifest };
+  await verifyBundle(bundle, options);
+  return bundle;
 }

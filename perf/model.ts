@@ -6,6 +6,11 @@
  * exports that architecture with seeded random weights and reports the export's time and peak
  * memory (`--config glip-t` gives a GLIP-T-sized model); `--checkpoint` exports a `.pth` (or
  * safetensors) first. Then GFLOPs per graph from a profiled run (perf/flops.ts).
+ *
+ * Bundle verification is measured first: a load with an empty digest cache (every file hashed,
+ * streamed) and a second load with the same cache (stat only, nothing hashed), each with its
+ * time, files and bytes hashed. `--verify-only` stops after that (useful for a GLIP-T-sized
+ * bundle on a small machine).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -27,11 +32,14 @@ const { values } = parseArgs({
     runs: { type: "string" },
     height: { type: "string" },
     width: { type: "string" },
+    "verify-only": { type: "boolean" },
   },
   strict: true,
 });
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 let bundle: ModelBundle;
+/** A bundle exported here into a temporary folder, removed at the end. */
+let exportedDir: string | undefined;
 if (values.model) {
   bundle = await loadBundle(values.model);
 } else if (values.checkpoint) {
@@ -47,6 +55,7 @@ if (values.model) {
 } else {
   const config = values.config ?? "nano";
   const dir = await Deno.makeTempDir({ prefix: `perf-model-${config}-` });
+  exportedDir = dir;
   const started = performance.now();
   bundle = await exportBundle({
     architecture: presetArchitecture(config),
@@ -66,6 +75,36 @@ if (values.model) {
     } on disk, peak memory so far ${gib(peakRssBytes())}`,
   );
 }
+// verification: first load hashes every file, the second reuses the remembered digests
+{
+  const cacheDir = await Deno.makeTempDir({ prefix: "perf-verify-cache-" });
+  const describeLoad = (label: string, loaded: ModelBundle) => {
+    const v = loaded.verification!;
+    console.log(
+      `${label}: ${v.seconds.toFixed(2)} s, ${v.hashed.length} file(s) hashed (${
+        gib(v.hashedBytes)
+      }${
+        v.hashedBytes && v.seconds
+          ? `, ${(v.hashedBytes / 2 ** 30 / v.seconds).toFixed(2)} GiB/s`
+          : ""
+      }), ${v.cached.length} remembered`,
+    );
+  };
+  try {
+    describeLoad("load 1 (empty digest cache)", await loadBundle(bundle.dir, { cacheDir }));
+    describeLoad("load 2 (same cache)", await loadBundle(bundle.dir, { cacheDir }));
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+}
+const removeExport = async () => {
+  if (exportedDir) await Deno.remove(exportedDir, { recursive: true });
+};
+if (values["verify-only"]) {
+  await removeExport();
+  Deno.exit(0);
+}
+
 const height = Number(values.height ?? 800);
 const width = Number(values.width ?? 1344);
 const runs = Number(values.runs ?? 3);
@@ -131,3 +170,4 @@ console.log(
     (textRun.gflops + imageRun.gflops + headRun.gflops).toFixed(1)
   }`,
 );
+await removeExport();

@@ -21,7 +21,8 @@ import type {
   TextInput,
 } from "../engine.ts";
 import { MissingCapabilityError } from "../engine.ts";
-import type { DeformConvForm, ModelBundle } from "../../models/bundle.ts";
+import type { DeformConvForm, GraphFile, ModelBundle } from "../../models/bundle.ts";
+import { checkedGraphFiles } from "../../models/bundle_files.ts";
 
 type Ort = typeof import("onnxruntime-node");
 let ortModule: Promise<Ort> | undefined;
@@ -273,12 +274,13 @@ export const onnxEngineFactory: EngineFactory = {
       interOpNumThreads: 1,
       graphOptimizationLevel: "all" as const,
     };
-    const open = (file: string) =>
-      ort.InferenceSession.create(join(bundle.dir, file), sessionOptions);
+    // checked paths and verified bytes (models/bundle_files.ts); ORT reads the external data
+    const open = async (graph: GraphFile) =>
+      ort.InferenceSession.create((await checkedGraphFiles(bundle, graph)).model, sessionOptions);
     const sessions = {
-      text: await open(bundle.manifest.graphs.text.file),
-      image: await open(bundle.manifest.graphs.image.file),
-      head: await open(headFile.file),
+      text: await open(bundle.manifest.graphs.text),
+      image: await open(bundle.manifest.graphs.image),
+      head: await open(headFile),
     };
     return new OnnxEngine(ort, bundle, sessions, { provider, threads, form, name: this.name });
   },

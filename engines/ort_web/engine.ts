@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import type {
   CandidateFilter,
   Engine,
@@ -23,7 +22,8 @@ import type {
   TextInput,
 } from "../engine.ts";
 import { MissingCapabilityError } from "../engine.ts";
-import type { GraphFile, ModelBundle } from "../../models/bundle.ts";
+import { type GraphFile, type ModelBundle, verifyBundle } from "../../models/bundle.ts";
+import { checkedGraphFiles } from "../../models/bundle_files.ts";
 import { captureOrtLog, computeFallbacks, installLogInterceptor } from "./placement.ts";
 import { CandidateReducer } from "./candidates.ts";
 import { type ExternalData, toFloat16Model } from "../../models/graph/float16.ts";
@@ -285,12 +285,14 @@ class OrtWebEngine implements Engine {
 }
 
 async function loadGraph(bundle: ModelBundle, graph: GraphFile) {
+  // checked paths and verified bytes (models/bundle_files.ts), by the locations the graph names
+  const files = await checkedGraphFiles(bundle, graph);
   return {
-    model: await Deno.readFile(join(bundle.dir, graph.file)),
+    model: await Deno.readFile(files.model),
     externalData: await Promise.all(
-      graph.externalData.map(async (path) => ({
-        path,
-        data: await Deno.readFile(join(bundle.dir, path)),
+      files.externalData.map(async ({ location, path }) => ({
+        path: location,
+        data: await Deno.readFile(path),
       })),
     ),
   };
@@ -302,6 +304,7 @@ async function createEngine(
   bundle: ModelBundle,
   options: EngineOptions,
 ): Promise<Engine> {
+  await verifyBundle(bundle); // a corrupted or escaping bundle is refused before any device work
   const ort = await loadOrtWeb();
   const dtype = options.dtype ?? "fp32";
   if (dtype === "fp16" && provider !== "webgpu") {

@@ -5,26 +5,45 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import onnxProto from "onnx-proto";
 import { externalLocation, floatTensorValues } from "../graph/onnx_tensor.ts";
 import { InputError } from "../../core/errors.ts";
-import type { BundleManifest, GraphName, ModelBundle } from "../bundle.ts";
-import { sha256Hex } from "../../benchmarks/provenance.ts";
+import { DigestCache } from "../../core/digest_cache.ts";
+import { writeFileAtomic } from "../../core/atomic_file.ts";
+import { pathExists } from "../../core/fs.ts";
+import {
+  type BundleManifest,
+  type GraphName,
+  type ModelBundle,
+  verifyBundle,
+  type VerifyOptions,
+} from "../bundle.ts";
+import {
+  checkedBundlePath,
+  checkedGraphFiles,
+  decodeModel,
+  externalDataPaths,
+  manifestGraphs,
+  readGraphBytes,
+} from "../bundle_files.ts";
 import { WeightError, type WeightSource } from "./weights.ts";
 
 const FLOAT = 1;
 
-/** The float initializers of an ONNX model, with its external data files read from `dir`. */
+/**
+ * The float initializers of an ONNX model, with its external data files read from the model's
+ * folder; every external-data location is checked to stay inside that folder first.
+ */
 export async function readFloatInitializers(
   modelPath: string,
 ): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-  const model = onnxProto.onnx.ModelProto.decode(await Deno.readFile(modelPath));
-  const dir = modelPath.slice(0, modelPath.lastIndexOf("/") + 1) || ".";
+  const model = decodeModel(modelPath, await readGraphBytes(modelPath));
+  const paths = await externalDataPaths(dirname(modelPath), modelPath, model);
   const floats = (model.graph?.initializer ?? []).filter((t) => t.dataType === FLOAT && t.name);
   const external = new Map<string, Uint8Array>();
   for (const location of new Set(floats.map(externalLocation).filter((l) => l !== undefined))) {
-    external.set(location, await Deno.readFile(join(dir, location)));
+    external.set(location, await Deno.readFile(paths.get(location)!));
   }
   return new Map(floats.map((tensor) => [tensor.name!, {
     shape: (tensor.dims ?? []).map(Number),
@@ -83,59 +102,66 @@ export async function bundleWeights(
   graph: GraphName = "head",
 ): Promise<BundleWeights> {
   const graphs = bundle.manifest.graphs;
-  const file = graph === "head"
-    ? (graphs.head.decomposed ?? graphs.head.native)?.file
-    : graphs[graph].file;
-  if (!file) {
+  const graphFile = graph === "head" ? graphs.head.decomposed ?? graphs.head.native : graphs[graph];
+  if (!graphFile) {
     throw new InputError("the bundle has no head graph", {
       file: join(bundle.dir, "manifest.json"),
     });
   }
-  const path = join(bundle.dir, file);
-  return new BundleWeights(path, await readFloatInitializers(path));
+  const { model } = await checkedGraphFiles(bundle, graphFile);
+  return new BundleWeights(model, await readFloatInitializers(model));
 }
 
 /**
  * Writes a copy of `base` into `outDir` with some initializers replaced (by graph name; every
- * graph file holding one is patched, both head forms included), updating the manifest's hashes
- * and source. Writing into the same `outDir` again patches it in place.
+ * graph file holding one is patched, both head forms included), updating the manifest's hashes,
+ * sizes and source. Writing into the same `outDir` again patches it in place (the folder must
+ * hold a copy of the same bundle). `base` is verified first, every path is checked to stay
+ * inside its folder, the graph files and the manifest are replaced through temp + rename, and
+ * the returned bundle is verified.
  */
 export async function writeTunedBundle(
   base: ModelBundle,
   outDir: string,
   values: Map<string, Float32Array>,
   source: BundleManifest["source"],
+  options: VerifyOptions = {},
 ): Promise<ModelBundle> {
+  await verifyBundle(base, options);
   const manifestPath = join(outDir, "manifest.json");
+  const baseManifest = join(base.dir, "manifest.json");
   let manifest: BundleManifest;
-  try {
-    manifest = JSON.parse(await Deno.readTextFile(manifestPath)) as BundleManifest;
-  } catch {
+  const changed = new Set<string>();
+  if (await pathExists(manifestPath)) {
+    manifest = await readCopiedManifest(manifestPath, base.manifest);
+  } else {
     await Deno.mkdir(outDir, { recursive: true });
     for (const file of Object.keys(base.manifest.sha256)) {
-      await Deno.copyFile(join(base.dir, file), join(outDir, file));
+      const field = `sha256[${JSON.stringify(file)}]`;
+      await Deno.copyFile(
+        await checkedBundlePath(base.dir, file, { file: baseManifest, field }),
+        await checkedBundlePath(outDir, file, { file: manifestPath, field }),
+      );
+      changed.add(file);
     }
     manifest = structuredClone(base.manifest);
   }
-  const graphs = [
-    manifest.graphs.text,
-    manifest.graphs.image,
-    ...Object.values(manifest.graphs.head),
-  ].filter((g): g is NonNullable<typeof g> => Boolean(g));
-  const changed = new Set<string>();
   const found = new Set<string>();
-  for (const graph of graphs) {
-    const modelPath = join(outDir, graph.file);
-    const model = onnxProto.onnx.ModelProto.decode(await Deno.readFile(modelPath));
+  for (const graph of manifestGraphs(manifest)) {
+    const modelPath = await checkedBundlePath(outDir, graph.file, {
+      file: manifestPath,
+      field: "graphs.*.file",
+    });
+    const model = decodeModel(modelPath, await readGraphBytes(modelPath));
+    const paths = await externalDataPaths(outDir, modelPath, model);
     let inline = false;
     for (const tensor of model.graph?.initializer ?? []) {
       const value = tensor.name ? values.get(tensor.name) : undefined;
       if (!value) continue;
       found.add(tensor.name!);
       const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-      const field = (key: string) => tensor.externalData?.find((e) => e.key === key)?.value;
-      const location = field("location");
-      if (!location) {
+      const location = externalLocation(tensor);
+      if (location === undefined) {
         if ((tensor.rawData?.length ?? 0) !== bytes.length) {
           throw new InputError(`initializer ${tensor.name} has another size`, { file: modelPath });
         }
@@ -143,41 +169,95 @@ export async function writeTunedBundle(
         inline = true;
         continue;
       }
-      const offset = Number(field("offset") ?? 0);
-      const length = Number(field("length") ?? bytes.length);
-      if (length !== bytes.length) {
-        throw new InputError(
-          `initializer ${tensor.name} holds ${length} bytes, not ${bytes.length}`,
-          {
-            file: join(outDir, location),
-          },
-        );
-      }
-      const file = await Deno.open(join(outDir, location), { read: true, write: true });
-      try {
-        await file.seek(offset, Deno.SeekMode.Start);
-        let written = 0;
-        while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      } finally {
-        file.close();
-      }
+      const path = paths.get(location)!;
+      await patchExternalData(path, modelPath, tensor, bytes);
       changed.add(location);
     }
     if (inline) {
-      await Deno.writeFile(modelPath, onnxProto.onnx.ModelProto.encode(model).finish());
+      await writeFileAtomic(modelPath, onnxProto.onnx.ModelProto.encode(model).finish());
       changed.add(graph.file);
     }
   }
   const missing = [...values.keys()].filter((name) => !found.has(name));
   if (missing.length > 0) {
     throw new InputError(`no graph holds ${missing.slice(0, 3).join(", ")}`, {
-      file: join(base.dir, "manifest.json"),
+      file: baseManifest,
     });
   }
+  // digests of what was written, remembered so that verifying the copy does not hash it again
+  const cache = await DigestCache.open(options.cacheDir);
+  manifest.sizes ??= {};
   for (const file of changed) {
-    manifest.sha256[file] = await sha256Hex(await Deno.readFile(join(outDir, file)));
+    const digest = await cache.digest(join(outDir, file));
+    manifest.sha256[file] = digest.sha256;
+    manifest.sizes[file] = digest.size;
   }
+  await cache.save();
   manifest.source = source;
-  await Deno.writeTextFile(manifestPath, JSON.stringify(manifest, null, 2) + "\n");
-  return { dir: outDir, manifest };
+  await writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2) + "\n");
+  const tuned: ModelBundle = { dir: outDir, manifest };
+  await verifyBundle(tuned, options);
+  return tuned;
+}
+
+/** The manifest of an earlier tuned copy, refused unless it lists the same files and graphs. */
+async function readCopiedManifest(
+  path: string,
+  base: BundleManifest,
+): Promise<BundleManifest> {
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(await Deno.readTextFile(path)) as BundleManifest;
+  } catch (error) {
+    throw new InputError(`cannot read the tuned copy's manifest (${(error as Error).message})`, {
+      file: path,
+    });
+  }
+  const files = (m: BundleManifest) => JSON.stringify(Object.keys(m.sha256 ?? {}).sort());
+  if (
+    files(manifest) !== files(base) ||
+    JSON.stringify(manifest.graphs) !== JSON.stringify(base.graphs)
+  ) {
+    throw new InputError(
+      "the folder holds another bundle, not a tuned copy of this one; remove it or choose another folder",
+      { file: path },
+    );
+  }
+  return manifest;
+}
+
+/** Overwrites one tensor's bytes in an external data file, after checking its range. */
+async function patchExternalData(
+  path: string,
+  modelPath: string,
+  tensor: onnxProto.onnx.ITensorProto,
+  bytes: Uint8Array,
+): Promise<void> {
+  const field = (key: string) => tensor.externalData?.find((e) => e.key === key)?.value;
+  const offset = Number(field("offset") ?? 0);
+  const length = Number(field("length") ?? bytes.length);
+  const where = { file: modelPath, field: `tensor ${tensor.name}: external_data` };
+  if (length !== bytes.length) {
+    throw new InputError(`initializer ${tensor.name} holds ${length} bytes, not ${bytes.length}`, {
+      ...where,
+      value: { offset, length },
+    });
+  }
+  const { size, nlink } = await Deno.stat(path);
+  if (nlink !== null && nlink > 1) {
+    throw new InputError(
+      `${path} has ${nlink} hard links: patching it in place would change another file too`,
+      where,
+    );
+  }
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > size) {
+    throw new InputError(`the range lies outside ${path} (${size} bytes)`, {
+      ...where,
+      value: { offset, length },
+    });
+  }
+  using file = await Deno.open(path, { read: true, write: true });
+  await file.seek(offset, Deno.SeekMode.Start);
+  let written = 0;
+  while (written < bytes.length) written += await file.write(bytes.subarray(written));
 }

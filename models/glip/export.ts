@@ -6,9 +6,16 @@
  * @module
  */
 import { basename, join } from "node:path";
-import type { BundleManifest, DeformConvForm, GraphFile, ModelBundle } from "../bundle.ts";
+import {
+  type BundleManifest,
+  type DeformConvForm,
+  type GraphFile,
+  type ModelBundle,
+  verifyBundle,
+} from "../bundle.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
-import { sha256Hex } from "../../benchmarks/provenance.ts";
+import { DigestCache } from "../../core/digest_cache.ts";
+import { writeFileAtomic } from "../../core/atomic_file.ts";
 import type { GlipArchitecture } from "./config.ts";
 import { buildHeadGraph, buildImageGraph, buildTextGraph } from "./graphs.ts";
 import type { WeightSource } from "./weights.ts";
@@ -87,8 +94,14 @@ export async function exportBundle(options: ExportOptions): Promise<ModelBundle>
   const vocabName = "vocab.txt";
   await Deno.copyFile(options.vocab ?? VOCAB, join(outDir, vocabName));
   files.push(vocabName);
+  // streamed digests, remembered so that loading the bundle does not hash it again
   const sha256: Record<string, string> = {};
-  for (const file of files) sha256[file] = await sha256Hex(await Deno.readFile(join(outDir, file)));
+  const sizes: Record<string, number> = {};
+  const cache = await DigestCache.open();
+  for (const file of files) {
+    ({ sha256: sha256[file], size: sizes[file] } = await cache.digest(join(outDir, file)));
+  }
+  await cache.save();
   const manifest: BundleManifest = {
     format: "glip-bench-bundle",
     version: 1,
@@ -101,11 +114,14 @@ export async function exportBundle(options: ExportOptions): Promise<ModelBundle>
     preprocess: arch.preprocess,
     postprocess: arch.postprocess,
     sha256,
+    sizes,
     source: options.source.file
       ? { ...options.source, file: basename(options.source.file) }
       : options.source,
     createdBy: "glip-bench export",
   };
-  await Deno.writeTextFile(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-  return { dir: outDir, manifest };
+  await writeFileAtomic(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  const bundle: ModelBundle = { dir: outDir, manifest };
+  await verifyBundle(bundle);
+  return bundle;
 }

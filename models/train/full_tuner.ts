@@ -25,6 +25,7 @@ import { readFloatTensors, writeSafetensors } from "../checkpoint/mod.ts";
 import { FullModelStep, type FullTrainingView, levelSizesOf } from "./full_model_step.ts";
 import { epochPlan, type EpochRecord, type PromptTuningSettings } from "./prompt_tuner.ts";
 import { AdamW, clipGradNorm, type TrainableTensor, ValSelection } from "./optim.ts";
+import { StateStore } from "./state_store.ts";
 
 export type { FullTrainingView };
 
@@ -70,8 +71,13 @@ export interface FullTuningProblem {
   view(index: number, size: number, flip: boolean): Promise<FullTrainingView>;
   /** The val AP with the given weights (by graph initializer name). */
   evaluate(weights: Map<string, Float32Array>): Promise<number>;
-  /** A folder for the state after each epoch (resume), or none. */
+  /**
+   * A folder for the state after each epoch (resume), or none. Written crash-safe: see
+   * models/train/state_store.ts.
+   */
   stateDir?: string;
+  /** Called after each state file is written (tests simulate a crash here). */
+  afterStateWrite?: (what: string) => void | Promise<void>;
   /** Where the training graphs run (default: onnxruntime-node on the CPU). */
   runtime?: TrainingRuntime;
   log?: (line: string) => void;
@@ -137,14 +143,17 @@ export async function tuneFullModel(
   let epochs: EpochRecord[] = [];
   let startEpoch = 1;
   let zeroShotValAp: number;
-  const saved = problem.stateDir ? await readState(problem.stateDir) : undefined;
+  const store = problem.stateDir
+    ? new StateStore<SavedState>(problem.stateDir, { log, afterWrite: problem.afterStateWrite })
+    : undefined;
+  const saved = await store?.latest();
   if (saved) {
-    const stored = await readTensors(`${problem.stateDir}/weights.safetensors`);
+    const stored = await readTensors(saved.file("weights.safetensors"));
     for (const t of tensors) t.values.set(stored.get(t.name)!);
-    const bestStored = await readTensors(`${problem.stateDir}/best.safetensors`);
+    const bestStored = await readTensors(saved.file("best.safetensors"));
     best = { ap: saved.state.best.ap, epoch: saved.state.best.epoch, weights: bestStored };
-    const m = await readTensors(`${problem.stateDir}/adam_m.safetensors`);
-    const v = await readTensors(`${problem.stateDir}/adam_v.safetensors`);
+    const m = await readTensors(saved.file("adam_m.safetensors"));
+    const v = await readTensors(saved.file("adam_v.safetensors"));
     optimizer.restoreMoments(
       saved.state.steps,
       new Map([...m].map(([name, data]) => [name, { m: data, v: v.get(name)! }])),
@@ -211,8 +220,8 @@ export async function tuneFullModel(
           valAp.toFixed(4)
         }, lr ${record.lr.toPrecision(3)}${decision.improved ? " (best)" : ""}`,
       );
-      if (problem.stateDir) {
-        await writeState(problem.stateDir, tensors, shapes, best, optimizer, {
+      if (store) {
+        await commitState(store, tensors, shapes, best, optimizer, {
           epoch,
           steps: optimizer.steps,
           lrs: Object.fromEntries(tensors.map((t) => [t.name, t.lr])),
@@ -243,42 +252,26 @@ async function readTensors(path: string): Promise<Map<string, Float32Array>> {
   return new Map([...await readFloatTensors(path)].map(([name, t]) => [name, t.data]));
 }
 
-async function readState(dir: string): Promise<{ state: SavedState } | undefined> {
-  try {
-    return { state: JSON.parse(await Deno.readTextFile(`${dir}/state.json`)) as SavedState };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
-async function writeState(
-  dir: string,
+/** Commits one epoch: current weights, best weights, Adam moments, then the state naming them. */
+async function commitState(
+  store: StateStore<SavedState>,
   tensors: TrainableTensor[],
   shapes: Map<string, number[]>,
   best: { weights: Map<string, Float32Array> },
   optimizer: AdamW,
   state: SavedState,
 ): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
   const asTensors = (values: Map<string, Float32Array>) =>
     new Map([...values].map(([name, data]) => [name, { shape: shapes.get(name)!, data }]));
   const moments = optimizer.moments();
-  await writeSafetensors(
-    `${dir}/weights.safetensors`,
-    asTensors(new Map(tensors.map((t) => [t.name, t.values]))),
-  );
-  await writeSafetensors(`${dir}/best.safetensors`, asTensors(best.weights));
-  await writeSafetensors(
-    `${dir}/adam_m.safetensors`,
-    asTensors(new Map([...moments].map(([n, s]) => [n, s.m]))),
-  );
-  await writeSafetensors(
-    `${dir}/adam_v.safetensors`,
-    asTensors(new Map([...moments].map(([n, s]) => [n, s.v]))),
-  );
-  // state.json last: a resume only trusts tensors written before it
-  const temp = `${dir}/state.json.tmp`;
-  await Deno.writeTextFile(temp, JSON.stringify(state, (_, v) => (v === -Infinity ? -1e308 : v)));
-  await Deno.rename(temp, `${dir}/state.json`);
+  const file = (name: string, values: Map<string, Float32Array>) => ({
+    name,
+    write: (path: string) => writeSafetensors(path, asTensors(values)),
+  });
+  await store.commit(state.epoch, [
+    file("weights.safetensors", new Map(tensors.map((t) => [t.name, t.values]))),
+    file("best.safetensors", best.weights),
+    file("adam_m.safetensors", new Map([...moments].map(([n, s]) => [n, s.m]))),
+    file("adam_v.safetensors", new Map([...moments].map(([n, s]) => [n, s.v]))),
+  ], state);
 }

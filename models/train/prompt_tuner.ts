@@ -23,6 +23,7 @@ import { onnxRuntime, SessionCache, type TrainingRuntime } from "./runtime.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import { AdamW, clipGradNorm, ValSelection } from "./optim.ts";
+import { StateStore } from "./state_store.ts";
 
 /** GLIP's prompt-tuning hyper-parameters (README "Prompt Tuning" + the fine-tuning command). */
 export interface PromptTuningSettings {
@@ -93,8 +94,13 @@ export interface PromptTuningProblem {
   view(index: number, size: number, flip: boolean): Promise<TrainingView>;
   /** The val AP (0..1) with a prompt offset [T * D]. */
   evaluate(offset: Float32Array): Promise<number>;
-  /** A file for the state after each epoch (resume), or none. */
-  stateFile?: string;
+  /**
+   * A folder for the state after each epoch (resume), or none. Written crash-safe: see
+   * models/train/state_store.ts.
+   */
+  stateDir?: string;
+  /** Called after each state file is written (tests simulate a crash here). */
+  afterStateWrite?: (what: string) => void | Promise<void>;
   /** Where the step graphs run (default: onnxruntime-node on the CPU). */
   runtime?: TrainingRuntime;
   log?: (line: string) => void;
@@ -181,7 +187,10 @@ export async function tunePrompt(
   let epochs: EpochRecord[] = [];
   let startEpoch = 1;
   let zeroShotValAp: number;
-  const saved = problem.stateFile ? await readState(problem.stateFile) : undefined;
+  const store = problem.stateDir
+    ? new StateStore<SavedState>(problem.stateDir, { log, afterWrite: problem.afterStateWrite })
+    : undefined;
+  const saved = (await store?.latest())?.state;
   if (saved) {
     offset.set(saved.offset);
     best = {
@@ -272,8 +281,9 @@ export async function tunePrompt(
           decision.improved ? " (best)" : ""
         }`,
       );
-      if (problem.stateFile) {
-        await writeState(problem.stateFile, {
+      if (store) {
+        // one state file holds everything (offset, best, optimizer): no other file to name
+        await store.commit(epoch, [], {
           epoch,
           offset: Array.from(offset),
           best: { offset: Array.from(best.offset), ap: best.ap, epoch: best.epoch },
@@ -296,23 +306,4 @@ export async function tunePrompt(
     epochs,
     stoppedEarly,
   };
-}
-
-async function readState(path: string): Promise<SavedState | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)) as SavedState;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
-async function writeState(path: string, state: SavedState): Promise<void> {
-  const temp = `${path}.tmp`;
-  // -Infinity (the plateau's initial best) is not JSON
-  await Deno.writeTextFile(
-    temp,
-    JSON.stringify(state, (_, v) => (v === -Infinity ? -1e308 : v)),
-  );
-  await Deno.rename(temp, path);
 }

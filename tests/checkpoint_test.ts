@@ -1,12 +1,12 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
-import { runCli, SHARED } from "./cli_helpers.ts";
+import { FIXTURES, runCli } from "./cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
 import { presetArchitecture } from "../models/glip/config.ts";
 import { buildHeadGraph, buildImageGraph, buildTextGraph } from "../models/glip/graphs.ts";
 import { RandomWeights } from "../models/glip/weights.ts";
 
-const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", SHARED));
+const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", FIXTURES));
 
 Deno.test("readCheckpoint() reads every key, dtype and shape of the official-format tiny-fusion .pth", async () => {
   const checkpoint = await readCheckpoint(`${REF}model.pth`);

@@ -1,8 +1,8 @@
 import { assertEquals, assertStringIncludes } from "../assert.ts";
-import { runCli, SHARED } from "../cli_helpers.ts";
+import { FIXTURES, runCli } from "../cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 
-const oracles = fileURLToPath(new URL("oracles/", SHARED));
+const oracles = fileURLToPath(new URL("oracles/", FIXTURES));
 
 Deno.test("eval coco --json prints the oracle's stats and named numbers", async () => {
   const result = await runCli([

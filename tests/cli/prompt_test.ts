@@ -1,7 +1,7 @@
 import { assertEquals, assertStringIncludes } from "../assert.ts";
-import { runCli, SHARED } from "../cli_helpers.ts";
+import { FIXTURES, runCli } from "../cli_helpers.ts";
 
-const oracles = JSON.parse(await Deno.readTextFile(new URL("oracles/text/prompts.json", SHARED)));
+const oracles = JSON.parse(await Deno.readTextFile(new URL("oracles/text/prompts.json", FIXTURES)));
 
 Deno.test("prompt --names-file --json prints the oracle's query, tokens, ids, spans and map", async () => {
   const coco = oracles.find((o: { suite: string }) => o.suite === "coco");

@@ -1,3 +1,4 @@
+import { makeTestDir } from "./temp_dir.ts";
 import { assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
 import { FIXTURES, runCli } from "./cli_helpers.ts";
 import { fileURLToPath } from "node:url";
@@ -36,7 +37,7 @@ Deno.test("safetensors round trip, and export reads it like a .pth", async () =>
       [name, shape],
     ) => [`module.${name}`, { shape, data: random.get(name, shape) }]),
   );
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await writeSafetensors(`${dir}/nano.safetensors`, tensors);
   const checkpoint = await readCheckpoint(`${dir}/nano.safetensors`);
   assertEquals(checkpoint.format, "safetensors");
@@ -58,7 +59,7 @@ Deno.test("safetensors round trip, and export reads it like a .pth", async () =>
 });
 
 Deno.test("readCheckpoint() names the problem in a truncated legacy file", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await Deno.writeFile(
     `${dir}/old.pth`,
     new Uint8Array([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46]),

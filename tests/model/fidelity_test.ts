@@ -4,6 +4,7 @@
  * onnxruntime-node and the ATSS post-processing; every stage is compared with what the official
  * PyTorch code computed (tests/fixtures/glip-reference/tiny-fusion).
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { FIXTURES } from "../cli_helpers.ts";
 import { fileURLToPath } from "node:url";
@@ -42,7 +43,7 @@ async function exportTinyFusion(dir: string) {
   });
 }
 
-const dir = await Deno.makeTempDir({ prefix: "tiny-fusion-" });
+const dir = await makeTestDir({ prefix: "tiny-fusion-" });
 const bundle = await exportTinyFusion(dir);
 const image = await decodeImage(await Deno.readFile(`${REF}image.png`));
 const preprocessed = preprocessImage(image, bundle.manifest.preprocess);

@@ -3,6 +3,7 @@
  * the 13 ODinW task names, and few-shot cells over shots and seeds (values derived from a
  * formula, so the charts have a real curve to draw; they are rendering fixtures, not results).
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { join } from "node:path";
 import { runCli } from "../cli_helpers.ts";
 import { readRunRecord, type RunRecord } from "../../benchmarks/run_record.ts";
@@ -28,7 +29,7 @@ let demo: Promise<RunRecord> | undefined;
 /** The record of one real demo run (run once per test process). */
 export function demoRecord(): Promise<RunRecord> {
   demo ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "report-demo-" });
+    const dir = await makeTestDir({ prefix: "report-demo-" });
     const result = await runCli(["bench", "odinw", "--demo", "--out", dir, "--no-report"]);
     if (result.code !== 0) throw new Error(`demo run failed: ${result.stderr}`);
     return await readRunRecord(join(dir, "run.json"));
@@ -84,7 +85,7 @@ export function variant(
 export async function writeRuns(records: RunRecord[]): Promise<string[]> {
   const dirs = [];
   for (const record of records) {
-    const dir = await Deno.makeTempDir({ prefix: "report-run-" });
+    const dir = await makeTestDir({ prefix: "report-run-" });
     await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(record));
     dirs.push(dir);
   }

@@ -1,3 +1,4 @@
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,7 +24,7 @@ Deno.test({
       variant(base, "webgpu", 1, { fewShot: true }),
       variant(base, "wasm", 2, { fewShot: true }),
     ]);
-    const out = await Deno.makeTempDir({ prefix: "report-site-" });
+    const out = await makeTestDir({ prefix: "report-site-" });
     const result = await runCli(["report", ...runs, "--out", out]);
     assertEquals(result.code, 0, result.stderr);
     assertStringIncludes(result.stdout, "Average");
@@ -65,10 +66,10 @@ Deno.test("report refuses to compare runs on different data unless --force, and 
     provenance: { ...base.provenance, dataHash: "different" },
   };
   const runs = await writeRuns([variant(base, "onnx", 0), other]);
-  const refused = await runCli(["report", ...runs, "--out", await Deno.makeTempDir()]);
+  const refused = await runCli(["report", ...runs, "--out", await makeTestDir()]);
   assertEquals(refused.code, 2);
   assertStringIncludes(refused.stderr, "annotation files differ");
-  const out = await Deno.makeTempDir();
+  const out = await makeTestDir();
   const forced = await runCli(["report", ...runs, "--out", out, "--force"]);
   assertEquals(forced.code, 0, forced.stderr);
   assertStringIncludes(
@@ -89,7 +90,7 @@ Deno.test("report gates exit 3 below --fail-below and above --max-regression", a
     "report",
     runs[0],
     "--out",
-    await Deno.makeTempDir(),
+    await makeTestDir(),
     "--fail-below",
     "0.99",
   ]);
@@ -99,7 +100,7 @@ Deno.test("report gates exit 3 below --fail-below and above --max-regression", a
     "report",
     ...runs,
     "--out",
-    await Deno.makeTempDir(),
+    await makeTestDir(),
     "--max-regression",
     "0.01",
   ]);
@@ -108,7 +109,7 @@ Deno.test("report gates exit 3 below --fail-below and above --max-regression", a
     "report",
     ...runs,
     "--out",
-    await Deno.makeTempDir(),
+    await makeTestDir(),
     "--max-regression",
     "0.05",
   ]);

@@ -9,13 +9,13 @@
  */
 
 /** What one test run left in its temp folder: a name under the folder and its size in bytes. */
-export interface Leftover {
+interface Leftover {
   name: string;
   bytes: number;
 }
 
 /** Lists the top-level entries of `dir` with the bytes each holds (folders summed). */
-export async function listLeftovers(dir: string): Promise<Leftover[]> {
+async function listLeftovers(dir: string): Promise<Leftover[]> {
   const leftovers: Leftover[] = [];
   for await (const entry of Deno.readDir(dir)) {
     leftovers.push({ name: entry.name, bytes: await sizeOf(`${dir}/${entry.name}`) });

@@ -1,12 +1,13 @@
+import { makeTestDir } from "./temp_dir.ts";
 import { assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
-import { runCli, SHARED } from "./cli_helpers.ts";
+import { FIXTURES, runCli } from "./cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
 import { presetArchitecture } from "../models/glip/config.ts";
 import { buildHeadGraph, buildImageGraph, buildTextGraph } from "../models/glip/graphs.ts";
 import { RandomWeights } from "../models/glip/weights.ts";
 
-const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", SHARED));
+const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", FIXTURES));
 
 Deno.test("readCheckpoint() reads every key, dtype and shape of the official-format tiny-fusion .pth", async () => {
   const checkpoint = await readCheckpoint(`${REF}model.pth`);
@@ -36,7 +37,7 @@ Deno.test("safetensors round trip, and export reads it like a .pth", async () =>
       [name, shape],
     ) => [`module.${name}`, { shape, data: random.get(name, shape) }]),
   );
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await writeSafetensors(`${dir}/nano.safetensors`, tensors);
   const checkpoint = await readCheckpoint(`${dir}/nano.safetensors`);
   assertEquals(checkpoint.format, "safetensors");
@@ -58,7 +59,7 @@ Deno.test("safetensors round trip, and export reads it like a .pth", async () =>
 });
 
 Deno.test("readCheckpoint() names the problem in a truncated legacy file", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await Deno.writeFile(
     `${dir}/old.pth`,
     new Uint8Array([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46]),

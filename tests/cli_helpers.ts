@@ -1,13 +1,17 @@
 /**
- * Runs the CLI in a subprocess, as a user would, and captures its output.
+ * Runs the CLI in a subprocess, as a user would, and captures its output; says where the test
+ * fixtures live.
  * @module
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** Repository root. */
 export const ROOT = new URL("../", import.meta.url);
-/** `../shared` beside the repository (oracles, reference tensors). */
-export const SHARED = new URL("../../shared/", import.meta.url);
+/**
+ * `tests/fixtures/`: the oracles and reference tensors the tests compare with, kept in the
+ * repository (tests/fixtures/README.md says where each came from).
+ */
+export const FIXTURES = new URL("fixtures/", import.meta.url);
 
 /** Result of one CLI run. */
 export interface CliResult {

@@ -1,10 +1,10 @@
 import { assertEquals, assertThrows } from "./assert.ts";
-import { SHARED } from "./cli_helpers.ts";
+import { FIXTURES } from "./cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { readNpy, readNpyFile, writeNpy } from "../models/npy.ts";
 import { InputError } from "../core/errors.ts";
 
-const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", SHARED));
+const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", FIXTURES));
 
 Deno.test("readNpyFile() reads the reference tensors with their manifest shapes and dtypes", async () => {
   const manifest = JSON.parse(await Deno.readTextFile(`${REF}manifest.json`));

@@ -2,6 +2,7 @@
  * The few-shot protocol with checkpoints adapted elsewhere: every (task, shots, seed) checkpoint
  * evaluated on the test split, the 0-shot point from the base model, mean ± std over seeds.
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { join } from "node:path";
 import { runCli } from "../cli_helpers.ts";
@@ -10,14 +11,14 @@ import { readRunRecord } from "../../benchmarks/run_record.ts";
 
 Deno.test("bench --protocol few-shot --checkpoints evaluates every (task, shots, seed) cell and summarizes over seeds", async () => {
   const variants = [await nanoBundle(1), await nanoBundle(2)];
-  const checkpoints = await Deno.makeTempDir({ prefix: "ckpts-" });
+  const checkpoints = await makeTestDir({ prefix: "ckpts-" });
   for (const task of ["DemoShapes", "DemoColors"]) {
     for (const [i, cell] of ["1_3", "1_30", "3_3", "3_30"].entries()) {
       await Deno.mkdir(join(checkpoints, task), { recursive: true });
       await Deno.symlink(variants[i % 2].dir, join(checkpoints, task, cell));
     }
   }
-  const out = await Deno.makeTempDir();
+  const out = await makeTestDir();
   const result = await runCli([
     "bench",
     "odinw",
@@ -76,7 +77,7 @@ Deno.test("bench --protocol few-shot refuses a missing checkpoint before any inf
     "--checkpoints",
     "/nonexistent/{task}/{shots}_{seed}.pth",
     "--out",
-    await Deno.makeTempDir(),
+    await makeTestDir(),
   ]);
   assertEquals(result.code, 2);
   assertStringIncludes(result.stderr, "checkpoint(s) missing");
@@ -84,7 +85,7 @@ Deno.test("bench --protocol few-shot refuses a missing checkpoint before any inf
 
 Deno.test("bench --trainer runs the external command once per cell with the k-shot file, and not again on --resume", async () => {
   const nano = await nanoBundle(1);
-  const out = await Deno.makeTempDir({ prefix: "bench-trainer-" });
+  const out = await makeTestDir({ prefix: "bench-trainer-" });
   const calls = join(out, "calls.txt");
   // A stand-in trainer: records its arguments, copies the training file it was given, and leaves
   // a bundle folder as its "checkpoint".
@@ -140,7 +141,7 @@ Deno.test("bench --trainer runs the external command once per cell with the k-sh
 });
 
 Deno.test("bench --trainer: a failing command fails the run with its log; bad templates are usage errors", async () => {
-  const out = await Deno.makeTempDir({ prefix: "bench-trainer-fail-" });
+  const out = await makeTestDir({ prefix: "bench-trainer-fail-" });
   const base = [
     "bench",
     "odinw",

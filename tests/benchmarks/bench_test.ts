@@ -2,6 +2,7 @@
  * The benchmark runner as a user drives it: the demo end to end, a killed run resumed to the
  * same result, shards merged to the same result, and bad input refused before inference.
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { ROOT, runCli } from "../cli_helpers.ts";
 import { fileURLToPath } from "node:url";
@@ -20,7 +21,7 @@ async function detectionsOf(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-const reference = await Deno.makeTempDir({ prefix: "bench-ref-" });
+const reference = await makeTestDir({ prefix: "bench-ref-" });
 
 Deno.test("bench odinw --demo runs the whole pipeline and writes a valid run record", async () => {
   const result = await runCli([
@@ -49,7 +50,7 @@ Deno.test("bench odinw --demo runs the whole pipeline and writes a valid run rec
 });
 
 Deno.test("a run killed mid-way resumes to identical detections and results", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "bench-kill-" });
+  const dir = await makeTestDir({ prefix: "bench-kill-" });
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -103,7 +104,7 @@ Deno.test("a run killed mid-way resumes to identical detections and results", as
 Deno.test("three shards merged equal one unsharded run", async () => {
   const dirs = [];
   for (const index of [1, 2, 3]) {
-    const dir = await Deno.makeTempDir({ prefix: `bench-shard${index}-` });
+    const dir = await makeTestDir({ prefix: `bench-shard${index}-` });
     const result = await runCli([
       "bench",
       "odinw",
@@ -117,7 +118,7 @@ Deno.test("three shards merged equal one unsharded run", async () => {
     assertEquals(result.code, 0, result.stderr);
     dirs.push(dir);
   }
-  const merged = await Deno.makeTempDir({ prefix: "bench-merged-" });
+  const merged = await makeTestDir({ prefix: "bench-merged-" });
   const result = await runCli(["bench", "merge", ...dirs, "--out", merged, "--no-report"]);
   assertEquals(result.code, 0, result.stderr);
   assertEquals(await detectionsOf(merged), await detectionsOf(reference));
@@ -130,7 +131,7 @@ Deno.test("three shards merged equal one unsharded run", async () => {
     dirs[0],
     dirs[1],
     "--out",
-    await Deno.makeTempDir(),
+    await makeTestDir(),
     "--no-report",
   ]);
   assertEquals(missing.code, 2);
@@ -148,7 +149,7 @@ Deno.test("bench refuses bad input before inference with exit code 2", async () 
     "--tasks",
     "NoSuchTask",
     "--out",
-    await Deno.makeTempDir(),
+    await makeTestDir(),
   ]);
   assertEquals(unknownTask.code, 2);
   const missingSplit = await runCli([
@@ -158,7 +159,7 @@ Deno.test("bench refuses bad input before inference with exit code 2", async () 
     "--split",
     "minival",
     "--out",
-    await Deno.makeTempDir(),
+    await makeTestDir(),
   ]);
   assertEquals(missingSplit.code, 2);
   assertStringIncludes(missingSplit.stderr, "has no 'minival' split");
@@ -168,7 +169,7 @@ Deno.test("bench refuses bad input before inference with exit code 2", async () 
     "--model",
     "/nonexistent/bundle",
     "--data",
-    await Deno.makeTempDir(),
+    await makeTestDir(),
   ]);
   assertEquals(noData.code, 2);
   assertStringIncludes(noData.stderr, "no odinw data under");

@@ -1,3 +1,4 @@
+import { makeTestDir } from "../temp_dir.ts";
 import { assertEquals } from "../assert.ts";
 import { join } from "node:path";
 import { CACHE_DIR, nanoBundle } from "../../benchmarks/models.ts";
@@ -14,7 +15,7 @@ Deno.test("a chunked prompt (LVIS-style) runs the image backbone once per image 
     ...(await odinwDetectionTask(demo.tasks[0], { root: demo.root, prompt: "raw" })),
     chunkSize: 1,
   };
-  const outDir = await Deno.makeTempDir();
+  const outDir = await makeTestDir();
   const prepared = await prepareTask(task, { bundle, outDir, limit: 3 });
   assertEquals(prepared.chunks.length, 3);
   const engine = await onnxEngineFactory.create(bundle, { threads: 1 });

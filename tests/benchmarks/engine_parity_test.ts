@@ -1,3 +1,4 @@
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { join } from "node:path";
 import { runCli } from "../cli_helpers.ts";
@@ -11,7 +12,7 @@ Deno.test({
   name: "bench odinw on the demo: onnx and webgpu agree within 0.001 AP per task",
   ignore: !adapter,
   async fn() {
-    const out = await Deno.makeTempDir({ prefix: "bench-parity-" });
+    const out = await makeTestDir({ prefix: "bench-parity-" });
     // Two images per task keep the software GPU (lavapipe) run short.
     const result = await runCli([
       "bench",

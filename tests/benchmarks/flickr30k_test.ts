@@ -3,6 +3,7 @@
  * prompt per sentence, the backbone once per image), predictions bucketed as GLIP's
  * `flickr_post_process` does, and MDETR's recall computed from the stored detections.
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../assert.ts";
 import { join } from "node:path";
 import { runCli } from "../cli_helpers.ts";
@@ -52,7 +53,7 @@ Deno.test("flickrPrediction() refuses a label that is not a phrase of the senten
 
 Deno.test("scoreTask() on ground-truth boxes gives recall 1; a higher-scored decoy moves hits from R@1 to R@5", async () => {
   const bundle = await nanoBundle(0);
-  const outDir = await Deno.makeTempDir({ prefix: "flickr-score-" });
+  const outDir = await makeTestDir({ prefix: "flickr-score-" });
   const task = flickrTask(demoRoot, "val");
   const prepared = await prepareTask(task, { bundle, outDir });
   // the demo writes each entry's annotations in phrase order
@@ -92,7 +93,7 @@ Deno.test("scoreTask() on ground-truth boxes gives recall 1; a higher-scored dec
 });
 
 Deno.test("bench flickr30k --demo: the backbone once per image, text and head once per sentence; shards merge to the same run", async () => {
-  const out = await Deno.makeTempDir({ prefix: "bench-flickr-" });
+  const out = await makeTestDir({ prefix: "bench-flickr-" });
   const result = await runCli([
     "bench",
     "flickr30k",
@@ -131,7 +132,7 @@ Deno.test("bench flickr30k --demo: the backbone once per image, text and head on
   // two shards (whole images each) merged give the same detections and recall
   const shardDirs = [];
   for (const index of [1, 2]) {
-    const dir = await Deno.makeTempDir({ prefix: `bench-flickr-shard${index}-` });
+    const dir = await makeTestDir({ prefix: `bench-flickr-shard${index}-` });
     const shard = await runCli([
       "bench",
       "flickr30k",
@@ -145,7 +146,7 @@ Deno.test("bench flickr30k --demo: the backbone once per image, text and head on
     assertEquals(shard.code, 0, shard.stderr);
     shardDirs.push(dir);
   }
-  const merged = await Deno.makeTempDir({ prefix: "bench-flickr-merged-" });
+  const merged = await makeTestDir({ prefix: "bench-flickr-merged-" });
   const merge = await runCli(["bench", "merge", ...shardDirs, "--out", merged, "--no-report"]);
   assertEquals(merge.code, 0, merge.stderr);
   for (const split of ["val", "test"]) {
@@ -159,7 +160,7 @@ Deno.test("bench flickr30k --demo: the backbone once per image, text and head on
 });
 
 Deno.test("bench flickr30k --limit cuts whole images; a bad split fails with exit code 2", async () => {
-  const out = await Deno.makeTempDir({ prefix: "bench-flickr-limit-" });
+  const out = await makeTestDir({ prefix: "bench-flickr-limit-" });
   const limited = await runCli([
     "bench",
     "flickr30k",

@@ -3,6 +3,7 @@
  * suite scores COCO AP; the LVIS suite runs 40-name chunks (the backbone once per image) and
  * scores FixedAP with APr/APc/APf.
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { join } from "node:path";
 import { runCli } from "../cli_helpers.ts";
@@ -16,7 +17,7 @@ const source = join(demo.root, "odinw", "DemoShapes", "valid");
 const gt = JSON.parse(await Deno.readTextFile(join(source, "annotations_without_background.json")));
 
 async function layout(): Promise<string> {
-  const root = await Deno.makeTempDir({ prefix: "suite-data-" });
+  const root = await makeTestDir({ prefix: "suite-data-" });
   await Deno.mkdir(join(root, "coco", "annotations"), { recursive: true });
   await Deno.mkdir(join(root, "coco", "val2017"), { recursive: true });
   for (const image of gt.images) {
@@ -34,7 +35,7 @@ Deno.test("bench coco runs val2017 with COCO AP", async () => {
     join(root, "coco", "annotations", "instances_val2017.json"),
     JSON.stringify(gt),
   );
-  const out = await Deno.makeTempDir();
+  const out = await makeTestDir();
   const result = await runCli([
     "bench",
     "coco",
@@ -80,7 +81,7 @@ Deno.test("bench lvis runs 40-name chunks (backbone once per image) and scores F
     join(root, "coco", "annotations", "lvis_v1_minival_inserted_image_name.json"),
     JSON.stringify(lvis),
   );
-  const out = await Deno.makeTempDir();
+  const out = await makeTestDir();
   const result = await runCli([
     "bench",
     "lvis",

@@ -2,6 +2,7 @@
  * The checkpoint writers and readers agree: torch >= 1.6 zip files and legacy files, float32,
  * float16, bfloat16 and int64 tensors, the `model` wrapper and `module.` prefixes.
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
 import {
   readCheckpoint,
@@ -30,7 +31,7 @@ for (
   ] as const
 ) {
   Deno.test(`${format}: written tensors read back with names, dtypes, shapes and values`, async () => {
-    const dir = await Deno.makeTempDir();
+    const dir = await makeTestDir();
     await write(`${dir}/w.pth`, specs, bytesOf);
     const checkpoint = await readCheckpoint(`${dir}/w.pth`);
     try {
@@ -52,7 +53,7 @@ for (
 }
 
 Deno.test("the zip writer follows torch's layout: archive/ entries, data 64-byte aligned", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await writeTorchZipCheckpoint(`${dir}/w.pth`, specs, bytesOf);
   const zip = await ZipReader.open(`${dir}/w.pth`);
   try {
@@ -72,7 +73,7 @@ Deno.test("the zip writer follows torch's layout: archive/ entries, data 64-byte
 });
 
 Deno.test("the writers refuse data that does not fit the shape, naming the tensor", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   const error = await assertRejects(() =>
     writeTorchZipCheckpoint(
       `${dir}/w.pth`,
@@ -84,7 +85,7 @@ Deno.test("the writers refuse data that does not fit the shape, naming the tenso
 });
 
 Deno.test("a legacy file cut short fails with a message that says so", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await writeLegacyCheckpoint(`${dir}/w.pth`, specs, bytesOf);
   const bytes = await Deno.readFile(`${dir}/w.pth`);
   await Deno.writeFile(`${dir}/cut.pth`, bytes.subarray(0, bytes.length - 10));

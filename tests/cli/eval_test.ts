@@ -1,8 +1,9 @@
+import { makeTestDir } from "../temp_dir.ts";
 import { assertEquals, assertStringIncludes } from "../assert.ts";
-import { runCli, SHARED } from "../cli_helpers.ts";
+import { FIXTURES, runCli } from "../cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 
-const oracles = fileURLToPath(new URL("oracles/", SHARED));
+const oracles = fileURLToPath(new URL("oracles/", FIXTURES));
 
 Deno.test("eval coco --json prints the oracle's stats and named numbers", async () => {
   const result = await runCli([
@@ -75,7 +76,7 @@ Deno.test("eval flickr30k --json prints recall by k and phrase type", async () =
 });
 
 Deno.test("eval reports malformed input with the file and position, and an empty detection list as 0/-1", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await Deno.writeTextFile(`${dir}/bad.json`, '[{"image_id": 1,');
   const bad = await runCli([
     "eval",

@@ -1,3 +1,4 @@
+import { makeTestDir } from "../temp_dir.ts";
 import { assertEquals, assertStringIncludes } from "../assert.ts";
 import { runCli } from "../cli_helpers.ts";
 
@@ -21,7 +22,7 @@ Deno.test("an unknown flag is a usage error that suggests the right one", async 
 });
 
 Deno.test("--config merges under the flags and rejects unknown keys", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ jsno: true }));
   const bad = await runCli(["list", "protocols", "--config", `${dir}/bad.json`]);
   assertEquals(bad.code, 2);
@@ -74,7 +75,7 @@ Deno.test("a plugin suite is runnable through bench", async () => {
 });
 
 Deno.test("list datasets --check reports each dataset's files under the data root", async () => {
-  const root = await Deno.makeTempDir();
+  const root = await makeTestDir();
   await Deno.mkdir(`${root}/coco/annotations`, { recursive: true });
   await Deno.writeTextFile(`${root}/coco/annotations/instances_val2017.json`, "{}");
   const result = await runCli(["list", "datasets", "--check", "--data", root, "--json"]);

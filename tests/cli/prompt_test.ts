@@ -1,11 +1,12 @@
+import { makeTestDir } from "../temp_dir.ts";
 import { assertEquals, assertStringIncludes } from "../assert.ts";
-import { runCli, SHARED } from "../cli_helpers.ts";
+import { FIXTURES, runCli } from "../cli_helpers.ts";
 
-const oracles = JSON.parse(await Deno.readTextFile(new URL("oracles/text/prompts.json", SHARED)));
+const oracles = JSON.parse(await Deno.readTextFile(new URL("oracles/text/prompts.json", FIXTURES)));
 
 Deno.test("prompt --names-file --json prints the oracle's query, tokens, ids, spans and map", async () => {
   const coco = oracles.find((o: { suite: string }) => o.suite === "coco");
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await Deno.writeTextFile(`${dir}/names.json`, JSON.stringify(coco.names));
   const result = await runCli(["prompt", "--names-file", `${dir}/names.json`, "--json"]);
   assertEquals(result.code, 0, result.stderr);
@@ -42,7 +43,7 @@ Deno.test("prompt odinw --task Aquarium --prompt engineered matches the odinw_35
 });
 
 Deno.test("prompt --chunk splits long name lists, one prompt per chunk", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await Deno.writeTextFile(
     `${dir}/names.json`,
     JSON.stringify(Array.from({ length: 90 }, (_, i) => `thing_${i}`)),
@@ -60,7 +61,7 @@ Deno.test("prompt --chunk splits long name lists, one prompt per chunk", async (
 });
 
 Deno.test("prompt rejects a names file that is not an array of strings", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await Deno.writeTextFile(`${dir}/names.json`, JSON.stringify(["ok", 3]));
   const result = await runCli(["prompt", "--names-file", `${dir}/names.json`]);
   assertEquals(result.code, 1);

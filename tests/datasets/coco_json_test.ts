@@ -1,3 +1,4 @@
+import { makeTestDir } from "../temp_dir.ts";
 import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "../assert.ts";
 import { checkImageFiles, loadCocoJson, validateCoco } from "../../datasets/coco_json.ts";
 import { InputError } from "../../core/errors.ts";
@@ -10,7 +11,7 @@ const good = {
 };
 
 Deno.test("loadCocoJson() names the file, line and column of truncated JSON", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await Deno.writeTextFile(`${dir}/t.json`, '{"images": [\n{"id": 1,');
   const error = await assertRejects(() => loadCocoJson(`${dir}/t.json`), InputError);
   assertStringIncludes(error.message, `${dir}/t.json: not valid JSON`);
@@ -56,7 +57,7 @@ Deno.test("checkImageFiles() reports every missing image at once", async () => {
     images: [...good.images, { id: 2, file_name: "b.png", width: 5, height: 5 }],
   }, "gt.json");
   const error = await assertRejects(
-    async () => checkImageFiles(dataset, await Deno.makeTempDir()),
+    async () => checkImageFiles(dataset, await makeTestDir()),
     InputError,
   );
   assertStringIncludes(error.message, "2 image file(s) missing");

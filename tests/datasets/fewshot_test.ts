@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import {
   fewShotFileName,
   hasValidAnnotation,
@@ -11,7 +11,7 @@ import { loadCocoJson } from "../../datasets/coco_json.ts";
 import { odinwTask } from "../../datasets/odinw.ts";
 import { InputError } from "../../core/errors.ts";
 
-const oracleDir = new URL("oracles/fewshot/", SHARED);
+const oracleDir = new URL("oracles/fewshot/", FIXTURES);
 const gt = await loadCocoJson(new URL("fewshot-a.gt.json", oracleDir).pathname);
 const expected: {
   cocoDataset: Record<string, number[]>;

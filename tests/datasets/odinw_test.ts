@@ -1,12 +1,12 @@
 import { assertEquals, assertThrows } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import { odinwTask, odinwTasks, taskPrompt } from "../../datasets/odinw.ts";
 import { loadBertTokenizer } from "../../models/text/tokenizer.ts";
 import { buildPrompt } from "../../models/text/prompt.ts";
 import { UsageError } from "../../core/errors.ts";
 
 const oracles: { suite: string; query: string }[] = JSON.parse(
-  await Deno.readTextFile(new URL("oracles/text/prompts.json", SHARED)),
+  await Deno.readTextFile(new URL("oracles/text/prompts.json", FIXTURES)),
 );
 const tokenizer = await loadBertTokenizer();
 

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import { PythonRandom, seedKey } from "../../datasets/python_random.ts";
 
 interface ShuffleCase {
@@ -10,7 +10,7 @@ interface ShuffleCase {
 
 // Seeds above 2^53 must keep every digit, so they are read from the JSON source text.
 const cases: ShuffleCase[] = JSON.parse(
-  await Deno.readTextFile(new URL("oracles/fewshot/python-random-shuffle.json", SHARED)),
+  await Deno.readTextFile(new URL("oracles/fewshot/python-random-shuffle.json", FIXTURES)),
   (key: string, value: unknown, context?: { source?: string }) =>
     key === "seed" ? BigInt(context!.source!) : value,
 );

@@ -2,6 +2,7 @@
  * Every engine, plugin engines included, matches onnxruntime-node CPU on the nano model. GPU
  * tests skip with a printed reason only where no WebGPU adapter exists (CI has lavapipe).
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { checkConformance } from "../../engines/conformance.ts";
 import { onnxEngineFactory } from "../../engines/onnx_node/engine.ts";
@@ -70,7 +71,7 @@ Deno.test({
   async fn() {
     // A bundle whose 'decomposed' head is really the native one: its DeformConv nodes have no
     // WebGPU kernel, so ORT places them on the CPU.
-    const dir = await Deno.makeTempDir();
+    const dir = await makeTestDir();
     for await (const entry of Deno.readDir(bundle.dir)) {
       await Deno.copyFile(`${bundle.dir}/${entry.name}`, `${dir}/${entry.name}`);
     }

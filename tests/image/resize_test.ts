@@ -1,10 +1,10 @@
 import { assertEquals } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { decodeImage } from "../../models/image/decode.ts";
 import { glipResizeSize, resizeBilinearPil, roundHalfEven } from "../../models/image/resize.ts";
 
-const dir = fileURLToPath(new URL("oracles/resize/", SHARED));
+const dir = fileURLToPath(new URL("oracles/resize/", FIXTURES));
 const { cases } = JSON.parse(await Deno.readTextFile(`${dir}cases.json`));
 
 for (const c of cases) {

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import {
   CocoEvaluator,
   evaluateCoco,
@@ -9,7 +9,7 @@ import {
 import { numpySum } from "../../benchmarks/metrics/numpy_mean.ts";
 import { InputError } from "../../core/errors.ts";
 
-const dir = new URL("oracles/coco/", SHARED);
+const dir = new URL("oracles/coco/", FIXTURES);
 const read = async (file: string) => JSON.parse(await Deno.readTextFile(new URL(file, dir)));
 
 for (const name of ["coco-a", "coco-edge", "coco-sparse"]) {

@@ -1,10 +1,10 @@
 import { assertEquals, assertRejects } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { evaluateFlickr30k, parseFlickrSentences } from "../../benchmarks/metrics/flickr30k.ts";
 import { InputError } from "../../core/errors.ts";
 
-const root = fileURLToPath(new URL("oracles/flickr30k/flickr-a/", SHARED));
+const root = fileURLToPath(new URL("oracles/flickr30k/flickr-a/", FIXTURES));
 const predictions = JSON.parse(await Deno.readTextFile(`${root}preds.json`));
 
 Deno.test("evaluateFlickr30k() reproduces MDETR's ANY-BOX recall (GLIP's protocol)", async () => {

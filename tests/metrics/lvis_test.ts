@@ -1,12 +1,12 @@
 import { assertEquals } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import {
   evaluateLvis,
   fixedApDetections,
   limitDetectionsPerImage,
 } from "../../benchmarks/metrics/lvis.ts";
 
-const dir = new URL("oracles/lvis/", SHARED);
+const dir = new URL("oracles/lvis/", FIXTURES);
 const read = async (file: string) => JSON.parse(await Deno.readTextFile(new URL(file, dir)));
 
 for (const [name, maxDets] of [["lvis-a", 300], ["lvis-a-nocap", -1]] as const) {

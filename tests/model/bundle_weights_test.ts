@@ -3,6 +3,7 @@
  * Swin's expanded relative position bias and the BERT embedding rows in use included), and a
  * tuned copy of a bundle changes exactly the tensors it was given.
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { join } from "node:path";
 import { nanoBundle } from "../../benchmarks/models.ts";
 import { presetArchitecture } from "../../models/glip/config.ts";
@@ -35,7 +36,7 @@ Deno.test("a bundle's own initializers rebuild its text, image and head graphs b
 
 Deno.test("writeTunedBundle patches every graph holding a tensor and nothing else", async () => {
   const bundle = await nanoBundle(0);
-  const out = join(await Deno.makeTempDir(), "tuned");
+  const out = join(await makeTestDir(), "tuned");
   const name = "rpn.head.dyhead_tower.2.DyConv.1.conv.weight";
   const headFile = join(bundle.dir, bundle.manifest.graphs.head.native!.file);
   const before = await readFloatInitializers(headFile);

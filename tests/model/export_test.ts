@@ -1,3 +1,4 @@
+import { makeTestDir } from "../temp_dir.ts";
 import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "../assert.ts";
 import { presetArchitecture } from "../../models/glip/config.ts";
 import { buildHeadGraph, buildImageGraph, buildTextGraph } from "../../models/glip/graphs.ts";
@@ -54,7 +55,7 @@ Deno.test("random weights are deterministic per seed and name", () => {
 });
 
 Deno.test("deno task export --config nano --seed 0 writes a loadable bundle with both head forms", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   const result = await runCli(["export", "--config", "nano", "--seed", "0", "--out", dir]);
   assertEquals(result.code, 0, result.stderr);
   const bundle = await loadBundle(dir);
@@ -72,7 +73,7 @@ Deno.test("deno task export rejects an unknown preset with a suggestion", async 
 });
 
 Deno.test("loadBundle() explains a folder that is not a bundle", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await makeTestDir();
   await assertRejects(() => loadBundle(dir), Error, "export one with 'deno task export'");
 });
 

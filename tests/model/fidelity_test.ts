@@ -2,10 +2,11 @@
  * The exported model equals the official GLIP code, tensor by tensor: tiny-fusion's checkpoint
  * goes through the YAML export path, then image.png through preprocessing, the three graphs on
  * onnxruntime-node and the ATSS post-processing; every stage is compared with what the official
- * PyTorch code computed (../shared/glip-reference/tiny-fusion).
+ * PyTorch code computed (tests/fixtures/glip-reference/tiny-fusion).
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { assert, assertEquals } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { architectureFromGlipYaml } from "../../models/glip/config.ts";
 import { exportBundle } from "../../models/glip/export.ts";
@@ -21,7 +22,7 @@ import {
   type TracedTensor,
 } from "../../models/trace.ts";
 
-const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", SHARED));
+const REF = fileURLToPath(new URL("glip-reference/tiny-fusion/", FIXTURES));
 
 async function exportTinyFusion(dir: string) {
   const architecture = architectureFromGlipYaml(
@@ -42,7 +43,7 @@ async function exportTinyFusion(dir: string) {
   });
 }
 
-const dir = await Deno.makeTempDir({ prefix: "tiny-fusion-" });
+const dir = await makeTestDir({ prefix: "tiny-fusion-" });
 const bundle = await exportTinyFusion(dir);
 const image = await decodeImage(await Deno.readFile(`${REF}image.png`));
 const preprocessed = preprocessImage(image, bundle.manifest.preprocess);

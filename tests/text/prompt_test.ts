@@ -1,5 +1,5 @@
 import { assertEquals } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import { loadBertTokenizer } from "../../models/text/tokenizer.ts";
 import {
   buildCaptionPrompt,
@@ -23,7 +23,7 @@ interface PromptCase {
 }
 
 const cases: PromptCase[] = JSON.parse(
-  await Deno.readTextFile(new URL("oracles/text/prompts.json", SHARED)),
+  await Deno.readTextFile(new URL("oracles/text/prompts.json", FIXTURES)),
 );
 const tokenizer = await loadBertTokenizer();
 

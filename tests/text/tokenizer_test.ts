@@ -1,9 +1,9 @@
 import { assertEquals } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { FIXTURES } from "../cli_helpers.ts";
 import { loadBertTokenizer } from "../../models/text/tokenizer.ts";
 
 const cases: { text: string; tokens: string[]; inputIds: number[] }[] = JSON.parse(
-  await Deno.readTextFile(new URL("oracles/text/tokenizer.json", SHARED)),
+  await Deno.readTextFile(new URL("oracles/text/tokenizer.json", FIXTURES)),
 );
 const tokenizer = await loadBertTokenizer();
 

@@ -4,6 +4,7 @@
  * val, the best model saved as a bundle the suite evaluates on test plus a safetensors file of
  * every tuned tensor, and an interrupted cell resuming to the same weights.
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { benchNativeCell } from "./native_cell.ts";
@@ -14,7 +15,7 @@ const bench = (out: string, epochs: number, extra: string[] = []) =>
   benchNativeCell("few-shot", out, epochs, extra);
 
 Deno.test("native full-model few-shot tuning: val AP rises, the best model is a bundle, resume is exact", async () => {
-  const straight = await Deno.makeTempDir({ prefix: "ft-straight-" });
+  const straight = await makeTestDir({ prefix: "ft-straight-" });
   const result = await bench(straight, 2);
   assertEquals(result.code, 0, result.stderr);
   assertStringIncludes(result.stderr, "full-model tuning on");
@@ -41,7 +42,7 @@ Deno.test("native full-model few-shot tuning: val AP rises, the best model is a 
   const bytes = await Deno.readFile(join(cellDir, "model_best.safetensors"));
 
   // interrupted after epoch 1 (a finished shorter run, its done marker removed), then resumed
-  const resumed = await Deno.makeTempDir({ prefix: "ft-resumed-" });
+  const resumed = await makeTestDir({ prefix: "ft-resumed-" });
   assertEquals((await bench(resumed, 1)).code, 0);
   const resumedDir = join(resumed, "trainer", "DemoColors", "3_3");
   await Deno.remove(join(resumedDir, "done.json"));

@@ -7,6 +7,7 @@
  * The run is deterministic; on the demo model (zero-shot val AP 0.279) this cell reaches 0.287
  * on val by epoch 3, and its test AP goes from 27.9 to 30.5.
  */
+import { makeTestDir } from "../temp_dir.ts";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { runCli } from "../cli_helpers.ts";
@@ -19,7 +20,7 @@ const bench = (out: string, epochs: number, extra: string[] = []) =>
   benchNativeCell("prompt-tuning", out, epochs, extra);
 
 Deno.test("native prompt tuning: loss falls, val AP beats zero-shot, the prompt checkpoint loads, resume is exact", async () => {
-  const straight = await Deno.makeTempDir({ prefix: "pt-straight-" });
+  const straight = await makeTestDir({ prefix: "pt-straight-" });
   const result = await bench(straight, 5);
   assertEquals(result.code, 0, result.stderr);
   assertStringIncludes(result.stderr, "DemoColors 3-shot seed 3: epoch 5");
@@ -49,7 +50,7 @@ Deno.test("native prompt tuning: loss falls, val AP beats zero-shot, the prompt 
   assert(offset.some((v) => v !== 0), "the tuned prompt is not the zero offset");
 
   // interrupted after epoch 3 (a finished shorter run, its done marker removed), then resumed
-  const resumed = await Deno.makeTempDir({ prefix: "pt-resumed-" });
+  const resumed = await makeTestDir({ prefix: "pt-resumed-" });
   assertEquals((await bench(resumed, 3)).code, 0);
   const cellDir = join(resumed, "trainer", "DemoColors", "3_3");
   await Deno.remove(join(cellDir, "done.json"));
@@ -65,7 +66,7 @@ Deno.test("native prompt tuning: loss falls, val AP beats zero-shot, the prompt 
 });
 
 Deno.test("--epochs needs --trainer native, and --trainer excludes --checkpoints", async () => {
-  const out = await Deno.makeTempDir();
+  const out = await makeTestDir();
   const epochs = await runCli([
     "bench",
     "odinw",

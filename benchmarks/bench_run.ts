@@ -118,6 +118,7 @@ export interface BenchOptions {
 export interface BenchRun {
   /** Its run folder (holds run.json). */
   dir: string;
+  /** Its run record (as written to run.json). */
   record: RunRecord;
   /** A resumed run that had nothing left to do: its folder was left exactly as it was. */
   unchanged: boolean;
@@ -127,9 +128,11 @@ export interface BenchRun {
 export interface BenchResult {
   /** The run folder (matrix runs: one sub-folder per model and engine). */
   outDir: string;
+  /** The protocol that ran. */
   protocol: string;
   /** Whether the protocol adapted the model (few-shot, prompt-tuning). */
   adapted: boolean;
+  /** One run per (model, engine), in the order they ran. */
   runs: BenchRun[];
 }
 

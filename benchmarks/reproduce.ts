@@ -45,6 +45,7 @@ export interface ReproduceResult {
   run: BenchRun;
   /** Every difference found; empty when the record was reproduced. */
   differences: string[];
+  /** Whether every detections file and metric matched. */
   reproduced: boolean;
 }
 

@@ -29,52 +29,82 @@ export const FINGERPRINT_FILE = "fingerprint.json";
 
 /** How to run one (model, engine) run of a suite again: `runBenchmark` options, as data. */
 export interface BenchRequest {
+  /** The suite name. */
   suite: string;
+  /** The protocol (zero-shot, few-shot, prompt-tuning). */
   protocol: string;
+  /** The engine that produces the detections. */
   engine: string;
   /** The `--model` value as an absolute path; absent for the demo's own model. */
   model?: string;
+  /** Architecture preset of a `.pth` model. */
   modelConfig?: string;
+  /** Task names, in run order. */
   tasks: string[];
+  /** Task set, where one was given. */
   set?: string;
+  /** Prompt variant, where one was given. */
   prompt?: string;
+  /** Split, where one was given. */
   split?: string;
   /** Absolute data root (the generated demo data for the demo). */
   dataRoot?: string;
+  /** Whether the embedded demo ran. */
   demo: boolean;
+  /** The first N images of each task (a smoke run). */
   limit?: number;
+  /** Shard `i/n`. */
   shard?: string;
+  /** CPU threads per engine. */
   threads?: number;
+  /** Compute precision. */
   dtype: string;
+  /** Whether GPU engines could run nodes on the CPU. */
   allowCpuFallback: boolean;
 }
 
 /** What produces a run's results. Every field but `request` must match on resume. */
 export interface RunFingerprint {
+  /** Always {@link RUN_FINGERPRINT_SCHEMA}. */
   schema: typeof RUN_FINGERPRINT_SCHEMA;
+  /** Always {@link RUN_FINGERPRINT_VERSION}. */
   version: typeof RUN_FINGERPRINT_VERSION;
+  /** The suite name. */
   suite: string;
+  /** glip-bench's version (deno.json). */
   suiteVersion: string;
+  /** The protocol (zero-shot, few-shot, prompt-tuning). */
   protocol: string;
   /** Task set (odinw13, odinw35), or null where the suite has none. */
   taskSet: string | null;
+  /** Prompt variant (raw, engineered). */
   promptVariant: string;
   /** Per task: split, the annotation file's sha256 and each prompt chunk's hash. */
   tasks: Record<string, { split: string; annotationSha256: string; promptHashes: string[] }>;
+  /** The bundle: its sha256 (from models/bundle.ts) and architecture. */
   model: { bundleSha256: string; configName: string };
+  /** The engine that produces the detections. */
   engine: {
     /** The engine asked for (`auto` included). */
     requested: string;
     /** The engine that ran (what `auto` chose). */
     name: string;
+    /** Execution provider (cpu, cuda, webgpu, wasm). */
     executionProvider: string;
+    /** Compute precision. */
     dtype: string;
+    /** Whether GPU engines could run nodes on the CPU. */
     allowCpuFallback: boolean;
   };
+  /** Post-processing settings (thresholds, top-k, NMS, detections per image). */
   postprocess: Record<string, unknown>;
+  /** Preprocessing settings (sizes, mean, std). */
   preprocess: Record<string, unknown>;
+  /** The first N images of each task (a smoke run). */
   limit: number | null;
+  /** Shard `i/n`. */
   shard: string | null;
+  /** Whether the embedded demo ran. */
   demo: boolean;
   /** Adapting protocols: where the adapted weights come from. */
   adaptation: Record<string, unknown> | null;
@@ -84,20 +114,35 @@ export interface RunFingerprint {
 
 /** What a fingerprint is computed from. */
 export interface FingerprintInput {
+  /** The suite name. */
   suite: string;
+  /** The protocol. */
   protocol: string;
+  /** Task set, where the suite has one. */
   taskSet?: string;
+  /** Prompt variant. */
   promptVariant: string;
+  /** The prepared tasks (prompts, annotation files). */
   prepared: PreparedTask[];
+  /** The model bundle. */
   bundle: ModelBundle;
+  /** The engine name asked for. */
   requestedEngine: string;
+  /** What the created engine says about itself. */
   engine: EngineDescription;
+  /** Whether GPU engines may run nodes on the CPU. */
   allowCpuFallback: boolean;
+  /** Overrides of the bundle's post-processing settings. */
   postprocess?: Record<string, unknown>;
+  /** The first N images of each task. */
   limit?: number;
+  /** The shard run. */
   shard?: Shard;
+  /** Whether the embedded demo runs. */
   demo: boolean;
+  /** Adapting protocols: the source of the adapted weights. */
   adaptation?: Record<string, unknown>;
+  /** How to run it again. */
   request: BenchRequest;
 }
 

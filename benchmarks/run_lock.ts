@@ -14,14 +14,19 @@ export const LOCK_FILE = "run.lock";
 
 /** Who holds a run folder. */
 export interface RunLockHolder {
+  /** Process id. */
   pid: number;
+  /** Host name. */
   host: string;
+  /** When it took the lock (ISO 8601). */
   startedAt: string;
+  /** Its command line, where known. */
   command?: string[];
 }
 
 /** Another writer holds the run folder (exit 1). */
 export class RunLockedError extends Error {
+  /** The error's name, for messages and `instanceof`-free checks. */
   override name = "RunLockedError";
 }
 
@@ -62,11 +67,14 @@ function describeHolder(holder: RunLockHolder): string {
 
 /** A held run-folder lock. */
 export class RunLock {
+  /** The lock file. */
   readonly path: string;
+  /** This process, as written in the lock. */
   readonly holder: RunLockHolder;
   readonly #key: string;
   #released = false;
 
+  /** A held lock (made by {@link acquireRunLock}). */
   constructor(path: string, holder: RunLockHolder, key: string) {
     this.path = path;
     this.holder = holder;

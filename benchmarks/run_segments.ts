@@ -17,9 +17,13 @@ const SCHEMA = "glip-bench/run-segments";
 
 /** One segment as stored. */
 export interface SegmentRecord {
+  /** When the segment started (ISO 8601). */
   startedAt: string;
+  /** Its wall time in seconds. */
   wallSeconds: number;
+  /** Images it stored. */
   images: number;
+  /** Its peak resident memory. */
   peakRssBytes: number;
   /** Per-stage samples in milliseconds. */
   samples: Record<string, number[]>;
@@ -27,12 +31,17 @@ export interface SegmentRecord {
 
 /** Timings summed over every segment of a run. */
 export interface SegmentTimings {
+  /** How many segments. */
   segments: number;
+  /** Its wall time in seconds. */
   wallSeconds: number;
+  /** Images it stored. */
   images: number;
   /** The largest peak resident memory of any segment. */
   peakRssBytes: number;
+  /** Latency per stage over every sample. */
   stages: Record<string, StageTiming>;
+  /** Invocations per stage. */
   invocations: Record<string, number>;
 }
 

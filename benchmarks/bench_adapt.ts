@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { engines } from "../core/registries.ts";
 import type { Dtype, EngineDescription } from "../engines/engine.ts";
@@ -20,6 +20,7 @@ import { resolveModel } from "./models.ts";
 import { trainingRuntime } from "./native_trainer.ts";
 import { type RunRecord, writeRunRecord } from "./run_record.ts";
 import { RunSegments } from "./run_segments.ts";
+import { claimFingerprint, runFingerprint } from "./run_fingerprint.ts";
 import { prepareTask, type ProgressReporter, runInference, scoreTask } from "./runner.ts";
 import type { DetectionSuite, DetectionTask } from "./suite.ts";
 
@@ -45,7 +46,9 @@ export interface AdaptedBenchInput {
   threads?: number;
   allowCpuFallback?: boolean;
   modelConfig?: string;
+  set?: string;
   prompt?: string;
+  split?: string;
   command: string[];
   log: (line: string) => void;
   progress?: ProgressReporter;
@@ -79,38 +82,84 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       dtype: input.dtype,
     };
     await Deno.mkdir(dir, { recursive: true });
-    const segments = await RunSegments.open(dir, { resume: input.resume });
-    const timer = segments.timer;
     // The 0-shot point of the curve: the base model (--model, or the demo's nano) on the same split.
     const base = input.models[0];
+    const zeroShotDir = join(dir, "zero-shot");
+    const prepared = [];
+    for (const task of base ? input.tasks : []) {
+      prepared.push(
+        await prepareTask(task, { bundle: base!.bundle, outDir: zeroShotDir, limit: input.limit }),
+      );
+    }
+    const engine = base ? await factory.create(base.bundle, engineOptions) : undefined;
     const zeroShot = new Map<string, RunRecord["tasks"][number]["result"]>();
     let description: EngineDescription | undefined;
-    if (base) {
-      const engine = await factory.create(base.bundle, engineOptions);
-      try {
-        for (const task of input.tasks) {
-          const prepared = await prepareTask(task, {
-            bundle: base.bundle,
-            outDir: join(dir, "zero-shot"),
-            limit: input.limit,
-          });
-          await runInference(prepared, {
-            engine,
-            bundle: base.bundle,
-            timer,
-            outDir: join(dir, "zero-shot"),
-            resume: input.resume,
-            limit: input.limit,
-            onImageStored: () => segments.imageStored(),
-            progress: input.progress,
-          });
-          zeroShot.set(task.name, await scoreTask(prepared));
-        }
-        description = engine.describe();
-      } finally {
-        await engine.dispose();
+    let segments: RunSegments;
+    try {
+      const fingerprint = await runFingerprint({
+        suite: input.suite.name,
+        protocol: input.protocol,
+        taskSet: input.set ?? input.suite.defaults.set,
+        promptVariant: input.prompt ?? input.suite.defaults.prompt ?? "raw",
+        prepared,
+        bundle: base?.bundle,
+        requestedEngine: engineName,
+        // without a base model each cell creates its own engine: the request is what is known
+        engine: engine?.describe() ??
+          { engine: engineName, executionProvider: "(chosen per cell)", dtype: input.dtype },
+        allowCpuFallback: engineOptions.allowCpuFallback,
+        limit: input.limit,
+        demo: input.demo,
+        adaptation: {
+          tasks: input.tasks.map((t) => `${t.name}:${t.split}`),
+          shots,
+          seeds,
+          checkpoints: pattern ?? null,
+          trainer: trainer ?? null,
+          sampler,
+          epochs: epochs ?? null,
+        },
+        request: {
+          suite: input.suite.name,
+          protocol: input.protocol,
+          engine: engineName,
+          ...(base?.spec ? { model: resolve(base.spec) } : {}),
+          ...(input.modelConfig ? { modelConfig: input.modelConfig } : {}),
+          tasks: input.tasks.map((t) => t.name),
+          ...(input.set ? { set: input.set } : {}),
+          ...(input.prompt ? { prompt: input.prompt } : {}),
+          ...(input.split ? { split: input.split } : {}),
+          ...(input.demo ? {} : { dataRoot: resolve(input.rootPath) }),
+          demo: input.demo,
+          ...(input.limit ? { limit: input.limit } : {}),
+          ...(input.threads ? { threads: input.threads } : {}),
+          dtype: input.dtype,
+          allowCpuFallback: engineOptions.allowCpuFallback,
+        },
+      });
+      await claimFingerprint(dir, fingerprint, {
+        resume: input.resume,
+        detectionsFiles: prepared.map((p) => p.detectionsFile),
+      });
+      segments = await RunSegments.open(dir, { resume: input.resume });
+      for (const task of engine ? prepared : []) {
+        await runInference(task, {
+          engine: engine!,
+          bundle: base!.bundle,
+          timer: segments.timer,
+          outDir: zeroShotDir,
+          resume: input.resume,
+          limit: input.limit,
+          onImageStored: () => segments.imageStored(),
+          progress: input.progress,
+        });
+        zeroShot.set(task.task.name, await scoreTask(task));
       }
+      description = engine?.describe();
+    } finally {
+      await engine?.dispose();
     }
+    const timer = segments.timer;
     const adaptation = await runAdaptation({
       tasks: input.tasks,
       shots,

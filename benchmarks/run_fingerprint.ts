@@ -82,7 +82,7 @@ export interface RunFingerprint {
   /** Per task: split, the annotation file's sha256 and each prompt chunk's hash. */
   tasks: Record<string, { split: string; annotationSha256: string; promptHashes: string[] }>;
   /** The bundle: its sha256 (from models/bundle.ts) and architecture. */
-  model: { bundleSha256: string; configName: string };
+  model: { bundleSha256: string; configName: string } | null;
   /** The engine that produces the detections. */
   engine: {
     /** The engine asked for (`auto` included). */
@@ -124,12 +124,12 @@ export interface FingerprintInput {
   promptVariant: string;
   /** The prepared tasks (prompts, annotation files). */
   prepared: PreparedTask[];
-  /** The model bundle. */
-  bundle: ModelBundle;
+  /** The model bundle (none: adapted checkpoints alone, without a base model). */
+  bundle?: ModelBundle;
   /** The engine name asked for. */
   requestedEngine: string;
   /** What the created engine says about itself. */
-  engine: EngineDescription;
+  engine: Pick<EngineDescription, "engine" | "executionProvider" | "dtype">;
   /** Whether GPU engines may run nodes on the CPU. */
   allowCpuFallback: boolean;
   /** Overrides of the bundle's post-processing settings. */
@@ -167,7 +167,7 @@ export async function runFingerprint(input: FingerprintInput): Promise<RunFinger
       promptHashes: p.prompts.map((prompt) => prompt.hash),
     };
   }
-  const manifest = input.bundle.manifest;
+  const manifest = input.bundle?.manifest;
   return {
     schema: RUN_FINGERPRINT_SCHEMA,
     version: RUN_FINGERPRINT_VERSION,
@@ -177,7 +177,9 @@ export async function runFingerprint(input: FingerprintInput): Promise<RunFinger
     taskSet: input.taskSet ?? null,
     promptVariant: input.promptVariant,
     tasks,
-    model: { bundleSha256: await bundleSha256Of(input.bundle), configName: manifest.configName },
+    model: input.bundle && manifest
+      ? { bundleSha256: await bundleSha256Of(input.bundle), configName: manifest.configName }
+      : null,
     engine: {
       requested: input.requestedEngine,
       name: input.engine.engine,
@@ -185,8 +187,8 @@ export async function runFingerprint(input: FingerprintInput): Promise<RunFinger
       dtype: input.engine.dtype,
       allowCpuFallback: input.allowCpuFallback,
     },
-    postprocess: { ...manifest.postprocess, ...input.postprocess },
-    preprocess: { ...manifest.preprocess },
+    postprocess: { ...manifest?.postprocess, ...input.postprocess },
+    preprocess: { ...manifest?.preprocess },
     limit: input.limit ?? null,
     shard: input.shard ? `${input.shard.index}/${input.shard.count}` : null,
     demo: input.demo,
@@ -256,7 +258,7 @@ export function validateFingerprint(data: unknown, file: string): RunFingerprint
   for (const key of ["suite", "suiteVersion", "protocol", "promptVariant"] as const) {
     if (typeof f[key] !== "string") fail(key, "expected a string", f[key]);
   }
-  for (const key of ["tasks", "model", "engine", "postprocess", "request"] as const) {
+  for (const key of ["tasks", "engine", "postprocess", "request"] as const) {
     const value = f[key];
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       fail(key, "expected an object", value);
@@ -267,8 +269,8 @@ export function validateFingerprint(data: unknown, file: string): RunFingerprint
       fail(`tasks.${name}.promptHashes`, "expected an array", task?.promptHashes);
     }
   }
-  if (typeof f.model.bundleSha256 !== "string") {
-    fail("model.bundleSha256", "expected a string", f.model.bundleSha256);
+  if (f.model !== null && typeof f.model?.bundleSha256 !== "string") {
+    fail("model.bundleSha256", "expected a string (or model null)", f.model?.bundleSha256);
   }
   for (const key of ["name", "executionProvider", "dtype"] as const) {
     if (typeof f.engine[key] !== "string") {

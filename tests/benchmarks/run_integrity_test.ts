@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { hostname } from "node:os";
 import { type BenchOptions, runBenchmark } from "../../benchmarks/bench_run.ts";
 import { modelLabels } from "../../benchmarks/bench_inputs.ts";
-import { nanoBundle } from "../../benchmarks/models.ts";
+import { demoBundle, nanoBundle } from "../../benchmarks/models.ts";
 import { acquireRunLock, LOCK_FILE, RunLockedError } from "../../benchmarks/run_lock.ts";
 import { claimNewRunDir } from "../../benchmarks/run_folder.ts";
 import { FINGERPRINT_FILE } from "../../benchmarks/run_fingerprint.ts";
@@ -80,6 +80,23 @@ Deno.test("resume refuses another model, engine, prompt or dtype, naming the fie
       "a refused resume writes nothing",
     );
     assert(!(await pathExists(join(out, LOCK_FILE))), "the lock is removed after a failure too");
+  });
+});
+
+Deno.test("an adapted (few-shot) run's resume refuses other seeds, naming the field", async () => {
+  await withTempDir(async (dir) => {
+    // every cell's checkpoint is the demo bundle itself: a real adapted-run layout, quickly
+    const checkpoints = (await demoBundle()).dir;
+    const adapted = (more: Partial<BenchOptions>) =>
+      demoRun(dir, { protocol: "few-shot", checkpoints, shots: [1], seeds: [3], ...more });
+    await runBenchmark(adapted({}));
+    await assertRejects(
+      () => runBenchmark(adapted({ resume: true, seeds: [30] })),
+      UsageError,
+      "adaptation.seeds[0]: 3 -> 30",
+    );
+    const resumed = await runBenchmark(adapted({ resume: true }));
+    assertEquals(resumed.runs[0].record.tasks[0].cells?.length, 1);
   });
 });
 

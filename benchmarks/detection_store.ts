@@ -51,7 +51,10 @@ function lineProblem(
   }
   const labels = expect?.labelsOf(line.image_id);
   for (const [r, row] of line.detections.entries()) {
-    if (!Array.isArray(row) || row.length !== 6 || !row.every((v) => typeof v === "number")) {
+    if (
+      !Array.isArray(row) || row.length !== 6 ||
+      !row.every((v) => typeof v === "number" && Number.isFinite(v))
+    ) {
       return {
         field: `detections[${r}]`,
         problem: "expected [x, y, w, h, score, label] (six finite numbers)",

@@ -55,7 +55,8 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|microsoft basic
  * @example
  * ```ts
  * import { softwareAdapterReason } from "./auto.ts";
- * console.assert(softwareAdapterReason({ description: "llvmpipe (LLVM 15.0.6, 256 bits)" }));
+ * const lavapipe = { description: "llvmpipe (LLVM 15.0.6, 256 bits)" };
+ * console.assert(softwareAdapterReason(lavapipe) !== undefined);
  * console.assert(softwareAdapterReason({ description: "NVIDIA H200", vendor: "4318" }) === undefined);
  * ```
  */

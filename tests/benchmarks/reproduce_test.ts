@@ -9,6 +9,9 @@ import { runCli } from "../cli_helpers.ts";
 import { runBenchmark } from "../../benchmarks/bench_run.ts";
 import { reproduceRun } from "../../benchmarks/reproduce.ts";
 import { InputError } from "../../core/errors.ts";
+import { engines, registerBuiltins } from "../../core/registries.ts";
+import { onnxEngineFactory } from "../../engines/onnx_node/engine.ts";
+import type { EngineFactory } from "../../engines/engine.ts";
 
 const quiet = { log: () => {}, warn: () => {} };
 const root = await Deno.makeTempDir({ prefix: "reproduce-" });
@@ -100,4 +103,43 @@ Deno.test("a record without a fingerprint, or with files outside its folder, is 
   const entries = [];
   for await (const entry of Deno.readDir(root)) entries.push(entry.name);
   assert(!entries.some((name) => name.startsWith("refused-reproduce")), "nothing ran");
+});
+
+/** onnx on the CPU describing itself as a GPU provider: its runs are compared within tolerance. */
+const gpuLike: EngineFactory = {
+  name: "gpu-like",
+  summary: "onnx cpu described as a GPU provider (tests)",
+  probe: () => onnxEngineFactory.probe(),
+  async create(bundle, options = {}) {
+    const engine = await onnxEngineFactory.create(bundle, options);
+    const describe = engine.describe.bind(engine);
+    Object.defineProperty(engine, "describe", {
+      value: () => ({ ...describe(), executionProvider: "gpu-test" }),
+    });
+    return engine;
+  },
+};
+
+Deno.test("GPU-engine records are compared within the engine-parity tolerance (0.001 AP)", async () => {
+  registerBuiltins();
+  engines.register({ name: "gpu-like", summary: gpuLike.summary, load: () => gpuLike });
+  const dir = join(root, "gpu-like");
+  await runBenchmark({
+    suite: "odinw",
+    demo: true,
+    tasks: ["DemoColors"],
+    limit: 1,
+    engines: ["gpu-like"],
+    outDir: dir,
+    ...quiet,
+  });
+  const record = JSON.parse(await Deno.readTextFile(join(dir, "run.json")));
+  const stored = record.tasks[0].result.named.AP50;
+  for (const [shift, reproduced] of [[0.0005, true], [0.005, false]] as const) {
+    record.tasks[0].result.named.AP50 = stored + shift;
+    await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify(record));
+    const result = await reproduceRun(join(dir, "run.json"), quiet);
+    assertEquals(result.mode, "tolerance");
+    assertEquals(result.reproduced, reproduced, result.differences.join("; "));
+  }
 });

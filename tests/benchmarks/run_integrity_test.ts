@@ -122,6 +122,9 @@ Deno.test("resume checks stored detections: a bad line in the middle names file:
       ],
       [{ ...second, detections: [[1, 2, 3, null, 0.5, 1]] }, `${file}:2: detections[0]: expected`],
     ];
+    // JSON has no Infinity, but 1e999 parses to it
+    const infinite = JSON.stringify({ ...second, detections: [[1, 2, 3, 4, 0.5, 1]] })
+      .replace("0.5", "1e999");
     for (const [line, message] of bad) {
       await Deno.writeTextFile(file, [good[0], JSON.stringify(line), good[2]].join("\n") + "\n");
       await assertRejects(
@@ -130,6 +133,12 @@ Deno.test("resume checks stored detections: a bad line in the middle names file:
         message,
       );
     }
+    await Deno.writeTextFile(file, [good[0], infinite, good[2]].join("\n") + "\n");
+    await assertRejects(
+      () => runBenchmark(demoRun(dir, { limit: 3, resume: true })),
+      InputError,
+      `${file}:2: detections[0]: expected [x, y, w, h, score, label] (six finite numbers)`,
+    );
     // a kill mid-write leaves a torn last line: it is cut and that image runs again
     await Deno.writeTextFile(file, [good[0], good[1], good[2].slice(0, 20)].join("\n"));
     await runBenchmark(demoRun(dir, { limit: 3, resume: true }));

@@ -180,6 +180,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       `bench: the suite '${suite.name}' runs itself (a custom suite): call its run(), not runBenchmark`,
     );
   }
+  const detectionSuite = suite;
   const protocol = options.protocol ?? "zero-shot";
   const { adapts } = await protocols.get(protocol);
   const { trainer, sampler } = adaptationSource(options, protocol, adapts);
@@ -209,9 +210,22 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   let outDir = options.outDir;
   if (outDir) await Deno.mkdir(outDir, { recursive: true });
   else outDir = await claimNewRunDir(defaultRunDirBase(suite.name));
+  const claimed = !options.outDir;
   const command = options.command ?? ["runBenchmark"];
   const lock = await acquireRunLock(outDir, { warn, command });
   try {
+    return await runLocked(outDir);
+  } catch (error) {
+    await lock.release();
+    // a new default folder that a failed run left empty goes (a non-recursive remove keeps
+    // anything written)
+    if (claimed) await Deno.remove(outDir).catch(() => {});
+    throw error;
+  } finally {
+    await lock.release();
+  }
+
+  async function runLocked(outDir: string): Promise<BenchResult> {
     if (adapts) {
       const runs = await runAdaptedBenchmark({
         ...options,
@@ -224,7 +238,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
         models: inputs.models,
         demo: inputs.demo,
         rootPath: inputs.dataRootPath,
-        suite,
+        suite: detectionSuite,
         outDir,
         resume: options.resume ?? false,
         command,
@@ -240,7 +254,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
         runs.push(
           await runOne({
             options,
-            suite,
+            suite: detectionSuite,
             protocol,
             tasks: inputs.tasks,
             model,
@@ -256,8 +270,6 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       }
     }
     return { outDir, protocol, adapted: false, runs };
-  } finally {
-    await lock.release();
   }
 }
 

@@ -53,6 +53,15 @@ const dtypeEcho: EngineFactory = {
 };
 registerBuiltins();
 engines.register({ name: "dtype-echo", summary: dtypeEcho.summary, load: () => dtypeEcho });
+engines.register({
+  name: "absent",
+  summary: "an engine that is not available (tests)",
+  load: () => ({
+    ...onnxEngineFactory,
+    name: "absent",
+    probe: () => Promise.resolve({ available: false, reason: "not here" }),
+  }),
+});
 
 Deno.test("resume refuses another model, engine, prompt or dtype, naming the field (exit 2)", async () => {
   await withTempDir(async (dir) => {
@@ -278,6 +287,13 @@ Deno.test("default run folders never collide: the same day gives -2, -3", async 
       const b = await runBenchmark({ ...demoRun(""), outDir: undefined });
       assert(a.outDir !== b.outDir);
       assertEquals(b.outDir, `${a.outDir}-2`);
+      // a run that fails before writing anything leaves no empty default folder behind
+      await assertRejects(
+        () => runBenchmark({ ...demoRun(""), outDir: undefined, engines: ["absent"] }),
+        UsageError,
+        "not available here: not here",
+      );
+      assertEquals(await pathExists(`${a.outDir}-3`), false);
     } finally {
       Deno.chdir(cwd);
     }

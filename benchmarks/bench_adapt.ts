@@ -18,9 +18,16 @@ import { buildRunRecord, writeLeaderboard } from "./bench_record.ts";
 import type { BenchRun } from "./bench_run.ts";
 import { resolveModel } from "./models.ts";
 import { trainingRuntime } from "./native_trainer.ts";
-import { type RunRecord, writeRunRecord } from "./run_record.ts";
+import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
 import { RunSegments } from "./run_segments.ts";
-import { claimFingerprint, runFingerprint } from "./run_fingerprint.ts";
+import {
+  claimFingerprint,
+  fingerprintDifferences,
+  readFingerprint,
+  type RunFingerprint,
+  runFingerprint,
+} from "./run_fingerprint.ts";
+import { pathExists } from "../core/fs.ts";
 import { prepareTask, type ProgressReporter, runInference, scoreTask } from "./runner.ts";
 import type { DetectionSuite, DetectionTask } from "./suite.ts";
 
@@ -52,6 +59,27 @@ export interface AdaptedBenchInput {
   command: string[];
   log: (line: string) => void;
   progress?: ProgressReporter;
+}
+
+/**
+ * `--epochs` may grow on resume (the native trainer continues each unfinished cell from its last
+ * epoch, to what an uninterrupted run with the larger cap gives), never shrink: cells trained
+ * under a larger cap would be described by the smaller one.
+ */
+async function checkEpochCap(dir: string, epochs: number | undefined): Promise<void> {
+  const stored = await readFingerprint(dir);
+  if (!stored) return;
+  const before = stored.request.epochs ?? Infinity;
+  const now = epochs ?? Infinity;
+  if (now < before) {
+    throw new UsageError(
+      `bench --resume: ${dir} was started with --epochs ${
+        before === Infinity ? "(GLIP's 200)" : before
+      }; resuming with ${now} would describe cells trained longer than that. Resume with --epochs ${
+        before === Infinity ? "unset" : `${before} or more`
+      }, or choose another --out`,
+    );
+  }
 }
 
 /** Runs an adapting protocol on every engine; returns a run per engine. */
@@ -95,8 +123,9 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     const zeroShot = new Map<string, RunRecord["tasks"][number]["result"]>();
     let description: EngineDescription | undefined;
     let segments: RunSegments;
+    let fingerprint: RunFingerprint;
     try {
-      const fingerprint = await runFingerprint({
+      fingerprint = await runFingerprint({
         suite: input.suite.name,
         protocol: input.protocol,
         taskSet: input.set ?? input.suite.defaults.set,
@@ -117,7 +146,6 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           checkpoints: pattern ?? null,
           trainer: trainer ?? null,
           sampler,
-          epochs: epochs ?? null,
         },
         request: {
           suite: input.suite.name,
@@ -135,8 +163,10 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           ...(input.threads ? { threads: input.threads } : {}),
           dtype: input.dtype,
           allowCpuFallback: engineOptions.allowCpuFallback,
+          ...(epochs !== undefined ? { epochs } : {}),
         },
       });
+      if (input.resume) await checkEpochCap(dir, epochs);
       await claimFingerprint(dir, fingerprint, {
         resume: input.resume,
         detectionsFiles: prepared.map((p) => p.detectionsFile),
@@ -185,6 +215,19 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       limit: input.limit,
     });
     segments.countImages(adaptation.imagesRun);
+    const recordPath = join(dir, "run.json");
+    if (input.resume && segments.images === 0 && await pathExists(recordPath)) {
+      // Nothing was left to run or train: a finished run stays exactly as it was.
+      const existing = await readRunRecord(recordPath);
+      if (
+        existing.fingerprint &&
+        fingerprintDifferences(existing.fingerprint, fingerprint).length === 0
+      ) {
+        input.log(`nothing left to run in ${dir}: its run record is unchanged`);
+        records.push({ dir, record: existing, unchanged: true });
+        continue;
+      }
+    }
     if (input.suite.name === "odinw") {
       for (const [shots, byTask] of adaptation.detections) {
         const single = shots === "all" && seeds.length === 1;
@@ -224,6 +267,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       limit: input.limit,
       prompt: input.prompt ?? "raw",
       annotationFiles: input.tasks.map((t) => t.annotationFile),
+      fingerprint,
       command: input.command,
     });
     const byShots = summarizeByShots(taskResults);

@@ -61,6 +61,11 @@ export interface BenchRequest {
   dtype: string;
   /** Whether GPU engines could run nodes on the CPU. */
   allowCpuFallback: boolean;
+  /**
+   * Native trainer: at most this many epochs. Not compared like the rest: a resume may raise it
+   * (each unfinished cell continues), never lower it.
+   */
+  epochs?: number;
 }
 
 /** What produces a run's results. Every field but `request` must match on resume. */

@@ -104,8 +104,20 @@ Deno.test("an adapted (few-shot) run's resume refuses other seeds, naming the fi
       UsageError,
       "adaptation.seeds[0]: 3 -> 30",
     );
+    // the native trainer's --epochs may grow on resume, never shrink (below GLIP's 200 here)
+    await assertRejects(
+      () =>
+        runBenchmark(
+          adapted({ resume: true, checkpoints: undefined, trainer: "native", epochs: 3 }),
+        ),
+      UsageError,
+      "was started with --epochs (GLIP's 200); resuming with 3",
+    );
+    const before = await Deno.readTextFile(join(dir, "run.json"));
     const resumed = await runBenchmark(adapted({ resume: true }));
+    assertEquals(resumed.runs[0].unchanged, true, "a finished adapted run resumed stays as it was");
     assertEquals(resumed.runs[0].record.tasks[0].cells?.length, 1);
+    assertEquals(await Deno.readTextFile(join(dir, "run.json")), before);
   });
 });
 

@@ -6,13 +6,12 @@
  */
 import { join } from "node:path";
 import type { EngineDescription } from "../engines/engine.ts";
-import { bundleDigest } from "../models/bundle.ts";
 import type { BenchModel } from "./bench_inputs.ts";
 import { type FewShotSubmission, writeSubmission, type ZeroShotSubmission } from "./leaderboard.ts";
 import { gitCommit, machineDescription, sha256Hex, SUITE_VERSION } from "./provenance.ts";
 import { RUN_RECORD_SCHEMA, RUN_RECORD_VERSION, type RunRecord } from "./run_record.ts";
 import { groundingPredictions, type PreparedTask, storedDetections } from "./runner.ts";
-import type { RunFingerprint } from "./run_fingerprint.ts";
+import { bundleSha256Of, type RunFingerprint } from "./run_fingerprint.ts";
 import type { Shard } from "./shard.ts";
 import type { SegmentTimings } from "./run_segments.ts";
 import type { DetectionTask } from "./suite.ts";
@@ -81,7 +80,8 @@ export async function buildRunRecord(input: RunRecordInput): Promise<RunRecord> 
     model: {
       name: input.model.label,
       configName: manifest.configName,
-      bundleSha256: await bundleDigest(manifest),
+      bundleSha256: input.fingerprint?.model?.bundleSha256 ??
+        await bundleSha256Of(input.model.bundle),
       checkpointSha256: manifest.source.sha256,
       demo: input.demo,
     },

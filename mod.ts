@@ -53,3 +53,24 @@ export { readRunRecord, type RunRecord, validateRunRecord } from "./benchmarks/r
 export { engines, protocols, registerBuiltins, suites } from "./core/registries.ts";
 export { loadPlugin, type PluginApi } from "./core/plugin_api.ts";
 export { GateError, InputError, UsageError } from "./core/errors.ts";
+// Benchmark runs as a library (what `deno task bench` calls): run, resume, shard, merge, reproduce.
+export {
+  type BenchOptions,
+  type BenchResult,
+  type BenchRun,
+  runBenchmark,
+} from "./benchmarks/bench_run.ts";
+export { mergeShards } from "./benchmarks/merge.ts";
+export { parseShard, type Shard } from "./benchmarks/shard.ts";
+export {
+  ENGINE_PARITY_AP_TOLERANCE,
+  type ReproduceOptions,
+  type ReproduceResult,
+  reproduceRun,
+} from "./benchmarks/reproduce.ts";
+export {
+  type BenchRequest,
+  fingerprintDifferences,
+  type RunFingerprint,
+} from "./benchmarks/run_fingerprint.ts";
+export { RunLockedError } from "./benchmarks/run_lock.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { EngineFactory, EngineOptions } from "../engines/engine.ts";
+import type { EngineDescription, EngineFactory, EngineOptions } from "../engines/engine.ts";
 import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
 import { UsageError } from "../core/errors.ts";
 import type { DetectionTask } from "./suite.ts";
@@ -72,7 +72,7 @@ export async function runAdaptation(
 ): Promise<{
   tasks: TaskResult[];
   imagesRun: number;
-  engineDescription?: Record<string, unknown>;
+  engineDescription?: EngineDescription;
   /** COCO-format detections of every cell: shots -> task -> seed -> detections. */
   detections: Map<string, Record<string, Record<string, CocoDetection[]>>>;
 }> {
@@ -144,7 +144,7 @@ export async function runAdaptation(
   }
   const results: TaskResult[] = [];
   let imagesRun = 0;
-  let engineDescription: Record<string, unknown> | undefined;
+  let engineDescription: EngineDescription | undefined;
   const detections = new Map<string, Record<string, Record<string, CocoDetection[]>>>();
   for (const task of options.tasks) {
     const cells: AdaptationCell[] = [];
@@ -174,7 +174,7 @@ export async function runAdaptation(
             limit: options.limit,
             promptOffset: adapted.promptOffset,
           })).images;
-          engineDescription ??= engine.describe() as unknown as Record<string, unknown>;
+          engineDescription ??= engine.describe();
         } finally {
           await engine.dispose();
         }

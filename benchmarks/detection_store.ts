@@ -22,11 +22,67 @@ export interface ImageDetections {
 const encoder = new TextEncoder();
 
 /**
+ * What a run's detections file may hold: the image (or grounding entry) ids the run covers, and
+ * the labels (category ids, or a grounding caption's phrase labels) each one's rows may carry.
+ */
+export interface DetectionExpectations {
+  imageIds: ReadonlySet<number>;
+  labelsOf(imageId: number): ReadonlySet<number>;
+}
+
+/** Checks one parsed line; returns the bad field and why, or undefined when it is good. */
+function lineProblem(
+  parsed: unknown,
+  expect: DetectionExpectations | undefined,
+): { field: string; problem: string; value: unknown } | undefined {
+  const line = parsed as ImageDetections;
+  if (
+    line === null || typeof line !== "object" || typeof line.image_id !== "number" ||
+    !Array.isArray(line.detections)
+  ) {
+    return { field: "(line)", problem: "expected {image_id, detections}", value: parsed };
+  }
+  if (expect && !expect.imageIds.has(line.image_id)) {
+    return {
+      field: "image_id",
+      problem: "not an image of this run's split (after --shard and --limit)",
+      value: line.image_id,
+    };
+  }
+  const labels = expect?.labelsOf(line.image_id);
+  for (const [r, row] of line.detections.entries()) {
+    if (
+      !Array.isArray(row) || row.length !== 6 ||
+      !row.every((v) => typeof v === "number" && Number.isFinite(v))
+    ) {
+      return {
+        field: `detections[${r}]`,
+        problem: "expected [x, y, w, h, score, label] (six finite numbers)",
+        value: row,
+      };
+    }
+    if (labels && !labels.has(row[5])) {
+      return {
+        field: `detections[${r}][5]`,
+        problem: `not a label of this task (${[...labels].slice(0, 12).join(", ")}${
+          labels.size > 12 ? ", ..." : ""
+        })`,
+        value: row[5],
+      };
+    }
+  }
+  return undefined;
+}
+
+/**
  * Reads a detections file; returns the complete lines' images, and the byte length of the
- * complete part (where a torn last line starts).
+ * complete part (where a torn last line starts). Every complete line must be a well-formed
+ * image line (and, with `expect`, one of the run's images with its labels); a bad line is an
+ * {@link InputError} naming `file:line` and the field.
  */
 export async function readDetectionLines(
   path: string,
+  expect?: DetectionExpectations,
 ): Promise<{ images: ImageDetections[]; completeBytes: number }> {
   let bytes: Uint8Array;
   try {
@@ -44,30 +100,31 @@ export async function readDetectionLines(
   for (const line of text.split("\n")) {
     lineNumber++;
     if (line === "") continue;
-    let parsed: ImageDetections;
+    const at = `${path}:${lineNumber}`;
+    let parsed: unknown;
     try {
       parsed = JSON.parse(line);
     } catch (error) {
-      throw new InputError(`line ${lineNumber} is not valid JSON (${(error as Error).message})`, {
-        file: path,
+      throw new InputError(`not valid JSON (${(error as Error).message})`, { file: at });
+    }
+    const problem = lineProblem(parsed, expect);
+    if (problem) {
+      throw new InputError(problem.problem, {
+        file: at,
+        field: problem.field,
+        value: problem.value,
       });
     }
-    if (typeof parsed.image_id !== "number" || !Array.isArray(parsed.detections)) {
-      throw new InputError("expected {image_id, detections}", {
-        file: path,
-        field: `line ${lineNumber}`,
-        value: line.slice(0, 80),
-      });
-    }
-    if (seen.has(parsed.image_id)) {
+    const image = parsed as ImageDetections;
+    if (seen.has(image.image_id)) {
       throw new InputError("image appears twice", {
-        file: path,
-        field: `line ${lineNumber}.image_id`,
-        value: parsed.image_id,
+        file: at,
+        field: "image_id",
+        value: image.image_id,
       });
     }
-    seen.add(parsed.image_id);
-    images.push(parsed);
+    seen.add(image.image_id);
+    images.push(image);
   }
   return { images, completeBytes };
 }
@@ -87,9 +144,13 @@ export class DetectionStore {
   /**
    * Opens `path` for appending. With `resume`, complete lines are kept and a torn last line is
    * cut; without it, an existing file is an error (so finished work is never overwritten).
+   * With `expect`, every kept line must be one of the run's images with its labels.
    */
-  static async open(path: string, options: { resume: boolean }): Promise<DetectionStore> {
-    const { images, completeBytes } = await readDetectionLines(path);
+  static async open(
+    path: string,
+    options: { resume: boolean; expect?: DetectionExpectations },
+  ): Promise<DetectionStore> {
+    const { images, completeBytes } = await readDetectionLines(path, options.expect);
     if (images.length > 0 && !options.resume) {
       throw new InputError(
         "holds detections from an earlier run; pass --resume to continue it or choose another --out",

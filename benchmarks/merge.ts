@@ -11,10 +11,31 @@ import { readDetectionLines } from "./detection_store.ts";
 import { type PreparedTask, scoreTask, taskResult } from "./runner.ts";
 import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
 import type { DetectionTask } from "./suite.ts";
+import { acquireRunLock } from "./run_lock.ts";
+import { fingerprintDifferences, type RunFingerprint } from "./run_fingerprint.ts";
 import { groundingEntries } from "./grounding.ts";
 
-/** Merges shard run folders into `outDir`; returns the merged record. */
-export async function mergeShards(dirs: string[], outDir: string): Promise<RunRecord> {
+/**
+ * Merges shard run folders into `outDir` (holding its run lock while it writes); returns the
+ * merged record.
+ */
+export async function mergeShards(
+  dirs: string[],
+  outDir: string,
+  options: { warn?: (line: string) => void } = {},
+): Promise<RunRecord> {
+  await Deno.mkdir(outDir, { recursive: true });
+  const lock = await acquireRunLock(outDir, {
+    warn: options.warn ?? ((line) => console.error(`warning: ${line}`)),
+  });
+  try {
+    return await mergeLocked(dirs, outDir);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
   const records = await Promise.all(dirs.map((dir) => readRunRecord(join(dir, "run.json"))));
   const first = records[0];
   const shards = records.map((r, i) => {
@@ -40,7 +61,19 @@ export async function mergeShards(dirs: string[], outDir: string): Promise<RunRe
       } of ${count} given; all of 1..${count} are needed exactly once`,
     );
   }
+  const unsharded = (f: RunFingerprint | undefined) =>
+    f && { ...f, shard: null, request: { ...f.request, shard: undefined } };
   records.forEach((r, i) => {
+    const differences = first.fingerprint && r.fingerprint
+      ? fingerprintDifferences(unsharded(first.fingerprint)!, unsharded(r.fingerprint)!)
+      : [];
+    if (differences.length > 0) {
+      throw new UsageError(
+        `bench merge: ${dirs[i]} is a shard of another run than ${dirs[0]}: ${
+          differences.slice(0, 5).join("; ")
+        }`,
+      );
+    }
     const same = r.suite === first.suite && r.model.bundleSha256 === first.model.bundleSha256 &&
       r.engine.engine === first.engine.engine &&
       JSON.stringify(r.tasks.map((t) => t.prompts.map((p) => p.hash))) ===
@@ -63,7 +96,15 @@ export async function mergeShards(dirs: string[], outDir: string): Promise<RunRe
   for (const [t, spec] of specs.entries()) {
     const file = first.tasks[t].detectionsFile!;
     const lines = [];
-    for (const dir of dirs) lines.push(...(await readDetectionLines(join(dir, file))).images);
+    for (const [d, dir] of dirs.entries()) {
+      const shardIds = (records[d].taskSpecs?.[t] as { imageIds?: number[] } | undefined)
+        ?.imageIds;
+      // detection tasks: each line must be an image of that shard with one of the task's labels
+      const expect = shardIds && spec.metric !== "flickr30k"
+        ? { imageIds: new Set(shardIds), labelsOf: () => new Set(spec.categoryIds) }
+        : undefined;
+      lines.push(...(await readDetectionLines(join(dir, file), expect)).images);
+    }
     lines.sort((a, b) => a.image_id - b.image_id);
     const imageIds = records.flatMap((r) => (r.taskSpecs![t] as { imageIds: number[] }).imageIds)
       .sort((a, b) => a - b);
@@ -104,8 +145,13 @@ export async function mergeShards(dirs: string[], outDir: string): Promise<RunRe
     }
   }
   const { shard: _shard, ...settings } = first.settings;
+  const { fingerprint: _fingerprint, ...firstRest } = first;
+  // the merged run is the unsharded run: its fingerprint says so, and --reproduce reruns that
+  const fingerprint = records.every((r) => r.fingerprint)
+    ? unsharded(first.fingerprint)
+    : undefined;
   const record: RunRecord = {
-    ...first,
+    ...firstRest,
     id: `${first.id}-merged`,
     createdAt: new Date().toISOString(),
     settings: {
@@ -121,9 +167,11 @@ export async function mergeShards(dirs: string[], outDir: string): Promise<RunRe
       ...first.timings,
       wallSeconds: wall,
       imagesPerSecond: images / Math.max(wall, 1e-9),
+      segments: records.reduce((sum, r) => sum + (r.timings.segments ?? 1), 0),
     },
     invocations,
     taskSpecs: mergedSpecs,
+    ...(fingerprint ? { fingerprint } : {}),
   };
   await writeRunRecord(join(outDir, "run.json"), record);
   return record;

@@ -9,6 +9,8 @@
  * @module
  */
 import { InputError } from "../core/errors.ts";
+import type { EngineDescription } from "../engines/engine.ts";
+import { type RunFingerprint, validateFingerprint } from "./run_fingerprint.ts";
 
 /** The schema identifier and version written into every record. */
 export const RUN_RECORD_SCHEMA = "glip-bench/run-record" as const;
@@ -129,14 +131,8 @@ export interface RunRecord {
     checkpointSha256?: string;
     demo: boolean;
   };
-  engine: {
-    name: string;
-    executionProvider: string;
-    device: string;
-    dtype: string;
-    libraries: Record<string, string>;
-    [key: string]: unknown;
-  };
+  /** The engine as it described itself (`Engine.describe()`): name, provider, device, dtype. */
+  engine: EngineDescription;
   provenance: {
     suiteVersion: string;
     gitCommit?: string;
@@ -161,11 +157,15 @@ export interface RunRecord {
     imagesPerSecond: number;
     peakRssBytes: number;
     stages: Record<string, StageTiming>;
+    /** How many segments (a first run and each resume that stored images) the timings sum. */
+    segments?: number;
   };
   /** Invocations per stage (text encoder, image backbone, head, post-processing). */
   invocations: Record<string, number>;
   /** The task definitions as run (paths, prompts, conventions), for re-scoring and merging. */
   taskSpecs?: Record<string, unknown>[];
+  /** What produced the results (the run folder's fingerprint.json); `--reproduce` reruns it. */
+  fingerprint?: RunFingerprint;
 }
 
 function fail(file: string, field: string, problem: string, value?: unknown): never {
@@ -221,6 +221,9 @@ export function validateRunRecord(data: unknown, file: string): RunRecord {
   ) {
     expectType(file, key, record[key], "object");
   }
+  for (const key of ["engine", "executionProvider", "dtype"] as const) {
+    expectType(file, `engine.${key}`, record.engine[key], "string");
+  }
   expectType(
     file,
     "settings.deliberateDifferences",
@@ -239,6 +242,9 @@ export function validateRunRecord(data: unknown, file: string): RunRecord {
     );
   });
   expectType(file, "summary.mean", record.summary.mean, "number");
+  if (record.fingerprint !== undefined) {
+    validateFingerprint(record.fingerprint, `${file}: fingerprint`);
+  }
   return record;
 }
 

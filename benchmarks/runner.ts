@@ -21,7 +21,12 @@ import { candidateFilter, convertBox, postprocessAtss } from "../models/post/ats
 import { checkImageFiles, type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
 import { type CocoDetection, evaluateCoco } from "./metrics/coco.ts";
 import { evaluateLvis, fixedApDetections, type LvisGroundTruth } from "./metrics/lvis.ts";
-import { type DetectionRow, DetectionStore, readDetectionLines } from "./detection_store.ts";
+import {
+  type DetectionExpectations,
+  type DetectionRow,
+  DetectionStore,
+  readDetectionLines,
+} from "./detection_store.ts";
 import type { DetectionTask } from "./suite.ts";
 import type { MetricResult, PromptRecord, TaskResult } from "./run_record.ts";
 import { type Shard, shardImageIds } from "./shard.ts";
@@ -35,7 +40,17 @@ import {
 import { evaluateFlickr30k } from "./metrics/flickr30k.ts";
 import { sha256Hex } from "./provenance.ts";
 import type { StageTimer } from "./stage_timer.ts";
-import { progress } from "../cli/output.ts";
+
+/** Progress of one task: the CLI draws a bar and prints a summary line. */
+export interface TaskProgress {
+  tick(done: number): void;
+  end(): void;
+}
+
+/** Makes the progress reporter of a task with `total` images. */
+export type ProgressReporter = (label: string, total: number) => TaskProgress;
+
+const silentProgress: ProgressReporter = () => ({ tick() {}, end() {} });
 
 /** Everything a task run needs besides the task. */
 export interface TaskRunContext {
@@ -52,6 +67,10 @@ export interface TaskRunContext {
   postprocess?: Partial<PostprocessSettings>;
   /** A tuned prompt offset [T, D] for the head (prompt tuning). */
   promptOffset?: Float32Array;
+  /** Reports progress per task. @default silent */
+  progress?: ProgressReporter;
+  /** Called after each image's detections are stored (a grounding image: all its sentences). */
+  onImageStored?: () => Promise<void> | void;
 }
 
 /** A task whose inputs were loaded and checked, ready to run. */
@@ -150,7 +169,27 @@ export async function prepareTask(
   };
 }
 
-/** Runs inference for a prepared task, appending detections; resumes where the file stops. */
+/**
+ * What a prepared task's detections file may hold: its image ids (grounding: sentence entry ids)
+ * with the task's category ids (grounding: the phrase labels of the entry's caption).
+ */
+export function detectionExpectations(prepared: PreparedTask): DetectionExpectations {
+  const imageIds = new Set(prepared.imageIds);
+  const { grounding } = prepared;
+  if (grounding) {
+    return {
+      imageIds,
+      labelsOf: (id) => new Set(grounding.prompts.get(id)?.positiveMapLabelToToken.keys() ?? []),
+    };
+  }
+  const labels = new Set(prepared.task.categoryIds);
+  return { imageIds, labelsOf: () => labels };
+}
+
+/**
+ * Runs inference for a prepared task, appending detections; resumes where the file stops (every
+ * stored line checked against {@link detectionExpectations}).
+ */
 export async function runInference(
   prepared: PreparedTask,
   context: TaskRunContext,
@@ -158,7 +197,10 @@ export async function runInference(
   const { task, dataset, chunks } = prepared;
   const { engine, timer } = context;
   await Deno.mkdir(join(context.outDir, "detections"), { recursive: true });
-  const store = await DetectionStore.open(prepared.detectionsFile, { resume: context.resume });
+  const store = await DetectionStore.open(prepared.detectionsFile, {
+    resume: context.resume,
+    expect: detectionExpectations(prepared),
+  });
   if (prepared.grounding) return await runGrounding(prepared, prepared.grounding, store, context);
   const todo = prepared.imageIds.filter((id) => !store.done.has(id));
   const settings = {
@@ -171,7 +213,7 @@ export async function runInference(
     labelToCategory.set(label, task.categoryIds[i])
   );
   const texts: FeatureHandle[] = [];
-  const bar = progress(`${task.name}`, todo.length);
+  const bar = (context.progress ?? silentProgress)(task.name, todo.length);
   try {
     if (todo.length > 0) {
       for (const chunk of chunks) {
@@ -228,6 +270,7 @@ export async function runInference(
         features.dispose();
       }
       await store.append(imageId, rows);
+      await context.onImageStored?.();
       bar.tick(++done);
     }
   } finally {
@@ -289,7 +332,7 @@ async function runGrounding(
   };
   const todo = [...grounding.entries.values()].filter((e) => !store.done.has(e.entryId));
   const groups = entriesByImage(todo);
-  const bar = progress(`${task.name}`, groups.length);
+  const bar = (context.progress ?? silentProgress)(task.name, groups.length);
   try {
     for (const [done, group] of groups.entries()) {
       const pre = await loadImage(task, group[0].fileName, context);
@@ -336,6 +379,7 @@ async function runGrounding(
       } finally {
         features.dispose();
       }
+      await context.onImageStored?.();
       bar.tick(done + 1);
     }
   } finally {

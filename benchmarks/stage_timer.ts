@@ -35,6 +35,11 @@ export class StageTimer {
     samples.push(ms);
   }
 
+  /** Every sample so far, per stage, in milliseconds (copies). */
+  samples(): Record<string, number[]> {
+    return Object.fromEntries([...this.#samples].map(([stage, s]) => [stage, [...s]]));
+  }
+
   /** Invocations per stage. */
   counts(): Record<string, number> {
     return Object.fromEntries([...this.#samples].map(([stage, s]) => [stage, s.length]));

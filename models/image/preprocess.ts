@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ImageInput } from "../../engines/engine.ts";
+import type { ImageInput } from "../engine_types.ts";
 import type { PreprocessSettings } from "../bundle.ts";
 import type { RgbImage } from "./decode.ts";
 import { glipResizeSize, resizeBilinearPil } from "./resize.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { CandidateFilter, HeadOutput } from "../../engines/engine.ts";
+import type { CandidateFilter, HeadOutput } from "../engine_types.ts";
 import type { PostprocessSettings } from "../bundle.ts";
 import { levelAnchors } from "./anchors.ts";
 

@@ -96,13 +96,17 @@ Deno.test("onnx refuses a missing CUDA provider with how to install it", async (
   );
 });
 
-Deno.test("auto picks onnx on the CPU here and records why it skipped CUDA", async () => {
-  const { autoEngineFactory } = await import("../../engines/auto.ts");
+Deno.test("auto picks onnx on the CPU here and records why it skipped CUDA and WebGPU", async () => {
+  const { autoEngineFactory, softwareAdapterReason } = await import("../../engines/auto.ts");
+  const hardwareGpu = adapter && !softwareAdapterReason(adapter.info);
   const engine = await autoEngineFactory.create(bundle, { threads: 1 });
   const description = engine.describe();
   await engine.dispose();
-  assertEquals(description.selection?.chosen, "onnx (cpu)");
-  assertEquals(description.selection?.skipped.map((s) => s.engine), ["onnx (cuda)"]);
+  assertEquals(description.selection?.chosen, hardwareGpu ? "webgpu" : "onnx (cpu)");
+  assertEquals(
+    description.selection?.skipped.map((s) => s.engine),
+    hardwareGpu ? ["onnx (cuda)"] : ["onnx (cuda)", "webgpu"],
+  );
   const report = await checkConformance(autoEngineFactory, bundle, { threads: 1 });
   assertEquals(report.failures, []);
 });

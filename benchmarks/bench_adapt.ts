@@ -1,0 +1,329 @@
+/**
+ * The adapting protocols of a benchmark run (few-shot, prompt-tuning): per engine, the base
+ * model's zero-shot point on the same split, then every (task, shots, seed) cell adapted by
+ * checkpoints from elsewhere, an external trainer or the native tuner, and one run record with
+ * the mean ± std over seeds per shot count. Called by `runBenchmark`, which holds the run lock.
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { UsageError } from "../core/errors.ts";
+import { engines } from "../core/registries.ts";
+import type { Dtype, EngineDescription } from "../engines/engine.ts";
+import type { FewShotSampler } from "../datasets/fewshot.ts";
+import type { ModelBundle } from "../models/bundle.ts";
+import { checkpointPath, runAdaptation, summarizeByShots } from "./adaptation.ts";
+import type { BenchModel } from "./bench_inputs.ts";
+import { buildRunRecord, writeLeaderboard } from "./bench_record.ts";
+import type { BenchRun } from "./bench_run.ts";
+import { resolveModel } from "./models.ts";
+import { trainingRuntime } from "./native_trainer.ts";
+import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
+import { RunSegments } from "./run_segments.ts";
+import {
+  claimFingerprint,
+  fingerprintDifferences,
+  readFingerprint,
+  type RunFingerprint,
+  runFingerprint,
+} from "./run_fingerprint.ts";
+import { pathExists } from "../core/fs.ts";
+import { prepareTask, type ProgressReporter, runInference, scoreTask } from "./runner.ts";
+import type { DetectionSuite, DetectionTask } from "./suite.ts";
+
+/** What an adapting run needs (resolved by `runBenchmark`). */
+export interface AdaptedBenchInput {
+  protocol: string;
+  suite: DetectionSuite;
+  tasks: DetectionTask[];
+  models: BenchModel[];
+  engineNames: string[];
+  outDir: string;
+  resume: boolean;
+  demo: boolean;
+  rootPath: string;
+  trainer?: string;
+  sampler: FewShotSampler;
+  dtype: Dtype;
+  checkpoints?: string;
+  epochs?: number;
+  shots?: number[];
+  seeds?: number[];
+  limit?: number;
+  threads?: number;
+  allowCpuFallback?: boolean;
+  modelConfig?: string;
+  set?: string;
+  prompt?: string;
+  split?: string;
+  command: string[];
+  log: (line: string) => void;
+  progress?: ProgressReporter;
+}
+
+/**
+ * `--epochs` may grow on resume (the native trainer continues each unfinished cell from its last
+ * epoch, to what an uninterrupted run with the larger cap gives), never shrink: cells trained
+ * under a larger cap would be described by the smaller one.
+ */
+async function checkEpochCap(dir: string, epochs: number | undefined): Promise<void> {
+  const stored = await readFingerprint(dir);
+  if (!stored) return;
+  const before = stored.request.epochs ?? Infinity;
+  const now = epochs ?? Infinity;
+  if (now < before) {
+    throw new UsageError(
+      `bench --resume: ${dir} was started with --epochs ${
+        before === Infinity ? "(GLIP's 200)" : before
+      }; resuming with ${now} would describe cells trained longer than that. Resume with --epochs ${
+        before === Infinity ? "unset" : `${before} or more`
+      }, or choose another --out`,
+    );
+  }
+}
+
+/** Runs an adapting protocol on every engine; returns a run per engine. */
+export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<BenchRun[]> {
+  const shots = input.shots ?? [1, 3, 5, 10];
+  const seeds = input.seeds ?? [3, 30, 300];
+  const pattern = input.checkpoints;
+  const { trainer, sampler, epochs } = input;
+  const nativeBase = (base: { bundle: ModelBundle } | undefined): ModelBundle => {
+    if (!base) {
+      throw new UsageError("bench: --trainer native tunes the prompt of --model; give one");
+    }
+    return base.bundle;
+  };
+  const records: BenchRun[] = [];
+  for (const engineName of input.engineNames) {
+    const dir = input.engineNames.length > 1 ? join(input.outDir, engineName) : input.outDir;
+    const factory = await engines.get(engineName);
+    const availability = await factory.probe();
+    if (!availability.available) {
+      throw new UsageError(
+        `bench: engine '${engineName}' is not available here: ${availability.reason}`,
+      );
+    }
+    const engineOptions = {
+      threads: input.threads,
+      allowCpuFallback: input.allowCpuFallback ?? false,
+      dtype: input.dtype,
+    };
+    await Deno.mkdir(dir, { recursive: true });
+    // The 0-shot point of the curve: the base model (--model, or the demo's nano) on the same split.
+    const base = input.models[0];
+    const zeroShotDir = join(dir, "zero-shot");
+    const prepared = [];
+    for (const task of base ? input.tasks : []) {
+      prepared.push(
+        await prepareTask(task, { bundle: base!.bundle, outDir: zeroShotDir, limit: input.limit }),
+      );
+    }
+    const engine = base ? await factory.create(base.bundle, engineOptions) : undefined;
+    const zeroShot = new Map<string, RunRecord["tasks"][number]["result"]>();
+    let description: EngineDescription | undefined;
+    let segments: RunSegments;
+    let fingerprint: RunFingerprint;
+    try {
+      fingerprint = await runFingerprint({
+        suite: input.suite.name,
+        protocol: input.protocol,
+        taskSet: input.set ?? input.suite.defaults.set,
+        promptVariant: input.prompt ?? input.suite.defaults.prompt ?? "raw",
+        prepared,
+        bundle: base?.bundle,
+        requestedEngine: engineName,
+        // without a base model each cell creates its own engine: the request is what is known
+        engine: engine?.describe() ??
+          { engine: engineName, executionProvider: "(chosen per cell)", dtype: input.dtype },
+        allowCpuFallback: engineOptions.allowCpuFallback,
+        limit: input.limit,
+        demo: input.demo,
+        adaptation: {
+          tasks: input.tasks.map((t) => `${t.name}:${t.split}`),
+          shots,
+          seeds,
+          checkpoints: pattern ?? null,
+          trainer: trainer ?? null,
+          sampler,
+        },
+        request: {
+          suite: input.suite.name,
+          protocol: input.protocol,
+          engine: engineName,
+          ...(base?.spec ? { model: resolve(base.spec) } : {}),
+          ...(input.modelConfig ? { modelConfig: input.modelConfig } : {}),
+          tasks: input.tasks.map((t) => t.name),
+          ...(input.set ? { set: input.set } : {}),
+          ...(input.prompt ? { prompt: input.prompt } : {}),
+          ...(input.split ? { split: input.split } : {}),
+          ...(input.demo ? {} : { dataRoot: resolve(input.rootPath) }),
+          demo: input.demo,
+          ...(input.limit ? { limit: input.limit } : {}),
+          ...(input.threads ? { threads: input.threads } : {}),
+          dtype: input.dtype,
+          allowCpuFallback: engineOptions.allowCpuFallback,
+          ...(epochs !== undefined ? { epochs } : {}),
+        },
+      });
+      if (input.resume) await checkEpochCap(dir, epochs);
+      await claimFingerprint(dir, fingerprint, {
+        resume: input.resume,
+        detectionsFiles: prepared.map((p) => p.detectionsFile),
+      });
+      segments = await RunSegments.open(dir, { resume: input.resume });
+      for (const task of engine ? prepared : []) {
+        await runInference(task, {
+          engine: engine!,
+          bundle: base!.bundle,
+          timer: segments.timer,
+          outDir: zeroShotDir,
+          resume: input.resume,
+          limit: input.limit,
+          onImageStored: () => segments.imageStored(),
+          progress: input.progress,
+        });
+        zeroShot.set(task.task.name, await scoreTask(task));
+      }
+      description = engine?.describe();
+    } finally {
+      await engine?.dispose();
+    }
+    const timer = segments.timer;
+    const adaptation = await runAdaptation({
+      tasks: input.tasks,
+      shots,
+      seeds,
+      source: pattern ? { pattern } : trainer === "native"
+        ? {
+          native: {
+            mode: input.protocol === "prompt-tuning" ? "prompt" : "full",
+            bundle: nativeBase(base),
+            outDir: dir,
+            sampler,
+            overrides: epochs === undefined ? {} : { maxEpochs: epochs },
+            log: input.log,
+          },
+        }
+        : { trainer: { template: trainer!, outDir: dir, sampler, log: input.log } },
+      factory,
+      engineOptions,
+      resolveModel: (spec) => resolveModel(spec, input.modelConfig ?? "glip-t", input.log),
+      timer,
+      outDir: dir,
+      resume: input.resume,
+      limit: input.limit,
+    });
+    segments.countImages(adaptation.imagesRun);
+    const recordPath = join(dir, "run.json");
+    if (input.resume && segments.images === 0 && await pathExists(recordPath)) {
+      // Nothing was left to run or train: a finished run stays exactly as it was.
+      const existing = await readRunRecord(recordPath);
+      if (
+        existing.fingerprint &&
+        fingerprintDifferences(existing.fingerprint, fingerprint).length === 0
+      ) {
+        input.log(`nothing left to run in ${dir}: its run record is unchanged`);
+        records.push({ dir, record: existing, unchanged: true });
+        continue;
+      }
+    }
+    if (input.suite.name === "odinw") {
+      for (const [shots, byTask] of adaptation.detections) {
+        const single = shots === "all" && seeds.length === 1;
+        await writeLeaderboard(
+          dir,
+          input.tasks,
+          single
+            ? Object.fromEntries(Object.entries(byTask).map(([t, s]) => [t, s[String(seeds[0])]]))
+            : byTask,
+          input.log,
+          shots === "all" ? "all" : Number(shots),
+        );
+      }
+    }
+    const taskResults = adaptation.tasks.map((t) => ({ ...t, result: zeroShot.get(t.name) }));
+    const firstBundle = base?.bundle ??
+      await resolveModel(
+        adaptation.tasks[0]?.cells?.[0]?.checkpoint?.path ??
+          checkpointPath(pattern ?? "", input.tasks[0].name, shots[0], seeds[0]),
+        input.modelConfig ?? "glip-t",
+      );
+    const engineDescription = description ?? adaptation.engineDescription;
+    if (!engineDescription) {
+      throw new Error(`bench: no engine ran in ${dir} (no task, shot or seed to evaluate)`);
+    }
+    const timings = await segments.finish();
+    const record = await buildRunRecord({
+      suite: input.suite.name,
+      protocol: input.protocol,
+      model: base ?? { label: "adapted", bundle: firstBundle },
+      engineDescription,
+      prepared: [],
+      taskResults,
+      timings,
+      rootPath: input.rootPath,
+      demo: input.demo,
+      limit: input.limit,
+      prompt: input.prompt ?? "raw",
+      annotationFiles: input.tasks.map((t) => t.annotationFile),
+      fingerprint,
+      command: input.command,
+    });
+    const byShots = summarizeByShots(taskResults);
+    const largest = String(Math.max(...shots));
+    record.summary = {
+      ...record.summary,
+      mean: byShots[largest]?.mean ?? -1,
+      metric: `AP (${largest}-shot, mean over seeds)`,
+      byShots,
+    };
+    record.settings.shots = shots;
+    record.settings.seeds = seeds;
+    record.settings.split = input.tasks.map((t) => `${t.name}:${t.split}`).join(", ");
+    record.settings.deliberateDifferences.push(
+      pattern
+        ? `Adapted checkpoints come from ${pattern}; model selection on val (GLIP keeps the best-on-val checkpoint) happened where they were trained. Each is evaluated on ${
+          input.tasks[0]?.split ?? "test"
+        }.`
+        : trainer === "native" && input.protocol !== "prompt-tuning"
+        ? `Fully tuned by the suite's native trainer (GLIP's full override: AdamW lr 1e-4, language backbone 1e-5, ` +
+          `biases x2 lr without weight decay, weight decay 0.05, Swin patch embedding and stage 1 frozen, batch 4 by ` +
+          `gradient accumulation, multi-scale short side and flip, grad clip 1.0, plateau and early stopping on val AP` +
+          `${
+            epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
+          }) in float32 where GLIP uses AMP; ` +
+          `Swin's relative position bias stays frozen (our graphs hold it expanded); k-shot images from GLIP's ${sampler} ` +
+          `sampler; the best-on-val model is evaluated on ${input.tasks[0]?.split ?? "test"}.`
+        : trainer === "native"
+        ? `Prompt-tuned by the suite's native trainer (GLIP's language_prompt_v2: AdamW lr 0.05, weight decay 0.25, ` +
+          `batch 4 by gradient accumulation, multi-scale short side and flip, grad clip 1.0, plateau and early stopping on val AP` +
+          `${
+            epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
+          }) in float32 where GLIP uses AMP, on k-shot ` +
+          `images from GLIP's ${sampler} sampler; the best-on-val prompt is evaluated on ${
+            input.tasks[0]?.split ?? "test"
+          }.`
+        : `Adapted by the external trainer '${trainer}' on k-shot training files from GLIP's ${sampler} sampler ` +
+          `(${
+            sampler === "seeded"
+              ? "COCODataset: shuffled by the seed"
+              : "CocoGrounding, the README's _grounding path: the same images for every seed"
+          }); model selection is the trainer's; each checkpoint is evaluated on ${
+            input.tasks[0]?.split ?? "test"
+          }.`,
+    );
+    if (trainer === "native") {
+      record.settings.deliberateDifferences.push(
+        `Training graphs ran on ${
+          trainingRuntime(engineName, engineOptions).description
+        }; model selection on val and the test evaluation ran on the ${engineName} engine.`,
+      );
+    }
+    record.taskSpecs = input.tasks.map((t) => ({ ...t, card: undefined }));
+    await writeRunRecord(join(dir, "run.json"), record);
+    records.push({ dir, record, unchanged: false });
+    input.log(`run record: ${join(dir, "run.json")}`);
+  }
+  return records;
+}

@@ -1,0 +1,419 @@
+/**
+ * One benchmark run as a library call: {@link runBenchmark} runs a suite over engines x models
+ * (zero-shot, or the few-shot and prompt-tuning protocols), streams detections to disk, scores
+ * them and writes a run record per (model, engine); `deno task bench` only turns its flags into
+ * {@link BenchOptions} and prints the result. Resume, shards and merging work as from the CLI.
+ *
+ * Every run folder has one writer (`run.lock`), a fingerprint of what produces its results
+ * (`fingerprint.json`, compared on resume) and timings summed over every segment
+ * (`timings.json`).
+ *
+ * @example Run the embedded demo on two images per task and read the mean AP
+ * ```ts ignore
+ * import { runBenchmark } from "./bench_run.ts";
+ * const result = await runBenchmark({ suite: "odinw", demo: true, limit: 2, outDir: "runs/smoke" });
+ * console.log(result.runs[0].record.summary.mean);
+ * ```
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { UsageError } from "../core/errors.ts";
+import { engines, protocols, registerBuiltins, suites } from "../core/registries.ts";
+import { unknownNameMessage } from "../core/did_you_mean.ts";
+import type { Dtype } from "../engines/engine.ts";
+import { FEW_SHOT_SAMPLERS, type FewShotSampler } from "../datasets/fewshot.ts";
+import { type BenchModel, resolveBenchInputs } from "./bench_inputs.ts";
+import {
+  buildRunRecord,
+  writeEvaluatorFiles,
+  writeLeaderboard,
+  zeroShotSubmission,
+} from "./bench_record.ts";
+import { runAdaptedBenchmark } from "./bench_adapt.ts";
+import { checkTrainerTemplate } from "./external_trainer.ts";
+import { acquireRunLock } from "./run_lock.ts";
+import { claimNewRunDir, defaultRunDirBase } from "./run_folder.ts";
+import {
+  type BenchRequest,
+  claimFingerprint,
+  fingerprintDifferences,
+  runFingerprint,
+} from "./run_fingerprint.ts";
+import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
+import { RunSegments } from "./run_segments.ts";
+import {
+  type PreparedTask,
+  prepareTask,
+  type ProgressReporter,
+  runInference,
+  scoreTask,
+  taskResult,
+} from "./runner.ts";
+import type { Shard } from "./shard.ts";
+import type { DetectionSuite, DetectionTask } from "./suite.ts";
+import { pathExists } from "../core/fs.ts";
+
+/** What to run. Everything but `suite` has the CLI's default. */
+export interface BenchOptions {
+  /** A registered suite with the detection runner (odinw, coco, lvis, flickr30k, plugins). */
+  suite: string;
+  /** zero-shot, few-shot or prompt-tuning. @default "zero-shot" */
+  protocol?: string;
+  /** Engines to run, each over every model. @default ["onnx"] */
+  engines?: string[];
+  /** Bundle folders or `.pth` checkpoints (exported on first use and cached). */
+  models?: string[];
+  /** Architecture preset of `.pth` models. @default "glip-t" */
+  modelConfig?: string;
+  /** Task names. @default every task of the set */
+  tasks?: string[];
+  /** Task set (odinw13, odinw35). @default the suite's */
+  set?: string;
+  /** Prompt variant (raw, engineered). @default the suite's ("raw" for odinw) */
+  prompt?: string;
+  /** Split to evaluate. @default the suite's zero-shot split; test for adapting protocols */
+  split?: string;
+  /** Data root. @default $GLIP_BENCH_DATA, then ./DATASET */
+  dataRoot?: string;
+  /** Run the embedded demo. @default when odinw has no data and no model is given */
+  demo?: boolean;
+  /** Run folder. @default a new `runs/<suite>-<date>[-n]` that no earlier run uses */
+  outDir?: string;
+  /** Continue the run in `outDir` (which must be given), keeping finished images. @default false */
+  resume?: boolean;
+  /** Run one deterministic slice of the images. */
+  shard?: Shard;
+  /** Only the first N images of each task (a smoke run). */
+  limit?: number;
+  /** CPU threads per engine. @default the engine's */
+  threads?: number;
+  /** Compute precision. @default "fp32" */
+  dtype?: Dtype;
+  /** Let GPU engines run nodes on the CPU (reported in the record). @default false */
+  allowCpuFallback?: boolean;
+  /** Adapting protocols: adapted checkpoints, e.g. `ckpts/{task}/{shots}_{seed}.pth`. */
+  checkpoints?: string;
+  /** Adapting protocols: an external trainer command, or "native". @default "native" for prompt-tuning */
+  trainer?: string;
+  /** `trainer: "native"`: at most this many epochs. */
+  epochs?: number;
+  /** k-shot sampler of the trainers. @default "seeded" */
+  sampler?: FewShotSampler;
+  /** Shots of the adapting protocols. @default [1, 3, 5, 10] */
+  shots?: number[];
+  /** Seeds of the adapting protocols. @default [3, 30, 300] */
+  seeds?: number[];
+  /** The command line recorded as provenance. @default ["runBenchmark"] */
+  command?: string[];
+  /** Progress lines. @default none */
+  log?: (line: string) => void;
+  /** Per-task progress (the CLI's bar). @default none */
+  progress?: ProgressReporter;
+  /** Warnings (a stale lock taken over). @default `console.error` */
+  warn?: (line: string) => void;
+}
+
+/** One (model, engine) run of a benchmark. */
+export interface BenchRun {
+  /** Its run folder (holds run.json). */
+  dir: string;
+  /** Its run record (as written to run.json). */
+  record: RunRecord;
+  /** A resumed run that had nothing left to do: its folder was left exactly as it was. */
+  unchanged: boolean;
+}
+
+/** What {@link runBenchmark} did. */
+export interface BenchResult {
+  /** The run folder (matrix runs: one sub-folder per model and engine). */
+  outDir: string;
+  /** The protocol that ran. */
+  protocol: string;
+  /** Whether the protocol adapted the model (few-shot, prompt-tuning). */
+  adapted: boolean;
+  /** One run per (model, engine), in the order they ran. */
+  runs: BenchRun[];
+}
+
+/** The checks of the adapting protocols' options; returns the trainer that applies. */
+function adaptationSource(options: BenchOptions, protocol: string, adapts: boolean) {
+  // prompt tuning runs natively unless adapted weights come from elsewhere
+  const trainer = options.trainer ??
+    (protocol === "prompt-tuning" && !options.checkpoints ? "native" : undefined);
+  if (adapts && options.checkpoints && trainer) {
+    throw new UsageError("bench: give either --checkpoints or --trainer, not both");
+  }
+  if (adapts && !options.checkpoints && !trainer) {
+    throw new UsageError(
+      `bench: the ${protocol} protocol needs adapted weights: give --checkpoints 'DIR/{task}/{shots}_{seed}.pth' ` +
+        `(checkpoints trained elsewhere), --trainer 'COMMAND {task} {shots} {seed} {train_json} {out}' ` +
+        `(an external trainer run per cell, e.g. GLIP's tools/finetune.py)` +
+        (protocol === "prompt-tuning"
+          ? ` or --trainer native (the suite's own prompt tuning)`
+          : ""),
+    );
+  }
+  if (trainer && trainer !== "native") checkTrainerTemplate(trainer);
+  if (options.epochs !== undefined && trainer !== "native") {
+    throw new UsageError("bench: --epochs applies to --trainer native only");
+  }
+  const sampler = options.sampler ?? "seeded";
+  if (!FEW_SHOT_SAMPLERS.includes(sampler)) {
+    throw new UsageError(unknownNameMessage("sampler", sampler, [...FEW_SHOT_SAMPLERS]));
+  }
+  return { trainer, sampler };
+}
+
+/**
+ * Runs a benchmark: every model on every engine over the suite's tasks. Usage errors (unknown
+ * names, missing data or splits, a resume of something else) throw {@link UsageError} before
+ * any inference; another writer in the run folder throws `RunLockedError`.
+ */
+export async function runBenchmark(options: BenchOptions): Promise<BenchResult> {
+  registerBuiltins();
+  const log = options.log ?? (() => {});
+  const warn = options.warn ?? ((line: string) => console.error(`warning: ${line}`));
+  const suite = await suites.get(options.suite);
+  if (suite.kind !== "detection") {
+    throw new UsageError(
+      `bench: the suite '${suite.name}' runs itself (a custom suite): call its run(), not runBenchmark`,
+    );
+  }
+  const detectionSuite = suite;
+  const protocol = options.protocol ?? "zero-shot";
+  const { adapts } = await protocols.get(protocol);
+  const { trainer, sampler } = adaptationSource(options, protocol, adapts);
+  const dtype = options.dtype ?? "fp32";
+  if (dtype !== "fp32" && dtype !== "fp16") {
+    throw new UsageError(`bench: --dtype is fp32 or fp16 (got '${dtype}')`);
+  }
+  // GLIP reports adapted models on test (the best-on-val checkpoint, tools/eval_all.py).
+  const split = options.split ?? (adapts ? "test" : undefined);
+  const engineNames = options.engines ?? ["onnx"];
+  for (const name of engineNames) engines.entry(name);
+  if (options.resume && !options.outDir) {
+    throw new UsageError("bench: --resume continues the run in --out DIR; give --out");
+  }
+  const inputs = await resolveBenchInputs(suite, {
+    models: options.models,
+    modelConfig: options.modelConfig,
+    tasks: options.tasks,
+    set: options.set,
+    prompt: options.prompt,
+    split,
+    dataRoot: options.dataRoot,
+    demo: options.demo,
+    adapts,
+    log,
+  });
+  let outDir = options.outDir;
+  if (outDir) await Deno.mkdir(outDir, { recursive: true });
+  else outDir = await claimNewRunDir(defaultRunDirBase(suite.name));
+  const claimed = !options.outDir;
+  const command = options.command ?? ["runBenchmark"];
+  const lock = await acquireRunLock(outDir, { warn, command });
+  try {
+    return await runLocked(outDir);
+  } catch (error) {
+    await lock.release();
+    // a new default folder that a failed run left empty goes (a non-recursive remove keeps
+    // anything written)
+    if (claimed) await Deno.remove(outDir).catch(() => {});
+    throw error;
+  } finally {
+    await lock.release();
+  }
+
+  async function runLocked(outDir: string): Promise<BenchResult> {
+    if (adapts) {
+      const runs = await runAdaptedBenchmark({
+        ...options,
+        protocol,
+        trainer,
+        sampler,
+        dtype,
+        engineNames,
+        tasks: inputs.tasks,
+        models: inputs.models,
+        demo: inputs.demo,
+        rootPath: inputs.dataRootPath,
+        suite: detectionSuite,
+        outDir,
+        resume: options.resume ?? false,
+        command,
+        log,
+      });
+      return { outDir, protocol, adapted: true, runs };
+    }
+    const runs: BenchRun[] = [];
+    const matrix = inputs.models.length * engineNames.length > 1;
+    for (const model of inputs.models) {
+      for (const engineName of engineNames) {
+        const dir = matrix ? join(outDir, `${model.label}__${engineName}`) : outDir;
+        runs.push(
+          await runOne({
+            options,
+            suite: detectionSuite,
+            protocol,
+            tasks: inputs.tasks,
+            model,
+            engineName,
+            dir,
+            demo: inputs.demo,
+            dataRootPath: inputs.dataRootPath,
+            dtype,
+            command,
+            log,
+          }),
+        );
+      }
+    }
+    return { outDir, protocol, adapted: false, runs };
+  }
+}
+
+/** One model on one engine, zero-shot, in run folder `dir`. */
+async function runOne(input: {
+  options: BenchOptions;
+  suite: DetectionSuite;
+  protocol: string;
+  tasks: DetectionTask[];
+  model: BenchModel;
+  engineName: string;
+  dir: string;
+  demo: boolean;
+  dataRootPath: string;
+  dtype: Dtype;
+  command: string[];
+  log: (line: string) => void;
+}): Promise<BenchRun> {
+  const { options, model, dir, engineName } = input;
+  const { shard, limit } = options;
+  const resume = options.resume ?? false;
+  // Fail before inference when the bundle cannot hold a task's prompts.
+  const prepared: PreparedTask[] = [];
+  for (const task of input.tasks) {
+    prepared.push(await prepareTask(task, { bundle: model.bundle, outDir: dir, shard, limit }));
+  }
+  const factory = await engines.get(engineName);
+  const availability = await factory.probe();
+  if (!availability.available) {
+    throw new UsageError(
+      `bench: engine '${engineName}' is not available here: ${availability.reason}`,
+    );
+  }
+  const allowCpuFallback = options.allowCpuFallback ?? false;
+  const engine = await factory.create(model.bundle, {
+    threads: options.threads,
+    allowCpuFallback,
+    dtype: input.dtype,
+  });
+  let description = engine.describe();
+  let segments: RunSegments | undefined;
+  const request: BenchRequest = {
+    suite: input.suite.name,
+    protocol: input.protocol,
+    engine: engineName,
+    ...(model.spec ? { model: resolve(model.spec) } : {}),
+    ...(options.modelConfig ? { modelConfig: options.modelConfig } : {}),
+    tasks: input.tasks.map((t) => t.name),
+    ...(options.set ? { set: options.set } : {}),
+    ...(options.prompt ? { prompt: options.prompt } : {}),
+    ...(options.split ? { split: options.split } : {}),
+    ...(input.demo ? {} : { dataRoot: resolve(input.dataRootPath) }),
+    demo: input.demo,
+    ...(limit ? { limit } : {}),
+    ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+    dtype: input.dtype,
+    allowCpuFallback,
+  };
+  const fingerprint = await runFingerprint({
+    suite: input.suite.name,
+    protocol: input.protocol,
+    taskSet: options.set ?? input.suite.defaults.set,
+    promptVariant: options.prompt ?? input.suite.defaults.prompt ?? "raw",
+    prepared,
+    bundle: model.bundle,
+    requestedEngine: engineName,
+    engine: description,
+    allowCpuFallback,
+    limit,
+    shard,
+    demo: input.demo,
+    request,
+  });
+  try {
+    await Deno.mkdir(join(dir, "detections"), { recursive: true });
+    await claimFingerprint(dir, fingerprint, {
+      resume,
+      detectionsFiles: prepared.map((p) => p.detectionsFile),
+    });
+    segments = await RunSegments.open(dir, { resume });
+    const timing = segments;
+    for (const task of prepared) {
+      await runInference(task, {
+        engine,
+        bundle: model.bundle,
+        timer: timing.timer,
+        outDir: dir,
+        resume,
+        shard,
+        limit,
+        onImageStored: () => timing.imageStored(),
+        progress: options.progress,
+      });
+    }
+    description = engine.describe();
+  } catch (error) {
+    if (segments && segments.images > 0) await segments.save();
+    throw error;
+  } finally {
+    await engine.dispose();
+  }
+  const recordPath = join(dir, "run.json");
+  if (resume && segments.images === 0 && await pathExists(recordPath)) {
+    // Nothing was left to run: a finished run stays exactly as it was (timings included).
+    const existing = await readRunRecord(recordPath);
+    if (
+      existing.fingerprint && fingerprintDifferences(existing.fingerprint, fingerprint).length === 0
+    ) {
+      input.log(`nothing left to run in ${dir}: its run record is unchanged`);
+      return { dir, record: existing, unchanged: true };
+    }
+  }
+  const taskResults = [];
+  for (const task of prepared) {
+    taskResults.push(taskResult(task, shard ? undefined : await scoreTask(task), dir));
+  }
+  const timings = await segments.finish();
+  const record = await buildRunRecord({
+    suite: input.suite.name,
+    protocol: input.protocol,
+    model,
+    engineDescription: description,
+    prepared,
+    taskResults,
+    timings,
+    rootPath: input.dataRootPath,
+    demo: input.demo,
+    shard,
+    limit,
+    prompt: options.prompt ?? "raw",
+    fingerprint,
+    command: input.command,
+  });
+  await writeRunRecord(recordPath, record);
+  await writeEvaluatorFiles(prepared);
+  if (input.suite.name === "odinw" && !shard) {
+    await writeLeaderboard(
+      dir,
+      prepared.map((p) => p.task),
+      await zeroShotSubmission(prepared),
+      input.log,
+    );
+  }
+  input.log(`run record: ${recordPath}`);
+  return { dir, record, unchanged: false };
+}

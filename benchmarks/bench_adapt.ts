@@ -56,6 +56,8 @@ export interface AdaptedBenchInput {
   set?: string;
   prompt?: string;
   split?: string;
+  /** `--reference KEY`: the published model the user says this checkpoint is. */
+  reference?: string;
   command: string[];
   log: (line: string) => void;
   progress?: ProgressReporter;
@@ -269,6 +271,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       annotationFiles: input.tasks.map((t) => t.annotationFile),
       fingerprint,
       command: input.command,
+      reference: input.reference,
     });
     const byShots = summarizeByShots(taskResults);
     const largest = String(Math.max(...shots));

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { EngineDescription } from "../engines/engine.ts";
 import type { BenchModel } from "./bench_inputs.ts";
 import { type FewShotSubmission, writeSubmission, type ZeroShotSubmission } from "./leaderboard.ts";
@@ -15,6 +15,8 @@ import { bundleSha256Of, type RunFingerprint } from "./run_fingerprint.ts";
 import type { Shard } from "./shard.ts";
 import type { SegmentTimings } from "./run_segments.ts";
 import type { DetectionTask } from "./suite.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
+import { sha256File } from "../core/hash.ts";
 
 /** What a run record is built from. */
 export interface RunRecordInput {
@@ -37,6 +39,8 @@ export interface RunRecordInput {
   fingerprint?: RunFingerprint;
   /** The command line recorded as provenance. */
   command: string[];
+  /** `--reference KEY`: the published model the user says this checkpoint is. */
+  reference?: string;
 }
 
 /** Builds the run record of a finished run (zero-shot results; adaptation adds its cells). */
@@ -45,10 +49,7 @@ export async function buildRunRecord(input: RunRecordInput): Promise<RunRecord> 
   const headlines = input.taskResults.map((t) => t.result?.headline ?? -1).filter((v) => v > -1);
   const files = input.annotationFiles ?? input.prepared.map((p) => p.task.annotationFile);
   const dataHash = await sha256Hex(
-    (await Promise.all(
-      files.map(async (file) => `${file}:${await sha256Hex(await Deno.readFile(file))}`),
-    ))
-      .join("\n"),
+    (await Promise.all(files.map(async (file) => `${file}:${await sha256File(file)}`))).join("\n"),
   );
   const deliberateDifferences = [
     "Head outputs computed in fp32 by ONNX graphs exported from the official module definitions (no CUDA kernels); tolerance vs. the official code is checked by the fidelity tests.",
@@ -111,6 +112,10 @@ export async function buildRunRecord(input: RunRecordInput): Promise<RunRecord> 
     invocations: timings.invocations,
     taskSpecs: input.prepared.map((p) => ({ ...p.task, card: undefined, imageIds: p.imageIds })),
     ...(input.fingerprint ? { fingerprint: input.fingerprint } : {}),
+    comparison: {
+      ...(manifest.source.file ? { checkpointFile: basename(manifest.source.file) } : {}),
+      ...(input.reference ? { reference: input.reference } : {}),
+    },
   };
 }
 
@@ -152,28 +157,16 @@ export async function zeroShotSubmission(prepared: PreparedTask[]): Promise<Zero
 export async function writeEvaluatorFiles(prepared: PreparedTask[]): Promise<void> {
   for (const task of prepared) {
     if (task.grounding) {
-      await writeTextAtomic(
+      await writeFileAtomic(
         task.detectionsFile.replace(/\.jsonl$/, ".flickr.json"),
         JSON.stringify(await groundingPredictions(task, [task.detectionsFile])),
       );
       continue;
     }
     const detections = await storedDetections([task.detectionsFile], task.imageIds);
-    await writeTextAtomic(
+    await writeFileAtomic(
       task.detectionsFile.replace(/\.jsonl$/, ".bbox.json"),
       JSON.stringify(detections),
     );
-  }
-}
-
-/** Writes a file through a temp file and a rename, so a reader never sees half of it. */
-export async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const temp = `${path}.tmp-${Deno.pid}`;
-  try {
-    await Deno.writeTextFile(temp, text);
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
   }
 }

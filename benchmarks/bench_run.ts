@@ -53,6 +53,7 @@ import {
 import type { Shard } from "./shard.ts";
 import type { DetectionSuite, DetectionTask } from "./suite.ts";
 import { pathExists } from "../core/fs.ts";
+import { checkReferenceKey } from "../reports/comparison.ts";
 
 /** What to run. Everything but `suite` has the CLI's default. */
 export interface BenchOptions {
@@ -104,6 +105,11 @@ export interface BenchOptions {
   shots?: number[];
   /** Seeds of the adapting protocols. @default [3, 30, 300] */
   seeds?: number[];
+  /**
+   * The published model this checkpoint is (a key of reports/reference_numbers.ts'
+   * PUBLISHED_MODELS), for runs whose checkpoint file name and digest are not recognised.
+   */
+  reference?: string;
   /** The command line recorded as provenance. @default ["runBenchmark"] */
   command?: string[];
   /** Progress lines. @default none */
@@ -192,6 +198,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   const split = options.split ?? (adapts ? "test" : undefined);
   const engineNames = options.engines ?? ["onnx"];
   for (const name of engineNames) engines.entry(name);
+  if (options.reference !== undefined) checkReferenceKey(options.reference);
   if (options.resume && !options.outDir) {
     throw new UsageError("bench: --resume continues the run in --out DIR; give --out");
   }
@@ -403,6 +410,7 @@ async function runOne(input: {
     prompt: options.prompt ?? "raw",
     fingerprint,
     command: input.command,
+    reference: options.reference,
   });
   await writeRunRecord(recordPath, record);
   await writeEvaluatorFiles(prepared);

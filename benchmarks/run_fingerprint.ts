@@ -19,6 +19,7 @@ import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
 import { sha256Hex, SUITE_VERSION } from "./provenance.ts";
 import type { PreparedTask } from "./runner.ts";
 import type { Shard } from "./shard.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
 
 /** The schema identifier written into every fingerprint. */
 export const RUN_FINGERPRINT_SCHEMA = "glip-bench/run-fingerprint" as const;
@@ -156,7 +157,7 @@ export interface FingerprintInput {
  * through here, so the bundle's identity comes from one function of models/bundle.ts.
  */
 export async function bundleSha256Of(bundle: ModelBundle): Promise<string> {
-  return await bundleDigest(bundle.manifest);
+  return await bundleDigest(bundle);
 }
 
 /** Computes the fingerprint of a run about to start. */
@@ -354,7 +355,5 @@ export async function claimFingerprint(
       }
     }
   }
-  const temp = `${file}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(temp, JSON.stringify(fingerprint, null, 2) + "\n");
-  await Deno.rename(temp, file);
+  await writeFileAtomic(file, JSON.stringify(fingerprint, null, 2) + "\n");
 }

@@ -11,6 +11,7 @@
 import { InputError } from "../core/errors.ts";
 import type { EngineDescription } from "../engines/engine.ts";
 import { type RunFingerprint, validateFingerprint } from "./run_fingerprint.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
 
 /** The schema identifier and version written into every record. */
 export const RUN_RECORD_SCHEMA = "glip-bench/run-record" as const;
@@ -99,6 +100,21 @@ export interface StageTiming {
   p90Ms: number;
 }
 
+/**
+ * What a run record carries for the comparison with published numbers (reports/comparison.ts):
+ * which released checkpoint the model came from, or which published model the user says it is.
+ * Records without it are read too (their checkpoint is then recognised by sha256 only).
+ */
+export interface ComparisonContext {
+  /**
+   * The file name of the checkpoint the bundle was exported from (the bundle manifest's
+   * `source.file`), e.g. `glip_tiny_model_o365_goldg_cc_sbu.pth`.
+   */
+  checkpointFile?: string;
+  /** `bench --reference KEY`: the published model the user says this checkpoint is. */
+  reference?: string;
+}
+
 /** A complete run record. */
 export interface RunRecord {
   schema: typeof RUN_RECORD_SCHEMA;
@@ -166,6 +182,8 @@ export interface RunRecord {
   taskSpecs?: Record<string, unknown>[];
   /** What produced the results (the run folder's fingerprint.json); `--reproduce` reruns it. */
   fingerprint?: RunFingerprint;
+  /** What the comparison with published numbers needs beyond the other fields. */
+  comparison?: ComparisonContext;
 }
 
 function fail(file: string, field: string, problem: string, value?: unknown): never {
@@ -270,9 +288,7 @@ export async function readRunRecord(path: string): Promise<RunRecord> {
 /** Writes a run record atomically (temp file, then rename). */
 export async function writeRunRecord(path: string, record: RunRecord): Promise<void> {
   validateRunRecord(record, path);
-  const temp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(temp, JSON.stringify(record, null, 2) + "\n");
-  await Deno.rename(temp, path);
+  await writeFileAtomic(path, JSON.stringify(record, null, 2) + "\n");
 }
 
 /**

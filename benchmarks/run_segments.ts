@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
 import type { StageTiming } from "./run_record.ts";
 import { peakRssBytes, StageTimer } from "./stage_timer.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
 
 /** The file name inside a run folder. */
 export const SEGMENTS_FILE = "timings.json";
@@ -155,10 +156,8 @@ export class RunSegments {
 
   async #write(current: SegmentRecord): Promise<void> {
     this.#lastSave = performance.now();
-    const temp = `${this.#file}.tmp-${Deno.pid}`;
     const data = { schema: SCHEMA, segments: [...this.#earlier, current] };
-    await Deno.writeTextFile(temp, JSON.stringify(data) + "\n");
-    await Deno.rename(temp, this.#file);
+    await writeFileAtomic(this.#file, JSON.stringify(data) + "\n");
   }
 
   /**

@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { parseJsonText } from "../core/json.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
 
 /** The lock file's name in the data root. */
 export const DATA_LOCK_FILE = "glip-bench-data.lock.json";
@@ -78,9 +79,7 @@ export async function readDataLock(root: string): Promise<DataLock> {
 /** Writes the lock (temp file + rename: a reader never sees half a lock). */
 export async function writeDataLock(lock: DataLock): Promise<void> {
   const files = Object.fromEntries([...lock.files].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
-  const temp = `${lock.path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(temp, `${JSON.stringify({ version: 1, files }, null, 2)}\n`);
-  await Deno.rename(temp, lock.path);
+  await writeFileAtomic(lock.path, `${JSON.stringify({ version: 1, files }, null, 2)}\n`);
 }
 
 /**

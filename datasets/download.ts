@@ -14,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
+import { writeFileAtomic } from "../core/atomic_file.ts";
 
 /** Progress of one download: bytes on disk so far and the total when the server says. */
 export type DownloadProgress = (done: number, total: number | undefined) => void;
@@ -219,9 +220,7 @@ async function readPartState(path: string, url: string): Promise<PartState | und
 }
 
 async function writePartState(path: string, state: PartState): Promise<void> {
-  const temp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(temp, JSON.stringify(state));
-  await Deno.rename(temp, path);
+  await writeFileAtomic(path, JSON.stringify(state));
 }
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 import { basename } from "node:path";
-import type { RunRecord, TaskResult } from "../benchmarks/run_record.ts";
+import type { ComparisonContext, RunRecord, TaskResult } from "../benchmarks/run_record.ts";
 import { InputError, UsageError } from "../core/errors.ts";
 import { unknownNameMessage } from "../core/did_you_mean.ts";
 import { odinwTasks } from "../datasets/odinw.ts";
@@ -22,20 +22,7 @@ import {
   RELEASED_CHECKPOINT_SHA256,
 } from "./reference_numbers.ts";
 
-/**
- * What a run record carries for the comparison with published numbers, beyond its other fields:
- * the record's optional `comparison` field. Bench writes it; records without it are read too
- * (their checkpoint is then recognised by sha256 only).
- */
-export interface ComparisonContext {
-  /**
-   * The file name of the checkpoint the bundle was exported from (the bundle manifest's
-   * `source.file`), e.g. `glip_tiny_model_o365_goldg_cc_sbu.pth`.
-   */
-  checkpointFile?: string;
-  /** `bench --reference KEY`: the published model the user says this checkpoint is. */
-  reference?: string;
-}
+export type { ComparisonContext };
 
 /**
  * Checks a `bench --reference KEY` value: returns the key of a published model, or throws a

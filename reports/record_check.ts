@@ -75,8 +75,9 @@ export function checkRecordForReport(record: RunRecord, file: string): void {
   c.is("model.bundleSha256", record.model.bundleSha256, "string");
   c.is("model.checkpointSha256", record.model.checkpointSha256, "string", true);
   c.is("model.demo", record.model.demo, "boolean");
+  const engine = record.engine as unknown as Record<string, unknown>;
   for (const key of ["engine", "device", "executionProvider", "dtype"]) {
-    c.is(`engine.${key}`, record.engine[key], "string", key === "dtype");
+    c.is(`engine.${key}`, engine[key], "string", key === "dtype");
   }
   c.is("settings.split", record.settings.split, "string");
   c.is("settings.promptVariant", record.settings.promptVariant, "string", true);

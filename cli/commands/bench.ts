@@ -72,6 +72,9 @@ Options:
                        (CocoGrounding, GLIP's README path: the same images for every seed)
   --shots LIST         shots for the adaptation protocols (default 1,3,5,10)
   --seeds LIST         seeds for the adaptation protocols (default 3,30,300)
+  --reference KEY      the published model this checkpoint is (e.g. glip-t, paper-glip-t), for
+                       a checkpoint whose file name and digest the report does not recognise;
+                       see 'deno task report --help' for how runs are matched with published numbers
   --no-report          do not build the HTML report
   --reproduce RECORD   re-run what a run.json records (bundle, settings, engine) into a new
                        folder (--out); exit 3 unless every detection file and metric is identical
@@ -113,6 +116,7 @@ export const command: Command = {
       shots: { type: "string" },
       seeds: { type: "string" },
       reproduce: { type: "string" },
+      reference: { type: "string" },
     });
     if (booleanFlag(parsed, "help")) {
       out(HELP);
@@ -158,6 +162,7 @@ export const command: Command = {
       sampler: stringFlag(parsed, "sampler") as FewShotSampler | undefined,
       shots: integerListFlag("bench", parsed, "shots"),
       seeds: integerListFlag("bench", parsed, "seeds"),
+      reference: stringFlag(parsed, "reference"),
       command: ["deno", "task", "bench", ...args],
       log: info,
       warn,

@@ -22,6 +22,7 @@ import {
 } from "../../datasets/data_lock.ts";
 import { extractArchive } from "../../datasets/extract.ts";
 import { pathExists } from "../../core/fs.ts";
+import { writeFileAtomic } from "../../core/atomic_file.ts";
 
 const HELP = `deno task data odinw|coco|lvis|flickr30k [--data DIR] [--tasks A,B] [--mirror URL]
 deno task data --verify [odinw|coco|lvis|flickr30k] [--data DIR]
@@ -240,8 +241,7 @@ export const command: Command = {
         const target = join(root.path, file.extractTo);
         const count = await extractArchive(dest, target);
         // the marker says "unpacked from these bytes": written whole or not at all
-        await Deno.writeTextFile(`${marker}.tmp-${Deno.pid}`, `${downloaded.sha256}\n`);
-        await Deno.rename(`${marker}.tmp-${Deno.pid}`, marker);
+        await writeFileAtomic(marker, `${downloaded.sha256}\n`);
         if (!booleanFlag(parsed, "keep-archives")) await Deno.remove(dest);
         info(`${file.path}: unpacked ${count} files into ${target}`);
         status += `, unpacked ${count} files`;

@@ -32,12 +32,15 @@ Deno.test("bench odinw --demo runs the whole pipeline and writes a valid run rec
     reference,
     "--json",
     "--no-report",
+    "--reference",
+    "glip-t",
   ]);
   assertEquals(result.code, 0, result.stderr);
   const printed = JSON.parse(result.stdout);
   assertEquals(Object.keys(printed[0].tasks), ["DemoShapes", "DemoColors"]);
   const record = await readRunRecord(join(reference, "run.json"));
   assertEquals(record.model.demo, true);
+  assertEquals(record.comparison?.reference, "glip-t", "--reference is recorded for the report");
   assertEquals(record.tasks.length, 2);
   assert(record.tasks.every((t) => t.result && t.result.headline >= 0 && t.prompts.length === 1));
   assertEquals(record.invocations.image, 16);
@@ -176,6 +179,9 @@ Deno.test("bench refuses bad input before inference with exit code 2", async () 
   const badEngine = await runCli(["bench", "odinw", "--demo", "--engine", "onx"]);
   assertEquals(badEngine.code, 2);
   assertStringIncludes(badEngine.stderr, "Did you mean 'onnx'?");
+  const badReference = await runCli(["bench", "odinw", "--demo", "--reference", "glip-tt"]);
+  assertEquals(badReference.code, 2);
+  assertStringIncludes(badReference.stderr, "Did you mean");
   const protocol = await runCli(["bench", "odinw", "--demo", "--protocol", "few-shot"]);
   assertEquals(protocol.code, 2);
   assertStringIncludes(protocol.stderr, "--checkpoints");

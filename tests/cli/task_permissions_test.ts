@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
-import { ROOT, SHARED } from "../cli_helpers.ts";
+import { FIXTURES, ROOT } from "../cli_helpers.ts";
 import { UsageError } from "../../core/errors.ts";
 import { trainCell } from "../../benchmarks/external_trainer.ts";
 import type { DetectionTask } from "../../benchmarks/suite.ts";
@@ -58,7 +58,7 @@ Deno.test("user-facing tasks grant no blanket -A, network only to data, subproce
 });
 
 Deno.test("deno task eval, prompt and list work with their permissions", async () => {
-  const oracles = fileURLToPath(new URL("oracles/coco/", SHARED));
+  const oracles = fileURLToPath(new URL("oracles/coco/", FIXTURES));
   const evaluated = await task(
     "eval",
     "coco",

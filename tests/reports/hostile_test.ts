@@ -100,7 +100,7 @@ function hostileRecord(origin: string, engine: string): RunRecord {
       r.model.configName = payload("config");
       r.engine.device = payload("device");
       r.engine.executionProvider = payload("ep");
-      r.engine.dtype = payload("dtype");
+      (r.engine as unknown as Record<string, unknown>).dtype = payload("dtype");
       r.settings.shard = undefined;
       r.settings.shots = [payload("shots") as unknown as number];
       r.settings.deliberateDifferences = [payload("differences")];

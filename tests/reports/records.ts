@@ -121,12 +121,12 @@ export function makeRecord(options: RecordOptions = {}): RunRecord {
       demo: options.demo ?? false,
     },
     engine: {
-      name: options.engine ?? "onnx",
       engine: options.engine ?? "onnx",
       executionProvider: "cpu",
       device: "cpu",
       dtype: "fp32",
       libraries: {},
+      deformConv: "native",
     },
     provenance: {
       suiteVersion: "test",

@@ -46,6 +46,9 @@ import type { DetectionTask } from "./suite.ts";
 import type { StageTimer } from "./stage_timer.ts";
 import type { TrainerCell } from "./external_trainer.ts";
 import { pathExists } from "../core/fs.ts";
+import { turnOffOnnxRuntimeTelemetry } from "../core/onnxruntime_telemetry.ts";
+
+turnOffOnnxRuntimeTelemetry();
 
 /** The tensor name GLIP gives the prompt offset (`VLDyHeadModule.tunable_linear`). */
 export const PROMPT_TENSOR = "rpn.tunable_linear.weight";

@@ -11,6 +11,9 @@ import { InputError } from "../core/errors.ts";
 import type { DeformConvForm, ModelBundle } from "./bundle.ts";
 import { type NpyArray, readNpyFile, toFloat32 } from "./npy.ts";
 import { type Detections, postprocessAtss } from "./post/atss.ts";
+import { turnOffOnnxRuntimeTelemetry } from "../core/onnxruntime_telemetry.ts";
+
+turnOffOnnxRuntimeTelemetry();
 
 /** One traced tensor. */
 export interface TracedTensor {

@@ -10,6 +10,9 @@
 import * as ort from "onnxruntime-node";
 import { join } from "node:path";
 import type { ModelBundle } from "../models/bundle.ts";
+import { turnOffOnnxRuntimeTelemetry } from "../core/onnxruntime_telemetry.ts";
+
+turnOffOnnxRuntimeTelemetry();
 
 interface ProfileEvent {
   cat: string;

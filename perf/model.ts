@@ -23,6 +23,9 @@ import { peakRssBytes } from "../benchmarks/stage_timer.ts";
 import { resolveModel } from "../benchmarks/models.ts";
 import { profiledRun } from "./flops.ts";
 import * as ort from "onnxruntime-node";
+import { turnOffOnnxRuntimeTelemetry } from "../core/onnxruntime_telemetry.ts";
+
+turnOffOnnxRuntimeTelemetry();
 
 const { values } = parseArgs({
   options: {

@@ -21,6 +21,9 @@ import { FullModelStep, levelSizesOf } from "../models/train/full_model_step.ts"
 import { fullTuningTrains } from "../models/train/full_tuner.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
 import { buildPrompt } from "../models/text/prompt.ts";
+import { turnOffOnnxRuntimeTelemetry } from "../core/onnxruntime_telemetry.ts";
+
+turnOffOnnxRuntimeTelemetry();
 
 const { values } = parseArgs({
   options: {

@@ -42,7 +42,9 @@ async function main(args: string[]): Promise<number> {
   const tmp = await Deno.makeTempDir({ prefix: "glip-bench-test-" });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["test", "-A", "--quiet", "--doc", ...args],
-    env: { TMPDIR: tmp, TMP: tmp, TEMP: tmp },
+    // onnxruntime-node's telemetry would write .ses and mat-debug-*.log into the temp folder
+    // from every test that opens a session itself (core/onnxruntime_telemetry.ts)
+    env: { TMPDIR: tmp, TMP: tmp, TEMP: tmp, ORT_DISABLE_TELEMETRY: "1" },
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",

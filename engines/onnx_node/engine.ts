@@ -23,12 +23,14 @@ import type {
 import { MissingCapabilityError } from "../engine.ts";
 import type { DeformConvForm, GraphFile, ModelBundle } from "../../models/bundle.ts";
 import { checkedGraphFiles } from "../../models/bundle_files.ts";
+import { turnOffOnnxRuntimeTelemetry } from "../../core/onnxruntime_telemetry.ts";
 
 type Ort = typeof import("onnxruntime-node");
 let ortModule: Promise<Ort> | undefined;
 
 /** Imports onnxruntime-node once. */
 function loadOrt(): Promise<Ort> {
+  turnOffOnnxRuntimeTelemetry();
   ortModule ??= import("onnxruntime-node");
   return ortModule;
 }

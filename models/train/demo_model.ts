@@ -23,6 +23,9 @@ import { buildTrainStep, type LevelSizes } from "./prompt_tuning_graph.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import { AdamW, clipGradNorm, type TrainableTensor } from "./optim.ts";
+import { turnOffOnnxRuntimeTelemetry } from "../../core/onnxruntime_telemetry.ts";
+
+turnOffOnnxRuntimeTelemetry();
 
 /** The random weights' seed of the demo's backbones (the nano bundle's). */
 export const DEMO_BACKBONE_SEED = 0;

@@ -6,6 +6,9 @@
  * @module
  */
 import * as ort from "onnxruntime-node";
+import { turnOffOnnxRuntimeTelemetry } from "../../core/onnxruntime_telemetry.ts";
+
+turnOffOnnxRuntimeTelemetry();
 
 /** A session of one training graph. */
 export interface TrainingSession {

@@ -13,6 +13,7 @@
  */
 import { join } from "node:path";
 import { InputError, UsageError } from "../core/errors.ts";
+import { parseJsonText } from "../core/json.ts";
 import { showValue } from "../core/errors.ts";
 import type { EngineDescription } from "../engines/engine.ts";
 import { bundleDigest, type ModelBundle } from "../models/bundle.ts";
@@ -303,13 +304,7 @@ export async function readFingerprint(dir: string): Promise<RunFingerprint | und
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw new InputError(`cannot read (${(error as Error).message})`, { file });
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new InputError(`not valid JSON: ${(error as Error).message}`, { file });
-  }
-  return validateFingerprint(data, file);
+  return validateFingerprint(parseJsonText(text, file), file);
 }
 
 /**

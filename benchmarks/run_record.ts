@@ -9,6 +9,7 @@
  * @module
  */
 import { InputError } from "../core/errors.ts";
+import { parseJsonText } from "../core/json.ts";
 import type { EngineDescription } from "../engines/engine.ts";
 import { type RunFingerprint, validateFingerprint } from "./run_fingerprint.ts";
 import { writeFileAtomic } from "../core/atomic_file.ts";
@@ -276,13 +277,7 @@ export async function readRunRecord(path: string): Promise<RunRecord> {
       file: path,
     });
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new InputError(`not valid JSON: ${(error as Error).message}`, { file: path });
-  }
-  return validateRunRecord(data, path);
+  return validateRunRecord(parseJsonText(text, path), path);
 }
 
 /** Writes a run record atomically (temp file, then rename). */

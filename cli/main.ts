@@ -6,6 +6,7 @@
  */
 import { exitCodeFor, InputError, UsageError } from "../core/errors.ts";
 import { unknownNameMessage } from "../core/did_you_mean.ts";
+import { permissionAdvice } from "../core/permissions.ts";
 import type { Command } from "./command.ts";
 import { errorLine, out } from "./output.ts";
 
@@ -83,14 +84,21 @@ export async function main(args: string[]): Promise<number> {
     const command = await entry.load();
     return await command.run(rest);
   } catch (error) {
-    reportError(error);
+    reportError(error, name);
     return exitCodeFor(error);
   }
 }
 
-/** Prints an error: the message alone for expected errors, the stack for internal ones. */
-export function reportError(error: unknown): void {
-  if (error instanceof UsageError || error instanceof InputError) {
+/**
+ * Prints an error: the message alone for expected errors, the stack for internal ones, and for a
+ * permission Deno refused, which flag `deno task <command>` lacks and how to grant it.
+ */
+export function reportError(error: unknown, command?: string): void {
+  const advice = command === undefined ? undefined : permissionAdvice(error, command);
+  if (advice !== undefined) {
+    errorLine((error as Error).message);
+    errorLine(advice);
+  } else if (error instanceof UsageError || error instanceof InputError) {
     errorLine(error.message);
   } else if (error instanceof Error) {
     errorLine(error.message);

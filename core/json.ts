@@ -53,10 +53,29 @@ export function findDeepNesting(
 export function parseJsonText(text: string, file: string, maxDepth = MAX_JSON_DEPTH): unknown {
   const deep = findDeepNesting(text, maxDepth);
   if (deep) {
-    throw new InputError(`JSON nested deeper than ${maxDepth} levels`, {
+    throw new InputError(
+      `not valid JSON: ${
+        locateJsonError(text, `nested deeper than ${maxDepth} levels at position ${deep.offset}`)
+      }`,
+      { file },
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`not valid JSON: ${locateJsonError(text, (error as Error).message)}`, {
       file,
-      field: `character ${deep.offset}`,
     });
   }
-  return JSON.parse(text);
+}
+
+/** Adds the line and column to a message that names a character position. */
+function locateJsonError(text: string, message: string): string {
+  const position = /position (\d+)/.exec(message);
+  if (!position) return message;
+  const offset = Number(position[1]);
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - before.lastIndexOf("\n");
+  return `${message} (line ${line}, column ${column})`;
 }

@@ -6,9 +6,16 @@
  * @module
  */
 
-/** Whether an error is Deno refusing a permission. */
+/**
+ * Whether an error is Deno refusing a permission. A refused dynamic import is a plain TypeError
+ * whose message asks for the flag ("Requires import access to ..., run again with the
+ * --allow-import flag"), so the message is read too.
+ */
 export function isPermissionError(error: unknown): boolean {
-  return error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied;
+  return error instanceof Deno.errors.NotCapable ||
+    error instanceof Deno.errors.PermissionDenied ||
+    (error instanceof Error &&
+      /^Requires [a-z]+ access to .*--allow-[a-z-]+ flag/.test(error.message));
 }
 
 /**

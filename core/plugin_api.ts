@@ -17,6 +17,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UsageError } from "./errors.ts";
+import { isPermissionError } from "./permissions.ts";
 import type { Registry, RegistryEntry } from "./registry.ts";
 import { datasets, engines, protocols, suites } from "./registries.ts";
 import type { EngineFactory } from "../engines/engine.ts";
@@ -54,6 +55,8 @@ export async function loadPlugin(specifier: string): Promise<void> {
   try {
     module = await import(url);
   } catch (error) {
+    // a refused permission keeps its type, so the CLI can say which flag the task lacks
+    if (isPermissionError(error)) throw error;
     throw new UsageError(
       `--plugin ${specifier}: cannot load the module (${(error as Error).message})`,
     );

@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
-import { findDeepNesting, MAX_JSON_DEPTH } from "../core/json.ts";
+import { parseJsonText } from "../core/json.ts";
 
 /** One image entry. */
 export interface CocoImage {
@@ -64,41 +64,11 @@ function isInt(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value);
 }
 
-function locateJsonError(text: string, message: string): string {
-  const position = /position (\d+)/.exec(message);
-  if (!position) return message;
-  const offset = Number(position[1]);
-  const before = text.slice(0, offset);
-  const line = before.split("\n").length;
-  const column = offset - before.lastIndexOf("\n");
-  return `${message} (line ${line}, column ${column})`;
-}
-
 /**
  * Parses JSON text; a syntax error names the file, line and column, and nesting deeper than
- * {@link MAX_JSON_DEPTH} is refused (with its line and column) before parsing.
+ * core/json.ts MAX_JSON_DEPTH is refused (with its line and column) before parsing.
  */
-export function parseJsonFile(text: string, file: string): unknown {
-  const deep = findDeepNesting(text);
-  if (deep) {
-    throw new InputError(
-      `not valid JSON: ${
-        locateJsonError(
-          text,
-          `nested deeper than ${MAX_JSON_DEPTH} levels at position ${deep.offset}`,
-        )
-      }`,
-      { file },
-    );
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new InputError(`not valid JSON: ${locateJsonError(text, (error as Error).message)}`, {
-      file,
-    });
-  }
-}
+export const parseJsonFile: (text: string, file: string) => unknown = parseJsonText;
 
 /**
  * Validates parsed COCO JSON. Options: `removeBackground` drops a category with id 0 (and its

@@ -42,13 +42,7 @@ export async function readDataLock(root: string): Promise<DataLock> {
     if (error instanceof Deno.errors.NotFound) return { path, files: new Map() };
     throw new InputError(`cannot read the data lock (${(error as Error).message})`, { file: path });
   }
-  let data: unknown;
-  try {
-    data = parseJsonText(text, path);
-  } catch (error) {
-    if (error instanceof InputError) throw error;
-    throw new InputError(`not valid JSON (${(error as Error).message})`, { file: path });
-  }
+  const data = parseJsonText(text, path);
   const files = (data as { files?: unknown })?.files;
   if (files === null || typeof files !== "object" || Array.isArray(files)) {
     throw new InputError('expected {"version": 1, "files": {path: {size, sha256, url}}}', {

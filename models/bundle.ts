@@ -13,6 +13,7 @@
  * @module
  */
 import { InputError } from "../core/errors.ts";
+import { parseJsonText } from "../core/json.ts";
 import {
   type VerificationReport,
   verifiedDigestOf,
@@ -198,7 +199,7 @@ export async function loadBundle(dir: string, options: VerifyOptions = {}): Prom
     if (info.size > MAX_MANIFEST_BYTES) {
       throw new Error(`${info.size} bytes, more than a manifest's ${MAX_MANIFEST_BYTES}`);
     }
-    manifest = JSON.parse(await Deno.readTextFile(path));
+    manifest = parseJsonText(await Deno.readTextFile(path), path) as BundleManifest;
   } catch (error) {
     throw new InputError(
       `not a model bundle (${(error as Error).message}); export one with 'deno task export'`,

@@ -133,3 +133,10 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a remote plugin under 'deno task list' (no network) fails saying which flag to add", async () => {
+  const result = await task("list", "engines", "--plugin", "https://plugins.invalid/engine.ts");
+  assertEquals(result.code, 1, result.stderr);
+  assertStringIncludes(result.stderr, "needs --allow-import");
+  assertStringIncludes(result.stderr, "deno task glip list");
+});

@@ -18,8 +18,9 @@ Deno.test("parseJsonText() refuses nesting deeper than its limit with the file a
   assertThrows(
     () => parseJsonText(deep(1_000_000), "gt.json"),
     InputError,
-    "gt.json: character 74: JSON nested deeper than 64 levels",
+    "gt.json: not valid JSON: nested deeper than 64 levels at position 74",
   );
+  assertThrows(() => parseJsonText('{"a": }', "a.json"), InputError, "a.json: not valid JSON");
   assertEquals(parseJsonText("[[1]]", "a.json"), [[1]]);
 });
 

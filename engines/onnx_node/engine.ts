@@ -79,6 +79,73 @@ function missingProviderMessage(provider: string, dir?: string): string {
     `(deno install --allow-scripts=npm:onnxruntime-node@${VERSION}).`;
 }
 
+/** The three graphs of a bundle, each run in its own onnxruntime session. */
+export type OnnxGraph = "text" | "image" | "head";
+
+/** How one graph's onnxruntime-node session allocates memory. */
+export interface OnnxGraphMemory {
+  /**
+   * onnxruntime's CPU arena (`enableCpuMemArena`): freed blocks stay reserved for the next run,
+   * so the session holds its largest working set for as long as it lives.
+   */
+  cpuArena: boolean;
+  /**
+   * onnxruntime's memory pattern (`enableMemPattern`): from the second run on, a run's
+   * intermediate tensors come from one planned block instead of one allocation each.
+   */
+  memoryPattern: boolean;
+}
+
+/** Memory settings per graph. */
+export type OnnxMemorySettings = Readonly<Record<OnnxGraph, Readonly<OnnxGraphMemory>>>;
+
+/**
+ * Named memory settings. `lean` (the default) turns the arena off for the image and head graphs,
+ * whose working sets at 800x1333 are large and would otherwise stay reserved between images, and
+ * keeps it for the small text graph; `arena` is onnxruntime's own default (every session keeps
+ * its arena). Both keep the memory pattern. Figures: `deno task perf:model --memory NAME`.
+ */
+export const ONNX_MEMORY_PROFILES: Readonly<Record<"lean" | "arena", OnnxMemorySettings>> = Object
+  .freeze({
+    lean: Object.freeze({
+      text: Object.freeze({ cpuArena: true, memoryPattern: true }),
+      image: Object.freeze({ cpuArena: false, memoryPattern: true }),
+      head: Object.freeze({ cpuArena: false, memoryPattern: true }),
+    }),
+    arena: Object.freeze({
+      text: Object.freeze({ cpuArena: true, memoryPattern: true }),
+      image: Object.freeze({ cpuArena: true, memoryPattern: true }),
+      head: Object.freeze({ cpuArena: true, memoryPattern: true }),
+    }),
+  });
+
+/** A named memory profile of the `onnx` engine. */
+export type OnnxMemoryProfile = keyof typeof ONNX_MEMORY_PROFILES;
+
+/** Options of the `onnx` engine: the common ones plus its memory settings. */
+export interface OnnxEngineOptions extends EngineOptions {
+  /** A profile name or explicit settings per graph. @default "lean" */
+  memory?: OnnxMemoryProfile | OnnxMemorySettings;
+}
+
+/**
+ * Resolves the memory option to settings per graph.
+ *
+ * @throws {RangeError} for an unknown profile name, listing the known ones
+ */
+export function onnxMemorySettings(
+  memory: OnnxEngineOptions["memory"] = "lean",
+): OnnxMemorySettings {
+  if (typeof memory !== "string") return memory;
+  const settings = (ONNX_MEMORY_PROFILES as Record<string, OnnxMemorySettings>)[memory];
+  if (!settings) {
+    throw new RangeError(
+      `onnx: unknown memory profile '${memory}' (${Object.keys(ONNX_MEMORY_PROFILES).join(", ")})`,
+    );
+  }
+  return settings;
+}
+
 interface TextFeatures extends FeatureHandle {
   kind: "text";
   hidden: import("onnxruntime-node").Tensor;
@@ -109,7 +176,14 @@ class OnnxEngine implements Engine {
       image: import("onnxruntime-node").InferenceSession;
       head: import("onnxruntime-node").InferenceSession;
     },
-    readonly settings: { provider: string; threads: number; form: DeformConvForm; name: string },
+    readonly settings: {
+      provider: string;
+      threads: number;
+      form: DeformConvForm;
+      name: string;
+      /** The memory settings each graph's session was created with. */
+      memory: OnnxMemorySettings;
+    },
   ) {
     this.name = settings.name;
     const m = bundle.manifest;
@@ -212,8 +286,13 @@ class OnnxEngine implements Engine {
   }
 }
 
+/** The `onnx` engine factory: {@link EngineFactory} whose `create` also takes memory settings. */
+export interface OnnxEngineFactory extends EngineFactory {
+  create(bundle: ModelBundle, options?: OnnxEngineOptions): Promise<Engine>;
+}
+
 /** The `onnx` engine factory. */
-export const onnxEngineFactory: EngineFactory = {
+export const onnxEngineFactory: OnnxEngineFactory = {
   name: "onnx",
   summary: "onnxruntime-node: CPU (CUDA/TensorRT where their provider libraries are installed)",
   async probe(): Promise<EngineAvailability> {
@@ -239,7 +318,7 @@ export const onnxEngineFactory: EngineFactory = {
       },
     };
   },
-  async create(bundle: ModelBundle, options: EngineOptions = {}): Promise<Engine> {
+  async create(bundle: ModelBundle, options: OnnxEngineOptions = {}): Promise<Engine> {
     const ort = await loadOrt();
     const provider = options.executionProvider ?? "cpu";
     if (!["cpu", "cuda", "tensorrt"].includes(provider)) {
@@ -267,19 +346,27 @@ export const onnxEngineFactory: EngineFactory = {
       );
     }
     const threads = options.threads ?? availableParallelism();
-    const sessionOptions = {
-      executionProviders: [provider],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all" as const,
-    };
-    const open = (file: string) =>
-      ort.InferenceSession.create(join(bundle.dir, file), sessionOptions);
+    const memory = onnxMemorySettings(options.memory);
+    const open = (file: string, graph: OnnxGraph) =>
+      ort.InferenceSession.create(join(bundle.dir, file), {
+        executionProviders: [provider],
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: "all",
+        enableCpuMemArena: memory[graph].cpuArena,
+        enableMemPattern: memory[graph].memoryPattern,
+      });
     const sessions = {
-      text: await open(bundle.manifest.graphs.text.file),
-      image: await open(bundle.manifest.graphs.image.file),
-      head: await open(headFile.file),
+      text: await open(bundle.manifest.graphs.text.file, "text"),
+      image: await open(bundle.manifest.graphs.image.file, "image"),
+      head: await open(headFile.file, "head"),
     };
-    return new OnnxEngine(ort, bundle, sessions, { provider, threads, form, name: this.name });
+    return new OnnxEngine(ort, bundle, sessions, {
+      provider,
+      threads,
+      form,
+      name: this.name,
+      memory,
+    });
   },
 };

@@ -5,7 +5,7 @@
  * PyTorch code computed (../shared/glip-reference/tiny-fusion).
  */
 import { assert, assertEquals } from "../assert.ts";
-import { SHARED } from "../cli_helpers.ts";
+import { runCli, SHARED } from "../cli_helpers.ts";
 import { fileURLToPath } from "node:url";
 import { architectureFromGlipYaml } from "../../models/glip/config.ts";
 import { exportBundle } from "../../models/glip/export.ts";
@@ -13,7 +13,7 @@ import { CheckpointWeights } from "../../models/glip/weights.ts";
 import { readCheckpoint } from "../../models/checkpoint/mod.ts";
 import { decodeImage } from "../../models/image/decode.ts";
 import { preprocessImage } from "../../models/image/preprocess.ts";
-import { readNpyFile, toFloat32 } from "../../models/npy.ts";
+import { readNpyFile, toFloat32, writeNpyFile } from "../../models/npy.ts";
 import {
   compareWithReference,
   detectionCuts,
@@ -113,6 +113,57 @@ for (const form of ["native", "decomposed"] as const) {
     }
   });
 }
+
+Deno.test("trace --compare passes the official tensors and exits 3 on a changed label, naming it", async () => {
+  const work = await Deno.makeTempDir({ prefix: "trace-compare-" });
+  try {
+    const badReference = `${work}/reference`;
+    await Deno.mkdir(badReference);
+    for await (const entry of Deno.readDir(REF)) {
+      if (entry.name.endsWith(".npy")) {
+        await Deno.copyFile(`${REF}${entry.name}`, `${badReference}/${entry.name}`);
+      }
+    }
+    const labels = await readNpyFile(`${REF}dets_sorted_labels.npy`);
+    const changed = toFloat32(labels);
+    changed[0] += 1;
+    await writeNpyFile(`${badReference}/dets_sorted_labels.npy`, {
+      dtype: "float32",
+      shape: labels.shape,
+      data: changed,
+    });
+    const trace = (reference: string) =>
+      runCli([
+        "trace",
+        "--model",
+        dir,
+        "--image",
+        `${REF}image.png`,
+        "--input-ids",
+        `${REF}input_ids.npy`,
+        "--attention-mask",
+        `${REF}attention_mask.npy`,
+        "--positive-map",
+        `${REF}positive_map.json`,
+        "--out",
+        `${work}/trace`,
+        "--compare",
+        reference,
+      ]);
+    const good = await trace(REF);
+    assertEquals(good.code, 0, good.stderr);
+    assert(good.stdout.includes("scaled err"), good.stdout);
+    const bad = await trace(badReference);
+    assertEquals(bad.code, 3, bad.stderr);
+    assert(
+      bad.stdout.includes(`dets: missing: label ${changed[0]}`),
+      `the changed label is named:\n${bad.stdout}`,
+    );
+    assert(bad.stderr.includes("1 of 2 detection sets match"), bad.stderr);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
 
 const { requestAdapter, webgpuEngineFactory } = await import("../../engines/ort_web/engine.ts");
 const { adapter } = await requestAdapter();

@@ -276,23 +276,25 @@ export function compareDetections(
     for (let i = 0; i < n; i++) low = Math.min(low, set.scores[i]);
     return low;
   };
-  const atCutOf = (score: number, other: DetectionSet, nOther: number) => {
+  const lowestOurs = lowest(ours, nOurs);
+  const lowestRef = lowest(reference, nRef);
+  const atCutOf = (score: number, otherCount: number, otherLowest: number) => {
     if (
       cut.scoreThreshold !== undefined &&
       Math.abs(score - cut.scoreThreshold) <= tolerance.score
     ) return true;
     const limit = cut.detectionsPerImage ?? 0;
-    return limit > 0 && nOther >= limit && score <= lowest(other, nOther) + tolerance.score;
+    return limit > 0 && otherCount >= limit && score <= otherLowest + tolerance.score;
   };
   let atCut = 0;
   for (const r of refOrder) {
     if (partnerOfRef[r] >= 0) continue;
-    if (atCutOf(reference.scores[r], ours, nOurs)) atCut++;
+    if (atCutOf(reference.scores[r], nOurs, lowestOurs)) atCut++;
     else problem(`missing: ${describe(reference, r)}`);
   }
   for (const o of oursOrder) {
     if (partnerOfOurs[o] >= 0) continue;
-    if (atCutOf(ours.scores[o], reference, nRef)) atCut++;
+    if (atCutOf(ours.scores[o], nRef, lowestRef)) atCut++;
     else problem(`extra: ${describe(ours, o)}`);
   }
   // Walking our order, a matched detection whose reference score exceeds that of one placed
@@ -301,20 +303,22 @@ export function compareDetections(
   let next = 0;
   for (const r of refOrder) if (partnerOfRef[r] >= 0) refMatchedRank[r] = next++;
   let reordered = 0;
-  let lowestRef = -1;
+  let lowestSoFar = -1;
   let matchedRank = 0;
   for (const o of oursOrder) {
     const r = partnerOfOurs[o];
     if (r < 0) continue;
     if (refMatchedRank[r] !== matchedRank++) reordered++;
-    if (lowestRef >= 0 && reference.scores[r] - reference.scores[lowestRef] > tolerance.score) {
+    if (
+      lowestSoFar >= 0 && reference.scores[r] - reference.scores[lowestSoFar] > tolerance.score
+    ) {
       problem(
         `rank swap: ${describe(reference, r)} comes after ${
-          describe(reference, lowestRef)
+          describe(reference, lowestSoFar)
         } (reference scores differ by more than ${tolerance.score})`,
       );
     }
-    if (lowestRef < 0 || reference.scores[r] < reference.scores[lowestRef]) lowestRef = r;
+    if (lowestSoFar < 0 || reference.scores[r] < reference.scores[lowestSoFar]) lowestSoFar = r;
   }
   if (problemCount > problems.length) {
     problems.push(`… and ${problemCount - problems.length} more`);

@@ -8,7 +8,7 @@
  * safetensors) first. Then GFLOPs per graph from a profiled run (perf/flops.ts; `--skip-flops`
  * leaves it out).
  *
- * Memory: `--memory lean|arena` picks the onnx engine's memory profile (default lean, see
+ * Memory: `--memory lean|no-arena|arena` picks the onnx engine's memory profile (default lean, see
  * ONNX_MEMORY_PROFILES); the settings are printed, and so is the peak RSS of each stage of the
  * first and of the last run (Linux: the high-water mark is reset before each stage through
  * /proc/self/clear_refs), and the peak of inference: creating the sessions and every run.

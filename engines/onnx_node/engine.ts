@@ -100,24 +100,36 @@ export interface OnnxGraphMemory {
 export type OnnxMemorySettings = Readonly<Record<OnnxGraph, Readonly<OnnxGraphMemory>>>;
 
 /**
- * Named memory settings. `lean` (the default) turns the arena off for the image and head graphs,
- * whose working sets at 800x1333 are large and would otherwise stay reserved between images, and
- * keeps it for the small text graph; `arena` is onnxruntime's own default (every session keeps
- * its arena). Both keep the memory pattern. Figures: `deno task perf:model --memory NAME`.
+ * Named memory settings, each measured with `deno task perf:model --memory NAME` (GLIP-T,
+ * 800x1344, 256 tokens, peak RSS of creating the sessions and running twice):
+ *
+ * - `lean` (the default): every session keeps onnxruntime's arena, and none uses the memory
+ *   pattern. 2.12 GiB; the second run peaks where the first did (2.07 GiB).
+ * - `no-arena`: the arena off for the image and head graphs, the pattern kept. 2.42 GiB, on the
+ *   first run (each intermediate tensor is a separate malloc until the pattern exists).
+ * - `arena`: onnxruntime's own default, arena and pattern for every graph. 3.18 GiB: the second
+ *   run asks the arena for the pattern's single block, which the freed blocks of the first run
+ *   cannot serve, so the arena grows by that block.
  */
-export const ONNX_MEMORY_PROFILES: Readonly<Record<"lean" | "arena", OnnxMemorySettings>> = Object
-  .freeze({
-    lean: Object.freeze({
-      text: Object.freeze({ cpuArena: true, memoryPattern: true }),
-      image: Object.freeze({ cpuArena: false, memoryPattern: true }),
-      head: Object.freeze({ cpuArena: false, memoryPattern: true }),
-    }),
-    arena: Object.freeze({
-      text: Object.freeze({ cpuArena: true, memoryPattern: true }),
-      image: Object.freeze({ cpuArena: true, memoryPattern: true }),
-      head: Object.freeze({ cpuArena: true, memoryPattern: true }),
-    }),
-  });
+export const ONNX_MEMORY_PROFILES: Readonly<
+  Record<"lean" | "no-arena" | "arena", OnnxMemorySettings>
+> = Object.freeze({
+  lean: Object.freeze({
+    text: Object.freeze({ cpuArena: true, memoryPattern: false }),
+    image: Object.freeze({ cpuArena: true, memoryPattern: false }),
+    head: Object.freeze({ cpuArena: true, memoryPattern: false }),
+  }),
+  "no-arena": Object.freeze({
+    text: Object.freeze({ cpuArena: true, memoryPattern: true }),
+    image: Object.freeze({ cpuArena: false, memoryPattern: true }),
+    head: Object.freeze({ cpuArena: false, memoryPattern: true }),
+  }),
+  arena: Object.freeze({
+    text: Object.freeze({ cpuArena: true, memoryPattern: true }),
+    image: Object.freeze({ cpuArena: true, memoryPattern: true }),
+    head: Object.freeze({ cpuArena: true, memoryPattern: true }),
+  }),
+});
 
 /** A named memory profile of the `onnx` engine. */
 export type OnnxMemoryProfile = keyof typeof ONNX_MEMORY_PROFILES;

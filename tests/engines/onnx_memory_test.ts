@@ -43,6 +43,7 @@ Deno.test("onnx: every memory setting gives bit-identical head outputs, on the f
   for (
     const memory of [
       "lean",
+      "no-arena",
       { text: allOff, image: allOff, head: allOff },
     ] as const
   ) {
@@ -58,17 +59,20 @@ Deno.test("onnx: every memory setting gives bit-identical head outputs, on the f
   }
 });
 
-Deno.test("onnxMemorySettings(): lean by default, arena off for the image and head graphs", () => {
+Deno.test("onnxMemorySettings(): lean by default, the arena kept and the memory pattern off", () => {
   const lean = onnxMemorySettings();
   assertEquals(lean, ONNX_MEMORY_PROFILES.lean);
-  assertEquals([lean.text.cpuArena, lean.image.cpuArena, lean.head.cpuArena], [true, false, false]);
-  assertEquals(onnxMemorySettings("arena").image.cpuArena, true);
+  for (const graph of ["text", "image", "head"] as const) {
+    assertEquals(lean[graph], { cpuArena: true, memoryPattern: false }, graph);
+  }
+  assertEquals(onnxMemorySettings("no-arena").image, { cpuArena: false, memoryPattern: true });
+  assertEquals(onnxMemorySettings("arena").head, { cpuArena: true, memoryPattern: true });
 });
 
 Deno.test("onnxMemorySettings() refuses an unknown profile and lists the known ones", () => {
   assertThrows(
     () => onnxMemorySettings("small" as "lean"),
     RangeError,
-    "unknown memory profile 'small' (lean, arena)",
+    "unknown memory profile 'small' (lean, no-arena, arena)",
   );
 });

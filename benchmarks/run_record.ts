@@ -57,7 +57,7 @@ export interface PromptRecord {
   /** sha256 of the query and its label-to-token map. */
   hash: string;
   labels: number[];
-  /** Labels whose names mapped to no token (scored 0, as in GLIP). */
+  /** Labels whose names mapped to no token: left out of the positive map, never detected (as GLIP). */
   droppedLabels: number[];
 }
 

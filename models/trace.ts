@@ -8,7 +8,18 @@
 import { join } from "node:path";
 import type * as OrtTypes from "onnxruntime-node";
 import { InputError } from "../core/errors.ts";
-import type { DeformConvForm, ModelBundle } from "./bundle.ts";
+import type { DeformConvForm, GraphFile, ModelBundle, PostprocessSettings } from "./bundle.ts";
+import { checkedGraphFiles } from "./bundle_files.ts";
+import {
+  compareDetections,
+  compareTensor,
+  DEFAULT_TOLERANCE,
+  type DetectionComparison,
+  detectionCount,
+  type DetectionCut,
+  type FidelityTolerance,
+  type TensorComparison,
+} from "./fidelity.ts";
 import { type NpyArray, readNpyFile, toFloat32 } from "./npy.ts";
 import { type Detections, postprocessAtss } from "./post/atss.ts";
 import { turnOffOnnxRuntimeTelemetry } from "../core/onnxruntime_telemetry.ts";
@@ -77,17 +88,27 @@ export async function traceBundle(
       { file: join(bundle.dir, "manifest.json") },
     );
   }
+  for (const [label, tokens] of inputs.positiveMap ?? []) {
+    const outside = tokens.find((t) => !(t >= 0 && t < m.maxQueryLength));
+    if (outside !== undefined) {
+      throw new RangeError(
+        `positive map: label ${label} names token ${outside}, outside the ${m.maxQueryLength}-token query`,
+      );
+    }
+  }
   const ort: typeof OrtTypes = await import("onnxruntime-node");
   const form = options.form ?? "native";
   const headFile = m.graphs.head[form];
   if (!headFile) {
     throw new InputError(`no '${form}' head graph in the bundle`, { file: bundle.dir });
   }
-  const open = (file: string) => ort.InferenceSession.create(join(bundle.dir, file));
+  // checked paths and verified bytes (models/bundle_files.ts)
+  const open = async (graph: GraphFile) =>
+    ort.InferenceSession.create((await checkedGraphFiles(bundle, graph)).model);
   const [text, image, head] = await Promise.all([
-    open(m.graphs.text.file),
-    open(m.graphs.image.file),
-    open(headFile.file),
+    open(m.graphs.text),
+    open(m.graphs.image),
+    open(headFile),
   ]);
   const traced = new Map<string, TracedTensor>();
   const keep = (result: OrtTypes.InferenceSession.OnnxValueMapType) => {
@@ -153,82 +174,170 @@ export async function traceBundle(
   return traced;
 }
 
-/** One row of a comparison. */
-export interface ComparisonRow {
-  name: string;
-  shape: number[];
-  maxAbs: number;
-  maxRel: number;
-  /** First element out of tolerance: index, ours, reference. */
-  firstBad?: { index: number; ours: number; reference: number };
+/** The detection sets a trace writes, by prefix: the post-processing settings' cut and no threshold. */
+export function detectionCuts(settings: PostprocessSettings): Record<string, DetectionCut> {
+  return {
+    dets: {
+      scoreThreshold: settings.scoreThreshold,
+      detectionsPerImage: settings.detectionsPerImage,
+    },
+    dets_th0: { scoreThreshold: 0, detectionsPerImage: settings.detectionsPerImage },
+  };
+}
+
+/** A trace compared with a reference folder. */
+export interface ReferenceComparison {
+  /** Every traced tensor with a reference file, by name (detection tensors excepted). */
+  tensors: TensorComparison[];
+  /** Every traced detection set with reference scores, compared as a set. */
+  detections: DetectionComparison[];
+  /** Traced tensors the reference folder has no file for. */
+  unreferenced: string[];
+  /** Reference `.npy` files that no traced tensor corresponds to. */
+  untraced: string[];
+  /** Every tensor and every detection set within tolerance. */
   ok: boolean;
-  note?: string;
+}
+
+const DETECTION_FIELDS = ["boxes", "boxes_resized", "scores", "labels"] as const;
+
+async function readReference(path: string): Promise<NpyArray | undefined> {
+  try {
+    return await readNpyFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
 }
 
 /**
- * Compares traced tensors with the `.npy` files of a reference folder: an element is within
- * tolerance when |ours - ref| <= atol + rtol * |ref| (numpy's allclose). Tensors missing on
- * either side are reported, not skipped silently.
+ * Compares traced tensors with the `.npy` files of a reference folder (see models/fidelity.ts
+ * for the gate): each tensor by its error relative to the reference's largest magnitude, each
+ * `${prefix}_sorted_*` group as a set of detections. Names present on one side only are listed.
+ *
+ * @param cuts the score threshold and per-image limit of each detection prefix
+ *   ({@link detectionCuts}); without one, every unmatched detection fails
+ * @throws {InputError} when the folder cannot be read or a reference detection set is
+ *   incomplete or inconsistent
  */
 export async function compareWithReference(
   traced: Map<string, TracedTensor>,
   referenceDir: string,
-  tolerance: { rtol: number; atol: number },
-): Promise<ComparisonRow[]> {
-  const rows: ComparisonRow[] = [];
-  for (const [name, ours] of [...traced].sort(([a], [b]) => a.localeCompare(b))) {
-    let reference: NpyArray;
-    try {
-      reference = await readNpyFile(join(referenceDir, `${name}.npy`));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
+  tolerance: FidelityTolerance = DEFAULT_TOLERANCE,
+  cuts: Record<string, DetectionCut> = {},
+): Promise<ReferenceComparison> {
+  const referenceNames = new Set<string>();
+  try {
+    for await (const entry of Deno.readDir(referenceDir)) {
+      if (entry.isFile && entry.name.endsWith(".npy")) referenceNames.add(entry.name.slice(0, -4));
     }
-    const ref = toFloat32(reference);
-    if (ref.length !== ours.data.length) {
-      rows.push({
-        name,
-        shape: ours.shape,
-        maxAbs: Infinity,
-        maxRel: Infinity,
-        ok: false,
-        note: `shape [${ours.shape}] vs reference [${reference.shape}]`,
-      });
+  } catch (error) {
+    throw new InputError(`cannot read the reference folder (${(error as Error).message})`, {
+      file: referenceDir,
+    });
+  }
+  const prefixes = [...traced.keys()].filter((name) => name.endsWith("_sorted_scores")).map((
+    name,
+  ) => name.slice(0, -"_sorted_scores".length)).sort();
+  const detectionTensor = new Set(
+    prefixes.flatMap((prefix) => DETECTION_FIELDS.map((field) => `${prefix}_sorted_${field}`)),
+  );
+  const tensors: TensorComparison[] = [];
+  const unreferenced: string[] = [];
+  const used = new Set<string>();
+  for (const [name, ours] of [...traced].sort(([a], [b]) => a.localeCompare(b))) {
+    if (detectionTensor.has(name)) continue;
+    if (!referenceNames.has(name)) {
+      unreferenced.push(name);
       continue;
     }
-    let maxAbs = 0;
-    let maxRel = 0;
-    let firstBad: ComparisonRow["firstBad"];
-    for (let i = 0; i < ref.length; i++) {
-      const diff = Math.abs(ours.data[i] - ref[i]);
-      maxAbs = Math.max(maxAbs, diff);
-      if (ref[i] !== 0) maxRel = Math.max(maxRel, diff / Math.abs(ref[i]));
-      if (!firstBad && !(diff <= tolerance.atol + tolerance.rtol * Math.abs(ref[i]))) {
-        firstBad = { index: i, ours: ours.data[i], reference: ref[i] };
+    used.add(name);
+    const reference = await readNpyFile(join(referenceDir, `${name}.npy`));
+    tensors.push(
+      compareTensor(name, ours, { shape: reference.shape, data: toFloat32(reference) }, tolerance),
+    );
+  }
+  const detections: DetectionComparison[] = [];
+  for (const prefix of prefixes) {
+    const name = (field: string) => `${prefix}_sorted_${field}`;
+    if (!referenceNames.has(name("scores"))) {
+      unreferenced.push(...DETECTION_FIELDS.map(name).filter((n) => traced.has(n)));
+      continue;
+    }
+    const read = async (field: (typeof DETECTION_FIELDS)[number]) => {
+      const file = join(referenceDir, `${name(field)}.npy`);
+      const array = await readReference(file);
+      if (array) used.add(name(field));
+      return array ? { file, data: toFloat32(array) } : undefined;
+    };
+    const [boxes, boxesResized, scores, labels] = await Promise.all(DETECTION_FIELDS.map(read));
+    for (const [field, value] of [["boxes", boxes], ["labels", labels]] as const) {
+      if (!value) {
+        throw new InputError(
+          `the reference has ${name("scores")}.npy but no ${name(field)}.npy`,
+          { file: referenceDir },
+        );
       }
     }
-    rows.push({ name, shape: ours.shape, maxAbs, maxRel, firstBad, ok: !firstBad });
+    const reference = {
+      boxes: boxes!.data,
+      boxesResized: boxesResized?.data,
+      scores: scores!.data,
+      labels: labels!.data,
+    };
+    try {
+      detectionCount(reference);
+    } catch (error) {
+      throw new InputError(`inconsistent reference detections: ${(error as Error).message}`, {
+        file: join(referenceDir, `${name("*")}.npy`),
+      });
+    }
+    const ours = {
+      boxes: traced.get(name("boxes"))!.data,
+      boxesResized: reference.boxesResized ? traced.get(name("boxes_resized"))?.data : undefined,
+      scores: traced.get(name("scores"))!.data,
+      labels: traced.get(name("labels"))!.data,
+    };
+    detections.push(compareDetections(prefix, ours, reference, tolerance, cuts[prefix]));
   }
-  return rows;
+  const untraced = [...referenceNames].filter((n) => !used.has(n)).sort();
+  return {
+    tensors,
+    detections,
+    unreferenced,
+    untraced,
+    ok: tensors.every((row) => row.ok) && detections.every((row) => row.ok),
+  };
 }
 
-/** Reads a positive map from JSON: `{"1": [1], ...}` or GLIP's `{positive_map_label_to_token: {...}}`. */
+/**
+ * Reads a positive map from JSON: `{"1": [1], ...}` or GLIP's `{positive_map_label_to_token: {...}}`.
+ * Labels are positive integers and tokens non-negative integers; a label with an empty token
+ * list is left out, as GLIP's `create_positive_dict` leaves out a label that maps to no token
+ * (older `deno task prompt --json` output wrote such labels with `[]`).
+ */
 export function parsePositiveMap(json: unknown, file: string): Map<number, number[]> {
   const object = (json as { positive_map_label_to_token?: unknown })?.positive_map_label_to_token ??
     json;
-  if (!object || typeof object !== "object") {
+  if (!object || typeof object !== "object" || Array.isArray(object)) {
     throw new InputError("expected an object label -> tokens", { file });
   }
   const map = new Map<number, number[]>();
   for (const [label, tokens] of Object.entries(object as Record<string, unknown>)) {
-    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t))) {
-      throw new InputError("expected a list of token indices", {
+    if (!/^[1-9][0-9]*$/.test(label)) {
+      throw new InputError("labels are positive integers", { file, field: label, value: label });
+    }
+    if (
+      !Array.isArray(tokens) ||
+      !tokens.every((t) => Number.isSafeInteger(t) && (t as number) >= 0)
+    ) {
+      throw new InputError("expected a list of token indices (integers >= 0)", {
         file,
         field: label,
         value: tokens,
       });
     }
-    map.set(Number(label), tokens as number[]);
+    if (tokens.length > 0) map.set(Number(label), tokens as number[]);
   }
   return map;
 }

@@ -5,12 +5,18 @@
  * seconds per stage (warm-up excluded) and peak memory. With --config (default nano), first
  * exports that architecture with seeded random weights and reports the export's time and peak
  * memory (`--config glip-t` gives a GLIP-T-sized model); `--checkpoint` exports a `.pth` (or
- * safetensors) first. Then GFLOPs per graph from a profiled run (perf/flops.ts).
+ * safetensors) first. Then GFLOPs per graph from a profiled run (perf/flops.ts; `--skip-flops`
+ * leaves it out).
  *
  * Bundle verification is measured first: a load with an empty digest cache (every file hashed,
  * streamed) and a second load with the same cache (stat only, nothing hashed), each with its
  * time, files and bytes hashed. `--verify-only` stops after that (useful for a GLIP-T-sized
  * bundle on a small machine).
+ *
+ * Memory: `--memory lean|no-arena|arena` picks the onnx engine's memory profile (default lean, see
+ * ONNX_MEMORY_PROFILES); the settings are printed, and so is the peak RSS of each stage of the
+ * first and of the last run (Linux: the high-water mark is reset before each stage through
+ * /proc/self/clear_refs), and the peak of inference: creating the sessions and every run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -18,7 +24,11 @@ import { loadBundle, type ModelBundle } from "../models/bundle.ts";
 import { presetArchitecture } from "../models/glip/config.ts";
 import { exportBundle } from "../models/glip/export.ts";
 import { RandomWeights } from "../models/glip/weights.ts";
-import { onnxEngineFactory } from "../engines/onnx_node/engine.ts";
+import {
+  onnxEngineFactory,
+  type OnnxMemoryProfile,
+  onnxMemorySettings,
+} from "../engines/onnx_node/engine.ts";
 import { peakRssBytes } from "../benchmarks/stage_timer.ts";
 import { resolveModel } from "../benchmarks/models.ts";
 import { profiledRun } from "./flops.ts";
@@ -36,6 +46,8 @@ const { values } = parseArgs({
     height: { type: "string" },
     width: { type: "string" },
     "verify-only": { type: "boolean" },
+    memory: { type: "string" },
+    "skip-flops": { type: "boolean" },
   },
   strict: true,
 });
@@ -111,7 +123,30 @@ if (values["verify-only"]) {
 const height = Number(values.height ?? 800);
 const width = Number(values.width ?? 1344);
 const runs = Number(values.runs ?? 3);
-const engine = await onnxEngineFactory.create(bundle);
+if (!Number.isInteger(runs) || runs < 1) {
+  throw new RangeError(`--runs must be an integer >= 1 (got '${values.runs}')`);
+}
+const memoryProfile = (values.memory ?? "lean") as OnnxMemoryProfile;
+const memory = onnxMemorySettings(memoryProfile);
+
+/**
+ * Resets the kernel's peak-RSS mark (VmHWM) to the current RSS, so that the next peakRssBytes()
+ * is the peak since this call. False where that is not possible (not Linux).
+ */
+function resetPeakRss(): boolean {
+  try {
+    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+const canResetPeak = resetPeakRss();
+const peakBeforeEngine = peakRssBytes();
+const engineStart = performance.now();
+const engine = await onnxEngineFactory.create(bundle, { memory: memoryProfile });
+const sessionSeconds = (performance.now() - engineStart) / 1000;
+const sessionPeak = peakRssBytes();
 const L = bundle.manifest.maxQueryLength;
 const ids = new Int32Array(L).fill(1012);
 ids[0] = 101;
@@ -122,31 +157,73 @@ const image = {
   height,
   width,
 };
+/** Runs one stage, timing it and (where possible) measuring its peak RSS. */
 const time = async <T>(fn: () => Promise<T>) => {
+  resetPeakRss();
   const start = performance.now();
   const value = await fn();
-  return { value, seconds: (performance.now() - start) / 1000 };
+  return { value, seconds: (performance.now() - start) / 1000, peak: peakRssBytes() };
 };
+const stages = ["text", "image", "head"] as const;
 const stats: Record<string, number[]> = { text: [], image: [], head: [] };
+const peaks: { first: Record<string, number>; last: Record<string, number> } = {
+  first: {},
+  last: {},
+};
+const firstRun: Record<string, number> = {};
 for (let r = 0; r <= runs; r++) {
   const t = await time(() => engine.encodeText(text));
   const i = await time(() => engine.encodeImage(image));
   const h = await time(() => engine.runHead(i.value, t.value));
-  if (r === 0) continue; // warm-up
-  stats.text.push(t.seconds);
-  stats.image.push(i.seconds);
-  stats.head.push(h.seconds);
+  const measured = { text: t, image: i, head: h };
+  for (const stage of stages) {
+    peaks[r === 0 ? "first" : "last"][stage] = measured[stage].peak;
+    if (r === 0) firstRun[stage] = measured[stage].seconds; // warm-up
+    else stats[stage].push(measured[stage].seconds);
+  }
 }
 await engine.dispose();
 const describe = engine.describe();
 console.log(
   `${bundle.manifest.configName} on ${describe.engine} (${describe.device}, ${describe.threads} threads), image ${height}x${width}, ${L} tokens, ${runs} runs after warm-up:`,
 );
-for (const [stage, samples] of Object.entries(stats)) {
-  samples.sort((a, b) => a - b);
-  console.log(`  ${stage.padEnd(6)} p50 ${samples[samples.length >> 1].toFixed(3)} s`);
+console.log(
+  `  memory profile ${memoryProfile}: ${
+    stages.map((g) =>
+      `${g} arena ${memory[g].cpuArena ? "on" : "off"}, pattern ${
+        memory[g].memoryPattern ? "on" : "off"
+      }`
+    ).join("; ")
+  }`,
+);
+console.log(
+  `  sessions created in ${sessionSeconds.toFixed(1)} s${
+    canResetPeak ? `, peak RSS while creating ${gib(sessionPeak)}` : ""
+  } (${canResetPeak ? "RSS" : "peak"} before: ${gib(peakBeforeEngine)})`,
+);
+for (const stage of stages) {
+  const samples = stats[stage].sort((a, b) => a - b);
+  const rss = canResetPeak
+    ? `, peak RSS first ${gib(peaks.first[stage])}, last ${gib(peaks.last[stage])}`
+    : "";
+  console.log(
+    `  ${stage.padEnd(6)} first ${firstRun[stage].toFixed(3)} s, p50 ${
+      samples[samples.length >> 1].toFixed(3)
+    } s${rss}`,
+  );
 }
-console.log(`  peak memory ${gib(peakRssBytes())}`);
+if (canResetPeak) {
+  const inference = Math.max(
+    sessionPeak,
+    ...Object.values(peaks.first),
+    ...Object.values(peaks.last),
+  );
+  console.log(`  peak RSS of inference (sessions and runs) ${gib(inference)}`);
+} else {
+  console.log("  (peak RSS per stage needs Linux's /proc/self/clear_refs; not measured)");
+  console.log(`  peak memory ${gib(peakRssBytes())}`);
+}
+if (values["skip-flops"]) Deno.exit(0);
 
 // FLOPs at the same sizes, from a profiled run of each graph (2 x multiply-adds of Conv,
 // DeformConv, MatMul, Gemm; see perf/flops.ts)

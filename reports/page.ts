@@ -582,7 +582,9 @@ function taskDetails(records: RunRecord[], charts: Record<string, ChartSpec>): s
         esc(p.hash.slice(0, 16))
       }…${
         p.droppedLabels.length
-          ? `; labels with no token (scored 0, as in GLIP): ${esc(p.droppedLabels.join(", "))}`
+          ? `; labels with no token (never detected, as in GLIP): ${
+            esc(p.droppedLabels.join(", "))
+          }`
           : ""
       }</p>`
     ).join("");

@@ -28,7 +28,10 @@ Examples:
 Prints, for each prompt chunk, the query, tokens, input ids, character spans and the label ->
 token map, exactly as GLIP's create_queries_and_maps builds them (names cleaned, joined by ". ").
 Raw captions (--captions-file, as Flickr30K uses whole sentences) are not cleaned.
-With --json: an array of {query, tokensPositive, tokens, inputIds, charToToken, positiveMapLabelToToken}.
+A label whose name maps to no token (e.g. a name of only spaces) is left out of the label -> token
+map, as GLIP's create_positive_dict leaves it out, and is never detected; a warning names it.
+With --json: an array of {query, tokensPositive, tokens, inputIds, charToToken,
+positiveMapLabelToToken, droppedLabels}.
 
 Options:
   --task NAME            an ODinW task (with the odinw suite)
@@ -64,6 +67,7 @@ function toJson(chunk: PromptChunk) {
     positiveMapLabelToToken: Object.fromEntries(
       [...chunk.positiveMapLabelToToken].map(([k, v]) => [String(k), v]),
     ),
+    droppedLabels: chunk.droppedLabels,
   };
 }
 
@@ -160,7 +164,7 @@ export const command: Command = {
             `    ${label}: ${JSON.stringify(chunk.tokensPositive[k][0])} -> ${
               tokens
                 ? tokens.map((t) => `${t}:${chunk.encoding.tokens[t - 1]}`).join(" ")
-                : "(no token: score 0)"
+                : "(no token: left out of the map, never detected)"
             }`,
           );
         });

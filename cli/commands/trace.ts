@@ -3,19 +3,33 @@
  * @module
  */
 import { join } from "node:path";
-import { booleanFlag, numberFlag, parseCommandArgs, requiredFlag, stringFlag } from "../args.ts";
+import {
+  booleanFlag,
+  numberFlag,
+  parseCommandArgs,
+  type ParsedArgs,
+  requiredFlag,
+  stringFlag,
+} from "../args.ts";
 import type { Command } from "../command.ts";
 import { formatTable, info, out, outJson } from "../output.ts";
 import { InputError, UsageError } from "../../core/errors.ts";
 import { loadBundle } from "../../models/bundle.ts";
 import { readNpyFile, toFloat32, writeNpyFile } from "../../models/npy.ts";
-import { compareWithReference, parsePositiveMap, traceBundle } from "../../models/trace.ts";
+import {
+  compareWithReference,
+  detectionCuts,
+  parsePositiveMap,
+  type ReferenceComparison,
+  traceBundle,
+} from "../../models/trace.ts";
+import { DEFAULT_TOLERANCE, type FidelityTolerance } from "../../models/fidelity.ts";
 import { decodeImage } from "../../models/image/decode.ts";
 import { preprocessImage } from "../../models/image/preprocess.ts";
 
 const HELP =
   `deno task trace --model DIR (--input input.npy | --image image.png) --input-ids ids.npy
-                --attention-mask mask.npy --out DIR [--compare REF_DIR] [--rtol R] [--atol A]
+                --attention-mask mask.npy --out DIR [--compare REF_DIR] [--scaled-tol R] [--atol A]
 
 Examples:
   deno task export --checkpoint model.pth --glip-config config.yaml --bert-config bert_config.json \\
@@ -25,8 +39,15 @@ Examples:
 
 Writes every stage output as .npy, named as the official reference names them (lang_hidden,
 swin_out0..3, fpn_p3..p7, tower{J}_{Module}_*, fused_*, head_*_lL, dets_sorted_*). With --compare,
-prints per tensor the max absolute and relative error and the first element out of tolerance
-(|ours - ref| > atol + rtol |ref|), and exits 1 when any tensor is out of tolerance.
+judges each tensor by its largest error relative to the reference's largest magnitude: it passes
+when max |ours - ref| <= atol + scaled-tol x max |ref| (float32 accumulation error grows with a
+tensor's scale, not with each element). Prints per tensor the max abs error, the scaled error
+(max abs / max |ref|), the mean abs error and the worst element. Detections (dets_sorted_*,
+dets_th0_sorted_*) are compared as sets: each reference detection needs one of ours with the same
+label, IoU >= min-iou and a score within score-tol; ranks may differ only between detections whose
+reference scores are within score-tol; a detection on one side only passes only when its score is
+within score-tol of the score threshold or of the per-image cut. Exits 3 when any tensor or
+detection set is out of tolerance.
 
 Options:
   --model DIR            a bundle exported with --trace-outputs
@@ -40,7 +61,11 @@ Options:
   --engine E             onnx (the trace runs the graphs on onnxruntime-node)
   --out DIR              output folder
   --compare DIR          reference folder of .npy files
-  --rtol R / --atol A    tolerances (default 1e-4 / 1e-5)`;
+  --scaled-tol R         largest error as a fraction of the reference's max |value| (default ${DEFAULT_TOLERANCE.scaled})
+  --atol A               absolute floor added to that bound (default ${DEFAULT_TOLERANCE.atol})
+  --score-tol S          detection score tolerance (default ${DEFAULT_TOLERANCE.score})
+  --min-iou V            smallest IoU of matched detection boxes (default ${DEFAULT_TOLERANCE.minIoU})
+  --json                 print the comparison as JSON`;
 
 async function int64(path: string): Promise<BigInt64Array> {
   const array = await readNpyFile(path);
@@ -65,13 +90,22 @@ export const command: Command = {
       engine: { type: "string" },
       out: { type: "string" },
       compare: { type: "string" },
-      rtol: { type: "string" },
+      "scaled-tol": { type: "string" },
       atol: { type: "string" },
+      "score-tol": { type: "string" },
+      "min-iou": { type: "string" },
+      rtol: { type: "string" },
     });
     if (booleanFlag(parsed, "help")) {
       out(HELP);
       return 0;
     }
+    if (stringFlag(parsed, "rtol") !== undefined) {
+      throw new UsageError(
+        "trace: --rtol was replaced by --scaled-tol: errors are now judged relative to the reference tensor's largest magnitude, not to each element",
+      );
+    }
+    const tolerance = toleranceFlags(parsed);
     const engine = stringFlag(parsed, "engine") ?? "onnx";
     if (engine !== "onnx") {
       throw new UsageError(
@@ -138,31 +172,95 @@ export const command: Command = {
     info(`wrote ${traced.size} tensors to ${outDir}`);
     const reference = stringFlag(parsed, "compare");
     if (!reference) return 0;
-    const tolerance = {
-      rtol: numberFlag("trace", parsed, "rtol", 1e-4)!,
-      atol: numberFlag("trace", parsed, "atol", 1e-5)!,
-    };
-    const rows = await compareWithReference(traced, reference, tolerance);
-    if (booleanFlag(parsed, "json")) outJson(rows);
-    else {
-      out(formatTable(
-        ["tensor", "shape", "max abs", "max rel", "status"],
-        rows.map((r) => [
-          r.name,
-          r.shape.join("x"),
-          r.maxAbs.toExponential(2),
-          r.maxRel.toExponential(2),
-          r.ok ? "ok" : r.note ??
-            `index ${r.firstBad!.index}: ${r.firstBad!.ours} vs ${r.firstBad!.reference}`,
-        ]),
-      ));
-    }
-    const bad = rows.filter((r) => !r.ok).length;
-    info(
-      `${
-        rows.length - bad
-      } of ${rows.length} tensors within rtol ${tolerance.rtol}, atol ${tolerance.atol}`,
+    const comparison = await compareWithReference(
+      traced,
+      reference,
+      tolerance,
+      detectionCuts(bundle.manifest.postprocess),
     );
-    return bad > 0 ? 1 : 0;
+    if (booleanFlag(parsed, "json")) outJson(comparison);
+    else printComparison(comparison);
+    if (comparison.unreferenced.length) {
+      info(`not in the reference (not compared): ${comparison.unreferenced.join(", ")}`);
+    }
+    if (comparison.untraced.length) {
+      info(`in the reference but not traced: ${comparison.untraced.join(", ")}`);
+    }
+    const badTensors = comparison.tensors.filter((r) => !r.ok).length;
+    const badSets = comparison.detections.filter((r) => !r.ok).length;
+    info(
+      `${comparison.tensors.length - badTensors} of ${comparison.tensors.length} tensors within ` +
+        `atol ${tolerance.atol} + ${tolerance.scaled} x max |ref|; ` +
+        `${comparison.detections.length - badSets} of ${comparison.detections.length} detection ` +
+        `sets match (score within ${tolerance.score}, IoU >= ${tolerance.minIoU})`,
+    );
+    return comparison.ok ? 0 : 3;
   },
 };
+
+/** The gate's tolerances from the flags; each must be a finite number >= 0 (IoU at most 1). */
+function toleranceFlags(parsed: ParsedArgs): FidelityTolerance {
+  const read = (flag: string, fallback: number, max = Infinity) => {
+    const value = numberFlag("trace", parsed, flag, fallback)!;
+    if (value < 0 || value > max) {
+      throw new UsageError(
+        `trace: --${flag} must be between 0 and ${max} (got ${value})`,
+      );
+    }
+    return value;
+  };
+  return {
+    scaled: read("scaled-tol", DEFAULT_TOLERANCE.scaled),
+    atol: read("atol", DEFAULT_TOLERANCE.atol),
+    score: read("score-tol", DEFAULT_TOLERANCE.score),
+    minIoU: read("min-iou", DEFAULT_TOLERANCE.minIoU, 1),
+  };
+}
+
+const exp = (value: number) => Number.isFinite(value) ? value.toExponential(2) : String(value);
+
+function printComparison(comparison: ReferenceComparison): void {
+  out(formatTable(
+    ["tensor", "shape", "max abs", "scaled err", "mean abs", "status"],
+    comparison.tensors.map((r) => [
+      r.name,
+      r.shape.join("x"),
+      exp(r.maxAbs),
+      exp(r.scaledError),
+      exp(r.meanAbs),
+      r.ok ? "ok" : r.note ??
+        `worst at ${r.worst!.index}: ${r.worst!.ours} vs ${r.worst!.reference}`,
+    ]),
+  ));
+  if (!comparison.detections.length) return;
+  out("");
+  out(formatTable(
+    [
+      "detections",
+      "ours",
+      "ref",
+      "matched",
+      "at cut",
+      "max score diff",
+      "min IoU",
+      "max box diff",
+      "reordered",
+      "status",
+    ],
+    comparison.detections.map((r) => [
+      r.name,
+      r.ours,
+      r.reference,
+      r.matched,
+      r.atCut,
+      exp(r.maxScoreDiff),
+      r.minIoU.toFixed(6),
+      `${exp(r.maxBoxDiff)} px`,
+      r.reordered,
+      r.ok ? "ok" : `${r.problems.length} problem(s)`,
+    ]),
+  ));
+  for (const r of comparison.detections) {
+    for (const line of r.problems) out(`  ${r.name}: ${line}`);
+  }
+}

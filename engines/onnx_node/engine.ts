@@ -82,6 +82,85 @@ function missingProviderMessage(provider: string, dir?: string): string {
     `(deno install --allow-scripts=npm:onnxruntime-node@${VERSION}).`;
 }
 
+/** The three graphs of a bundle, each run in its own onnxruntime session. */
+export type OnnxGraph = "text" | "image" | "head";
+
+/** How one graph's onnxruntime-node session allocates memory. */
+export interface OnnxGraphMemory {
+  /**
+   * onnxruntime's CPU arena (`enableCpuMemArena`): freed blocks stay reserved for the next run,
+   * so the session holds its largest working set for as long as it lives.
+   */
+  cpuArena: boolean;
+  /**
+   * onnxruntime's memory pattern (`enableMemPattern`): from the second run on, a run's
+   * intermediate tensors come from one planned block instead of one allocation each.
+   */
+  memoryPattern: boolean;
+}
+
+/** Memory settings per graph. */
+export type OnnxMemorySettings = Readonly<Record<OnnxGraph, Readonly<OnnxGraphMemory>>>;
+
+/**
+ * Named memory settings, each measured with `deno task perf:model --memory NAME` (GLIP-T,
+ * 800x1344, 256 tokens, peak RSS of creating the sessions and running twice):
+ *
+ * - `lean` (the default): every session keeps onnxruntime's arena, and none uses the memory
+ *   pattern. 2.12 GiB; the second run peaks where the first did (2.07 GiB).
+ * - `no-arena`: the arena off for the image and head graphs, the pattern kept. 2.42 GiB, on the
+ *   first run (each intermediate tensor is a separate malloc until the pattern exists).
+ * - `arena`: onnxruntime's own default, arena and pattern for every graph. 3.18 GiB: the second
+ *   run asks the arena for the pattern's single block, which the freed blocks of the first run
+ *   cannot serve, so the arena grows by that block.
+ */
+export const ONNX_MEMORY_PROFILES: Readonly<
+  Record<"lean" | "no-arena" | "arena", OnnxMemorySettings>
+> = Object.freeze({
+  lean: Object.freeze({
+    text: Object.freeze({ cpuArena: true, memoryPattern: false }),
+    image: Object.freeze({ cpuArena: true, memoryPattern: false }),
+    head: Object.freeze({ cpuArena: true, memoryPattern: false }),
+  }),
+  "no-arena": Object.freeze({
+    text: Object.freeze({ cpuArena: true, memoryPattern: true }),
+    image: Object.freeze({ cpuArena: false, memoryPattern: true }),
+    head: Object.freeze({ cpuArena: false, memoryPattern: true }),
+  }),
+  arena: Object.freeze({
+    text: Object.freeze({ cpuArena: true, memoryPattern: true }),
+    image: Object.freeze({ cpuArena: true, memoryPattern: true }),
+    head: Object.freeze({ cpuArena: true, memoryPattern: true }),
+  }),
+});
+
+/** A named memory profile of the `onnx` engine. */
+export type OnnxMemoryProfile = keyof typeof ONNX_MEMORY_PROFILES;
+
+/** Options of the `onnx` engine: the common ones plus its memory settings. */
+export interface OnnxEngineOptions extends EngineOptions {
+  /** A profile name or explicit settings per graph. @default "lean" */
+  memory?: OnnxMemoryProfile | OnnxMemorySettings;
+}
+
+/**
+ * Resolves the memory option to settings per graph.
+ *
+ * @throws {RangeError} for an unknown profile name, listing the known ones
+ */
+export function onnxMemorySettings(
+  memory: OnnxEngineOptions["memory"] = "lean",
+): OnnxMemorySettings {
+  if (typeof memory !== "string") return memory;
+  const settings = (ONNX_MEMORY_PROFILES as Record<string, OnnxMemorySettings>)[memory];
+  if (!settings) {
+    throw new RangeError(
+      `onnx: unknown memory profile '${memory}' (${Object.keys(ONNX_MEMORY_PROFILES).join(", ")})`,
+    );
+  }
+  return settings;
+}
+
 interface TextFeatures extends FeatureHandle {
   kind: "text";
   hidden: import("onnxruntime-node").Tensor;
@@ -112,7 +191,14 @@ class OnnxEngine implements Engine {
       image: import("onnxruntime-node").InferenceSession;
       head: import("onnxruntime-node").InferenceSession;
     },
-    readonly settings: { provider: string; threads: number; form: DeformConvForm; name: string },
+    readonly settings: {
+      provider: string;
+      threads: number;
+      form: DeformConvForm;
+      name: string;
+      /** The memory settings each graph's session was created with. */
+      memory: OnnxMemorySettings;
+    },
   ) {
     this.name = settings.name;
     const m = bundle.manifest;
@@ -215,8 +301,13 @@ class OnnxEngine implements Engine {
   }
 }
 
+/** The `onnx` engine factory: {@link EngineFactory} whose `create` also takes memory settings. */
+export interface OnnxEngineFactory extends EngineFactory {
+  create(bundle: ModelBundle, options?: OnnxEngineOptions): Promise<Engine>;
+}
+
 /** The `onnx` engine factory. */
-export const onnxEngineFactory: EngineFactory = {
+export const onnxEngineFactory: OnnxEngineFactory = {
   name: "onnx",
   summary: "onnxruntime-node: CPU (CUDA/TensorRT where their provider libraries are installed)",
   async probe(): Promise<EngineAvailability> {
@@ -242,7 +333,7 @@ export const onnxEngineFactory: EngineFactory = {
       },
     };
   },
-  async create(bundle: ModelBundle, options: EngineOptions = {}): Promise<Engine> {
+  async create(bundle: ModelBundle, options: OnnxEngineOptions = {}): Promise<Engine> {
     const ort = await loadOrt();
     const provider = options.executionProvider ?? "cpu";
     if (!["cpu", "cuda", "tensorrt"].includes(provider)) {
@@ -270,20 +361,28 @@ export const onnxEngineFactory: EngineFactory = {
       );
     }
     const threads = options.threads ?? availableParallelism();
-    const sessionOptions = {
-      executionProviders: [provider],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all" as const,
-    };
+    const memory = onnxMemorySettings(options.memory);
     // checked paths and verified bytes (models/bundle_files.ts); ORT reads the external data
-    const open = async (graph: GraphFile) =>
-      ort.InferenceSession.create((await checkedGraphFiles(bundle, graph)).model, sessionOptions);
+    const open = async (graph: GraphFile, name: OnnxGraph) =>
+      ort.InferenceSession.create((await checkedGraphFiles(bundle, graph)).model, {
+        executionProviders: [provider],
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: "all",
+        enableCpuMemArena: memory[name].cpuArena,
+        enableMemPattern: memory[name].memoryPattern,
+      });
     const sessions = {
-      text: await open(bundle.manifest.graphs.text),
-      image: await open(bundle.manifest.graphs.image),
-      head: await open(headFile),
+      text: await open(bundle.manifest.graphs.text, "text"),
+      image: await open(bundle.manifest.graphs.image, "image"),
+      head: await open(headFile, "head"),
     };
-    return new OnnxEngine(ort, bundle, sessions, { provider, threads, form, name: this.name });
+    return new OnnxEngine(ort, bundle, sessions, {
+      provider,
+      threads,
+      form,
+      name: this.name,
+      memory,
+    });
   },
 };

@@ -39,8 +39,8 @@ function sigmoid(x: number): number {
 }
 
 /**
- * The class score of one (location, label): the sigmoid of each of the label's token logits,
- * aggregated (MEAN or MAX) in float32 as GLIP computes it. Labels with no token score 0.
+ * The class score of one (location, label): the sigmoid of each of the label's token logits
+ * (at least one), aggregated (MEAN or MAX) in float32 as GLIP computes it.
  */
 function classScore(
   logits: Float32Array,
@@ -48,7 +48,6 @@ function classScore(
   tokens: number[],
   aggregation: "MEAN" | "MAX",
 ): number {
-  if (tokens.length === 0) return 0;
   if (aggregation === "MAX") {
     let value = 0;
     for (let t = 0; t < tokens.length; t++) {
@@ -135,16 +134,26 @@ function rejectionBound(threshold: number): number {
 }
 
 /**
+ * The labels post-processing scores, ascending: those with at least one token. GLIP's
+ * `create_positive_dict` leaves a label that maps to no token out of the positive map, so such
+ * a label is never a candidate, whatever the score threshold; a map that still holds one (an
+ * older prompt file) is read the same way.
+ */
+export function scoredLabels(positiveMap: Map<number, number[]>): number[] {
+  return [...positiveMap].filter(([, tokens]) => tokens.length > 0).map(([label]) => label)
+    .sort((a, b) => a - b);
+}
+
+/**
  * The device-reduction filter that keeps every pair {@link postprocessAtss} would examine:
- * labels in ascending order with their tokens, and the rejection bound.
+ * the {@link scoredLabels} with their tokens, and the rejection bound.
  */
 export function candidateFilter(
   positiveMap: Map<number, number[]>,
   settings: Pick<PostprocessSettings, "scoreThreshold">,
 ): CandidateFilter {
-  const labels = [...positiveMap.keys()].sort((a, b) => a - b);
   return {
-    labelTokens: labels.map((label) => positiveMap.get(label) ?? []),
+    labelTokens: scoredLabels(positiveMap).map((label) => positiveMap.get(label)!),
     logitBound: rejectionBound(settings.scoreThreshold),
   };
 }
@@ -153,7 +162,7 @@ export function candidateFilter(
  * Runs ATSS post-processing on one image's head outputs (dense token logits, or the pairs a
  * device reduction kept).
  *
- * @param positiveMap label -> token indices (labels with no tokens score 0)
+ * @param positiveMap label -> token indices (a label with no token is never emitted)
  */
 export function postprocessAtss(
   head: HeadOutput,
@@ -161,8 +170,8 @@ export function postprocessAtss(
   settings: PostprocessSettings,
   sizes: DetectionSizes,
 ): Detections {
-  const labels = [...positiveMap.keys()].sort((a, b) => a - b);
-  const labelTokens = labels.map((label) => positiveMap.get(label) ?? []);
+  const labels = scoredLabels(positiveMap);
+  const labelTokens = labels.map((label) => positiveMap.get(label)!);
   const width = sizes.resized.width;
   const height = sizes.resized.height;
   // Per level: candidates, top-k, decode.

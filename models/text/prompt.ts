@@ -27,7 +27,10 @@ export interface PromptChunk {
   encoding: Encoding;
   /** Token indices (in the padded encoding, [CLS] = 0) of each label. */
   positiveMapLabelToToken: Map<number, number[]>;
-  /** Labels whose names map to no token: GLIP drops them silently; their scores are 0. */
+  /**
+   * Labels whose names map to no token: left out of the positive map (GLIP drops them silently),
+   * so post-processing never emits them.
+   */
   droppedLabels: number[];
   /** Human-readable warnings (one per dropped label). */
   warnings: string[];
@@ -107,7 +110,7 @@ export function buildPrompt(
     const name = names[labels.indexOf(label)];
     return `label ${label} (${JSON.stringify(name)}) maps to no token in ${
       JSON.stringify(query.length > 80 ? query.slice(0, 80) + "…" : query)
-    }: its score will be 0, as in GLIP`;
+    }: it is left out of the positive map and never detected, as in GLIP`;
   });
   return {
     query,
@@ -130,8 +133,11 @@ export type SpanCombination = "last" | "union";
 /**
  * GLIP's `create_positive_dict` (`"last"`) or `create_positive_map` (`"union"`): the first token
  * of a span is `char_to_token(beg)`, falling back to beg+1 then beg+2; the last is
- * `char_to_token(end-1)`, falling back to end-2 then end-3; a span with no token is skipped.
- * A label none of whose spans finds a token is dropped.
+ * `char_to_token(end-1)`, falling back to end-2 then end-3; a span with no token is skipped,
+ * and so is a span whose fallbacks cross (its first token after its last, as for a name of one
+ * space between two separators: GLIP's `range(beg_pos, end_pos + 1)` is then empty). A label
+ * that gets no token is left out of the map and listed in `dropped`, as GLIP's
+ * `defaultdict(list)` only holds labels it appended a token to.
  */
 export function positiveMap(
   encoding: Encoding,
@@ -148,12 +154,12 @@ export function positiveMap(
     for (const [beg, end] of spans) {
       const first = at(beg) ?? at(beg + 1) ?? at(beg + 2);
       const last = at(end - 1) ?? at(end - 2) ?? at(end - 3);
-      if (first === null || last === null) continue;
+      if (first === null || last === null || first > last) continue;
       if (combination === "last") marked.clear();
       for (let i = first; i <= last; i++) marked.add(i);
-      map.set(labels[j], [...marked].sort((a, b) => a - b));
     }
-    if (!map.has(labels[j])) dropped.push(labels[j]);
+    if (marked.size > 0) map.set(labels[j], [...marked].sort((a, b) => a - b));
+    else dropped.push(labels[j]);
   });
   return { map, dropped };
 }

@@ -2,7 +2,7 @@
  * ATSS post-processing on hand-built head outputs whose right answer is known.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { postprocessAtss } from "../../models/post/atss.ts";
+import { candidateFilter, postprocessAtss, scoredLabels } from "../../models/post/atss.ts";
 import { levelAnchors } from "../../models/post/anchors.ts";
 import { GLIP_POSTPROCESS } from "../../models/glip/config.ts";
 import type { HeadOutput } from "../../engines/engine.ts";
@@ -68,7 +68,7 @@ Deno.test("one confident location: score sqrt(p x sigmoid(centerness)), box deco
   assertEquals([...result.boxes], [0, 0, 70, 70]);
 });
 
-Deno.test("a label's score is the mean of its tokens' probabilities; a label with no token scores 0", () => {
+Deno.test("a label's score is the mean (or max) of its tokens' probabilities", () => {
   const head = emptyHead();
   head.levels[0].tokenLogits![3 * T + 2] = 4;
   head.levels[0].tokenLogits![3 * T + 3] = LOW; // mean of ~0.982 and ~0 = 0.491 > 0.05
@@ -113,4 +113,18 @@ Deno.test("boxes crossing the image border are clipped to [0, w-1] x [0, h-1]", 
   const [x1, y1, x2, y2] = result.boxesResized;
   assertEquals([x1, y1, x2, y2].every((v) => v >= 0 && v <= 29), true);
   assertEquals([x1, x2], [0, 29]);
+});
+
+Deno.test("a label with an empty token list is never emitted, whatever the score threshold", () => {
+  // GLIP leaves such a label out of its positive map; a map that still holds one (an older
+  // prompt file) must not turn it into detections with score 0
+  const head = emptyHead();
+  head.levels[0].tokenLogits![0 * T + 1] = 2;
+  for (const scoreThreshold of [0.05, 0, -1]) {
+    const result = postprocessAtss(head, map, { ...GLIP_POSTPROCESS, scoreThreshold }, sizes);
+    assert(result.count > 0);
+    assertEquals([...result.labels].includes(3), false, `threshold ${scoreThreshold}`);
+  }
+  assertEquals(scoredLabels(new Map([[5, [1]], [3, []], [2, [4]]])), [2, 5]);
+  assertEquals(candidateFilter(map, GLIP_POSTPROCESS).labelTokens, [[1], [2, 3]]);
 });

@@ -1,5 +1,5 @@
 import { assertEquals } from "../assert.ts";
-import { FIXTURES } from "../cli_helpers.ts";
+import { FIXTURES, runCli } from "../cli_helpers.ts";
 import { loadBertTokenizer } from "../../models/text/tokenizer.ts";
 import {
   buildCaptionPrompt,
@@ -81,4 +81,41 @@ Deno.test("buildCaptionPrompt() drops a phrase whose spans find no token, labels
   assertEquals(chunk.labels, [1, 2]);
   assertEquals(chunk.droppedLabels, [1]);
   assertEquals(chunk.positiveMapLabelToToken.get(2), [2]);
+});
+
+Deno.test("buildPrompt() leaves out a label whose fallbacks cross (a one-space name), as GLIP does", () => {
+  // "cat.  . dog": the name " " at [5, 6); char_to_token falls forward to the second "." and
+  // back to the first, so GLIP's range(beg_pos, end_pos + 1) is empty and the label never
+  // enters its defaultdict(list)
+  for (const name of [" ", "  "]) {
+    const chunk = buildPrompt(tokenizer, ["cat", name, "dog"]);
+    assertEquals(chunk.query, "cat.  . dog");
+    assertEquals([...chunk.positiveMapLabelToToken], [[1, [1]], [3, [4]]]);
+    assertEquals(chunk.droppedLabels, [2]);
+    assertEquals(chunk.warnings.length, 1);
+  }
+});
+
+Deno.test("positiveMap() keeps a label's other spans when one span's fallbacks cross", () => {
+  const encoding = tokenizer.encode("cat.  . dog", { maxLength: 256, padToMaxLength: true });
+  const union = positiveMap(encoding, [[[0, 3], [5, 6]]], [7], "union");
+  assertEquals([...union.map], [[7, [1]]]);
+  const last = positiveMap(encoding, [[[0, 3], [5, 6]]], [7], "last");
+  assertEquals([...last.map], [[7, [1]]]);
+  assertEquals(last.dropped, []);
+});
+
+Deno.test("deno task prompt writes no label with an empty token list and names the dropped one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "prompt-dropped-" });
+  try {
+    await Deno.writeTextFile(`${dir}/names.json`, JSON.stringify(["cat", " ", "   ", "dog"]));
+    const result = await runCli(["prompt", "--names-file", `${dir}/names.json`, "--json"]);
+    assertEquals(result.code, 0, result.stderr);
+    const [chunk] = JSON.parse(result.stdout);
+    assertEquals(chunk.positiveMapLabelToToken, { "1": [1], "4": [5] });
+    assertEquals(chunk.droppedLabels, [2, 3]);
+    assertEquals(result.stderr.match(/maps to no token/g)?.length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -27,6 +27,8 @@ import type { GraphFile, ModelBundle } from "../../models/bundle.ts";
 import { captureOrtLog, computeFallbacks, installLogInterceptor } from "./placement.ts";
 import { CandidateReducer } from "./candidates.ts";
 import { type ExternalData, toFloat16Model } from "../../models/graph/float16.ts";
+import { decomposeSoftmax } from "./softmax.ts";
+import { OpSizeAudit } from "./op_size_audit.ts";
 
 installLogInterceptor();
 
@@ -138,6 +140,8 @@ class OrtWebEngine implements Engine {
       /** The engine's own device (webgpu), which runs the candidate reduction. */
       gpuDevice?: GPUDevice;
       dtype: "fp32" | "fp16";
+      /** webgpu: the op-size audits of the image and head graphs, run per image size. */
+      audits?: { image: OpSizeAudit; head: OpSizeAudit };
     },
   ) {
     this.name = settings.name;
@@ -174,7 +178,31 @@ class OrtWebEngine implements Engine {
     return { kind: "text", tensors: [hidden, mask], dispose: () => hidden.dispose() } as Features;
   }
 
+  /**
+   * webgpu: refuses an image size at which the image or head graph has a node past the
+   * binding limit whose op type is not verified correct there (before any compute).
+   */
+  #auditImageSize(height: number, width: number): void {
+    const audits = this.settings.audits;
+    if (!audits || !this.settings.gpuDevice) return;
+    const limit = this.settings.gpuDevice.limits.maxStorageBufferBindingSize;
+    const imageDims = { image: [1, 3, height, width] };
+    audits.image.check(imageDims, limit);
+    const shapes = audits.image.shapes(imageDims);
+    const m = this.bundle.manifest;
+    const headDims: Record<string, number[]> = {
+      lang_hidden: [1, m.maxQueryLength, m.textWidth],
+      attention_mask: [1, m.maxQueryLength],
+      prompt_offset: [1, m.maxQueryLength, m.textWidth],
+    };
+    for (const level of [3, 4, 5, 6, 7]) {
+      headDims[`fpn_p${level}`] = shapes.get(`fpn_p${level}`)!.dims;
+    }
+    audits.head.check(headDims, limit);
+  }
+
   async encodeImage(image: ImageInput): Promise<FeatureHandle> {
+    this.#auditImageSize(image.height, image.width);
     const input = new this.ort.Tensor("float32", image.data, [1, 3, image.height, image.width]);
     const out = await this.sessions.image.run({ image: input }, this.#quiet);
     const levels = [3, 4, 5, 6, 7].map((i) => out[`fpn_p${i}`]);
@@ -363,10 +391,16 @@ async function createEngine(
   const headOnGpu = Object.fromEntries(
     [0, 1, 2, 3, 4].map((l) => [`dot_product_logits_l${l}`, "gpu-buffer" as const]),
   );
+  const audits: Record<string, OpSizeAudit> = {};
   const open = async (graph: GraphFile, keepOnGpu: boolean | Record<string, "gpu-buffer">) => {
     let { model, externalData }: { model: Uint8Array; externalData: ExternalData[] } =
       await loadGraph(bundle, graph);
     if (dtype === "fp16") ({ model, externalData } = toFloat16Model(model, externalData));
+    if (provider === "webgpu") {
+      // onnxruntime-web's WebGPU Softmax is wrong past the binding limit (softmax.ts)
+      model = decomposeSoftmax(model).model;
+      audits[graph.file] = new OpSizeAudit(graph.file, model, externalData);
+    }
     const ep = provider === "webgpu" ? [{ name: "webgpu", device } as unknown as string] : ["wasm"];
     ort.env.logLevel = "verbose";
     const { value: session, log } = await captureOrtLog(() =>
@@ -401,6 +435,19 @@ async function createEngine(
     image: await open(bundle.manifest.graphs.image, true),
     head: await open(headFile, headOnGpu),
   };
+  if (device) {
+    // the text graph's size is fixed by the bundle; the others are checked per image size
+    const L = bundle.manifest.maxQueryLength;
+    try {
+      audits[bundle.manifest.graphs.text.file].check(
+        { input_ids: [1, L], attention_mask: [1, L] },
+        device.limits.maxStorageBufferBindingSize,
+      );
+    } catch (error) {
+      await Promise.all(Object.values(sessions).map((s) => s.release()));
+      throw error;
+    }
+  }
   return new OrtWebEngine(ort, bundle, sessions, {
     name,
     provider,
@@ -411,6 +458,11 @@ async function createEngine(
     threads: ort.env.wasm.numThreads ?? 1,
     gpuDevice: device,
     dtype,
+    ...(device
+      ? {
+        audits: { image: audits[bundle.manifest.graphs.image.file], head: audits[headFile.file] },
+      }
+      : {}),
   });
 }
 
@@ -461,8 +513,19 @@ const held: { adapter?: GPUAdapter } = {};
  */
 export async function createWebGpuSession(
   model: Uint8Array,
-  options: { allowCpuFallback?: boolean; threads?: number; label?: string } = {},
+  options: {
+    allowCpuFallback?: boolean;
+    threads?: number;
+    label?: string;
+    /**
+     * `decomposed` rewrites Softmax into ops correct past the binding limit (softmax.ts);
+     * `plain` keeps onnxruntime-web's own kernel (the large-op test and the reproduction).
+     * @default "decomposed"
+     */
+    softmax?: "decomposed" | "plain";
+  } = {},
 ): Promise<{ session: OrtSession; fallbacks: string[] }> {
+  if ((options.softmax ?? "decomposed") === "decomposed") model = decomposeSoftmax(model).model;
   const ort = await loadOrtWeb();
   trainingDevice ??= (async () => {
     const { adapter, reason } = await requestAdapter();

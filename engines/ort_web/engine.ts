@@ -24,7 +24,12 @@ import type {
 } from "../engine.ts";
 import { MissingCapabilityError } from "../engine.ts";
 import type { GraphFile, ModelBundle } from "../../models/bundle.ts";
-import { captureOrtLog, computeFallbacks, installLogInterceptor } from "./placement.ts";
+import {
+  captureOrtLog,
+  computeFallbacks,
+  installLogInterceptor,
+  setOrtLogPassthrough,
+} from "./placement.ts";
 import { CandidateReducer } from "./candidates.ts";
 import { type ExternalData, toFloat16Model } from "../../models/graph/float16.ts";
 import { decomposeSoftmax } from "./softmax.ts";
@@ -35,12 +40,32 @@ installLogInterceptor();
 type OrtWeb = typeof import("onnxruntime-web/webgpu");
 let ortModule: Promise<OrtWeb> | undefined;
 
-/** libwayland warns when the Vulkan loader probes WSI without XDG_RUNTIME_DIR; a private folder silences it. */
+let runtimeDir: string | undefined;
+
+/**
+ * libwayland warns when the Vulkan loader probes WSI without XDG_RUNTIME_DIR; a private folder
+ * silences it. The folder is ours: it is removed when the process exits (Deno's `unload`, which
+ * `Deno.exit` and a normal end dispatch), and made again if something removed it meanwhile.
+ */
 function ensureRuntimeDir(): void {
-  if (Deno.env.get("XDG_RUNTIME_DIR")) return;
-  const dir = Deno.makeTempDirSync({ prefix: "glip-xdg-" });
-  Deno.chmodSync(dir, 0o700);
-  Deno.env.set("XDG_RUNTIME_DIR", dir);
+  const current = Deno.env.get("XDG_RUNTIME_DIR");
+  if (current && current !== runtimeDir) return;
+  if (runtimeDir) {
+    try {
+      if (Deno.statSync(runtimeDir).isDirectory) return;
+    } catch { /* removed: make a new one below */ }
+  } else globalThis.addEventListener("unload", removeRuntimeDir);
+  runtimeDir = Deno.makeTempDirSync({ prefix: "glip-xdg-" });
+  Deno.chmodSync(runtimeDir, 0o700);
+  Deno.env.set("XDG_RUNTIME_DIR", runtimeDir);
+}
+
+/** Removes the private XDG_RUNTIME_DIR this process made (if any). */
+export function removeRuntimeDir(): void {
+  if (!runtimeDir) return;
+  try {
+    Deno.removeSync(runtimeDir, { recursive: true });
+  } catch { /* already gone */ }
 }
 
 /** Imports onnxruntime-web (its WebGPU build, which also has the wasm CPU provider) once. */
@@ -87,6 +112,16 @@ async function withFirstInitialization<T>(
     globalThis.fetch = originalFetch;
     URL.createObjectURL = originalCreate;
   }
+}
+
+/**
+ * Options of the onnxruntime-web engines: the common ones, and `verbose`, which lets
+ * onnxruntime-web's own log (placement, warnings, WGSL shader dumps) through to stderr. Without
+ * it nothing onnxruntime-web prints reaches the terminal (a CLI's `--verbose` sets it).
+ */
+export interface OrtWebEngineOptions extends EngineOptions {
+  /** @default false */
+  verbose?: boolean;
 }
 
 /** A CPU fallback found where none is allowed. */
@@ -328,8 +363,9 @@ async function createEngine(
   name: string,
   provider: "webgpu" | "wasm",
   bundle: ModelBundle,
-  options: EngineOptions,
+  options: OrtWebEngineOptions,
 ): Promise<Engine> {
+  if (options.verbose) setOrtLogPassthrough(true);
   const ort = await loadOrtWeb();
   const dtype = options.dtype ?? "fp32";
   if (dtype === "fp16" && provider !== "webgpu") {

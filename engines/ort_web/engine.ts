@@ -322,6 +322,20 @@ class OrtWebEngine implements Engine {
     return await this.sessions.head.run(feeds, this.#quiet);
   }
 
+  /**
+   * The values of text features (`lang_hidden`) or image features (`fpn_p3`..`fpn_p7`), read
+   * back from the device (engine parity compares them with the reference).
+   */
+  async readFeatures(handle: FeatureHandle): Promise<Record<string, Float32Array>> {
+    const { kind, tensors } = handle as Features;
+    const names = kind === "text" ? ["lang_hidden"] : [3, 4, 5, 6, 7].map((l) => `fpn_p${l}`);
+    const out: Record<string, Float32Array> = {};
+    for (const [i, name] of names.entries()) {
+      out[name] = (await tensors[i].getData()) as Float32Array;
+    }
+    return out;
+  }
+
   describe(): EngineDescription {
     return {
       engine: this.name,

@@ -448,7 +448,7 @@ async function createEngine(
     if (dtype === "fp16") ({ model, externalData } = toFloat16Model(model, externalData));
     if (provider === "webgpu") {
       // onnxruntime-web's WebGPU Softmax is wrong past the binding limit (softmax.ts)
-      model = decomposeSoftmax(model).model;
+      model = decomposeSoftmax(model, { float32: dtype === "fp16" }).model;
       audits[graph.file] = new OpSizeAudit(graph.file, model, externalData);
     }
     const ep = provider === "webgpu" ? [{ name: "webgpu", device } as unknown as string] : ["wasm"];

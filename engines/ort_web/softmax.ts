@@ -14,6 +14,8 @@ import onnxProto from "onnx-proto";
 const { onnx } = onnxProto;
 
 const INT64 = 7;
+const FLOAT = 1;
+const FLOAT16 = 10;
 
 /** The default-domain opset a model imports. */
 function defaultOpset(model: onnxProto.onnx.ModelProto): number {
@@ -26,8 +28,14 @@ function defaultOpset(model: onnxProto.onnx.ModelProto): number {
  * nodes that read a Softmax output, gradients included, are unchanged). Returns the model bytes
  * unchanged when it has no Softmax. Models below opset 13 (whose Softmax flattens the trailing
  * axes into one) are refused, naming the opset.
+ *
+ * With `float32` (for float16 graphs) the decomposition computes in float32 between two Casts,
+ * as onnxruntime's own float16 Softmax accumulates: a float16 sum of exponentials loses digits.
  */
-export function decomposeSoftmax(modelBytes: Uint8Array): { model: Uint8Array; rewritten: number } {
+export function decomposeSoftmax(
+  modelBytes: Uint8Array,
+  options: { float32?: boolean } = {},
+): { model: Uint8Array; rewritten: number } {
   const model = onnx.ModelProto.decode(modelBytes);
   const graph = model.graph!;
   if (!(graph.node ?? []).some((n) => n.opType === "Softmax" && !n.domain)) {
@@ -78,8 +86,21 @@ export function decomposeSoftmax(modelBytes: Uint8Array): { model: Uint8Array; r
     rewritten++;
     const axis = Number(node.attribute?.find((a) => a.name === "axis")?.i ?? -1);
     const base = node.name || node.output![0];
-    const [x] = node.input!;
-    const [y] = node.output!;
+    let [x] = node.input!;
+    let [y] = node.output!;
+    const finalOutput = y;
+    if (options.float32) {
+      const wide = unique(`${base}/x_fp32`);
+      nodes.push(onnx.NodeProto.create({
+        name: `${base}/to_fp32`,
+        opType: "Cast",
+        input: [x],
+        output: [wide],
+        attribute: [{ name: "to", type: INT, i: FLOAT }],
+      }));
+      x = wide;
+      y = unique(`${base}/y_fp32`);
+    }
     const max = unique(`${base}/max`);
     const shifted = unique(`${base}/shifted`);
     const exp = unique(`${base}/exp`);
@@ -116,6 +137,15 @@ export function decomposeSoftmax(modelBytes: Uint8Array): { model: Uint8Array; r
       }),
       onnx.NodeProto.create({ name: `${base}/Div`, opType: "Div", input: [exp, sum], output: [y] }),
     );
+    if (options.float32) {
+      nodes.push(onnx.NodeProto.create({
+        name: `${base}/to_fp16`,
+        opType: "Cast",
+        input: [y],
+        output: [finalOutput],
+        attribute: [{ name: "to", type: INT, i: FLOAT16 }],
+      }));
+    }
   }
   graph.node = nodes;
   return { model: onnx.ModelProto.encode(model).finish(), rewritten };

@@ -48,6 +48,23 @@ Deno.test("decomposeSoftmax() replaces every Softmax and matches it within float
   }
 });
 
+Deno.test("decomposeSoftmax({ float32 }) computes between Casts to float32 and back to float16", () => {
+  const { model } = decomposeSoftmax(softmaxModel(-1), { float32: true });
+  const nodes = onnx.ModelProto.decode(model).graph!.node!;
+  assertEquals(nodes.map((n) => n.opType).slice(0, 7), [
+    "Cast",
+    "ReduceMax",
+    "Sub",
+    "Exp",
+    "ReduceSum",
+    "Div",
+    "Cast",
+  ]);
+  assertEquals([nodes[0].attribute![0].i, nodes[6].attribute![0].i].map(Number), [1, 10]);
+  // the last Cast writes the Softmax's own output, which Relu reads
+  assertEquals(nodes[6].output, nodes[7].input);
+});
+
 Deno.test("decomposeSoftmax() leaves a model without Softmax untouched and refuses opset < 13", () => {
   const g = new GraphBuilder("relu");
   g.output(g.op("Relu", [g.input("x", "float32", [4])]), "y");

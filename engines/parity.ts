@@ -20,11 +20,11 @@
  */
 import { join } from "node:path";
 import type { Dtype, EngineFactory, FeatureHandle, HeadOutput } from "./engine.ts";
-import type { ModelBundle } from "../models/bundle.ts";
+import type { ModelBundle, PreprocessSettings } from "../models/bundle.ts";
 import { conformanceImage, matchDetections } from "./conformance.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
 import { buildPrompt } from "../models/text/prompt.ts";
-import { preprocessImage } from "../models/image/preprocess.ts";
+import { type PreprocessedImage, preprocessImage } from "../models/image/preprocess.ts";
 import { postprocessAtss } from "../models/post/atss.ts";
 
 /** An engine that can read back its opaque text and image features (by graph output name). */
@@ -95,6 +95,23 @@ export interface ParityOptions {
   threads?: number;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
+}
+
+/**
+ * The conformance test image as network input of exactly `size` (up to the size divisibility's
+ * padding): drawn at that size and preprocessed without resizing. Without a size, the
+ * 224x160 image through the bundle's own preprocessing.
+ */
+export function testImageAtSize(
+  preprocess: PreprocessSettings,
+  size?: { height: number; width: number },
+): PreprocessedImage {
+  if (!size) return preprocessImage(conformanceImage(), preprocess);
+  return preprocessImage(conformanceImage(size.width, size.height), {
+    ...preprocess,
+    minSize: Math.min(size.height, size.width),
+    maxSize: Math.max(size.height, size.width),
+  });
 }
 
 type Outputs = Record<string, { dims: number[]; data: Float32Array }>;
@@ -230,17 +247,7 @@ export async function checkEngineParity(
   const m = bundle.manifest;
   const tokenizer = await loadBertTokenizer();
   const prompt = buildPrompt(tokenizer, ["circle", "square", "triangle"]);
-  const settings = options.size
-    ? {
-      ...m.preprocess,
-      minSize: Math.min(options.size.height, options.size.width),
-      maxSize: Math.max(options.size.height, options.size.width),
-    }
-    : m.preprocess;
-  const picture = options.size
-    ? conformanceImage(options.size.width, options.size.height)
-    : conformanceImage();
-  const pre = preprocessImage(picture, settings);
+  const pre = testImageAtSize(m.preprocess, options.size);
   const size = { height: pre.input.height, width: pre.input.width };
   const sizes = { resized: pre.resizedSize, original: pre.originalSize };
   log(`reference: onnxruntime-node CPU at ${size.height}x${size.width}`);

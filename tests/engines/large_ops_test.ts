@@ -6,10 +6,11 @@
  * onnxruntime-web's own Softmax must be WRONG past the limit: when an upgrade fixes it, this test
  * fails, and the decomposition (engines/ort_web/softmax.ts) can be reconsidered.
  *
- * Slow on lavapipe: each of the 51 cases builds, uploads and reads back ~140 MB. On this project's
- * 2-core machine, shared with other jobs (load average 15), cases took 3 to 40 s and the whole
- * file 39 minutes (2026-12-01), too slow for every CI run: run it on each onnxruntime-web or
- * driver upgrade, and when a graph gains an op type (the last test lists the missing ones).
+ * Slow on lavapipe: each of the 50 tests builds, uploads and reads back ~140 MB. On this
+ * project's 2-core machine, shared with other jobs (load average 12 to 15), the file took 8 min
+ * (3 to 40 s a case; 39 min when niced), 2026-12-01: too slow for every CI run. Run it on each
+ * onnxruntime-web or driver upgrade, and when a graph gains an op type (the last test names
+ * the op types without a case).
  */
 import { assert, assertEquals } from "../assert.ts";
 import { GraphBuilder, type Value } from "../../models/graph/builder.ts";

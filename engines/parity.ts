@@ -38,8 +38,14 @@ export interface Tolerance {
   absolute: number;
 }
 
-/** fp32 engines: float32 rounding through a deep network (GLIP-T measured 1.5e-5 relative). */
-export const FP32_TOLERANCE: Tolerance = { relative: 1e-4, absolute: 1e-5 };
+/**
+ * fp32 engines. A correct engine differs from the reference by float32 reordering only: wasm on
+ * a random-weight GLIP-T at 800x1344 measured 1.2e-6 (text), 1.1e-6 (image) and 1.2e-4 (head,
+ * bbox_reg_l0) of the reference's largest magnitude (2026-12-01); the WebGPU Softmax fault of
+ * issue #21 shows as about 0.2. 1e-3 sits eightfold above that noise and 200-fold below the
+ * fault.
+ */
+export const FP32_TOLERANCE: Tolerance = { relative: 1e-3, absolute: 1e-5 };
 /** fp16 engines against the fp32 reference: half the mantissa. */
 export const FP16_TOLERANCE: Tolerance = { relative: 2e-2, absolute: 2e-3 };
 
@@ -324,7 +330,9 @@ export async function checkEngineParity(
         `${o.graph} ${o.output} [${o.dims}]: max abs error ${o.maxAbs.toExponential(2)} (${
           o.scaledError.toExponential(2)
         } of the reference's max ${o.scale.toPrecision(3)}); ${
-          (100 * o.outOfTolerance).toFixed(1)
+          o.outOfTolerance >= 1e-3
+            ? (100 * o.outOfTolerance).toFixed(1)
+            : (100 * o.outOfTolerance).toExponential(1)
         }% of values out of tolerance`,
       );
     }

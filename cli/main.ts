@@ -32,6 +32,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "build self-contained HTML dashboards from run records",
     load: async () => (await import("./commands/report.ts")).command,
   },
+  conformance: {
+    summary: "check engines against onnxruntime-node CPU on a bundle at full size",
+    load: async () => (await import("./commands/conformance.ts")).command,
+  },
   trace: {
     summary: "write every stage of a bundle as .npy and compare with a reference",
     load: async () => (await import("./commands/trace.ts")).command,

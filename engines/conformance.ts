@@ -72,7 +72,7 @@ function iou(a: Float32Array, i: number, b: Float32Array, j: number): number {
  * IoU >= 0.95 and |Δscore| <= 2e-3; in fp16 (half the mantissa, so about 1e-2 relative on the
  * logits) IoU >= 0.9 and |Δscore| <= 1e-2.
  */
-function matchDetections(
+export function matchDetections(
   reference: Detections,
   engine: Detections,
   fp16: boolean,

@@ -1,29 +1,31 @@
 /**
- * `deno task perf:engines [--model DIR] [--runs N]`: every available engine on the nano bundle
- * (or a given one): per-stage p50/p90 after warm-up, images per second, peak memory; for
- * engines with device reduction also the head with only the candidates read back.
+ * `deno task perf:engines [--model DIR] [--runs N] [--size HxW]`: every available engine on the
+ * nano bundle (or a given one), on the test image (or one of the given network input size, e.g.
+ * 800x1344 for GLIP-T's full size): per-stage p50/p90 after warm-up, images per second, peak
+ * memory; for engines with device reduction also the head with only the candidates read back.
  * @module
  */
 import { parseArgs } from "node:util";
 import { engines, registerBuiltins } from "../core/registries.ts";
 import { loadBundle } from "../models/bundle.ts";
 import { nanoBundle } from "../benchmarks/models.ts";
-import { conformanceImage } from "../engines/conformance.ts";
-import { preprocessImage } from "../models/image/preprocess.ts";
+import { testImageAtSize } from "../engines/parity.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
 import { buildPrompt } from "../models/text/prompt.ts";
 import { peakRssBytes, StageTimer } from "../benchmarks/stage_timer.ts";
 import { candidateFilter } from "../models/post/atss.ts";
+import { parseSize } from "../cli/commands/conformance.ts";
 
 const { values } = parseArgs({
-  options: { model: { type: "string" }, runs: { type: "string" } },
+  options: { model: { type: "string" }, runs: { type: "string" }, size: { type: "string" } },
   strict: true,
 });
 registerBuiltins();
 const bundle = values.model ? await loadBundle(values.model) : await nanoBundle(0);
 const runs = Number(values.runs ?? 3);
 const prompt = buildPrompt(await loadBertTokenizer(), ["circle", "square", "triangle"]);
-const pre = preprocessImage(conformanceImage(), bundle.manifest.preprocess);
+const size = values.size ? parseSize(values.size) : undefined;
+const pre = testImageAtSize(bundle.manifest.preprocess, size);
 const filter = candidateFilter(prompt.positiveMapLabelToToken, bundle.manifest.postprocess);
 const rows: string[][] = [];
 // every engine in fp32, and webgpu in fp16 too where the adapter has shader-f16

@@ -24,21 +24,48 @@ import type {
 import { MissingCapabilityError } from "../engine.ts";
 import { type GraphFile, type ModelBundle, verifyBundle } from "../../models/bundle.ts";
 import { checkedGraphFiles } from "../../models/bundle_files.ts";
-import { captureOrtLog, computeFallbacks, installLogInterceptor } from "./placement.ts";
+import {
+  captureOrtLog,
+  computeFallbacks,
+  installLogInterceptor,
+  setOrtLogPassthrough,
+} from "./placement.ts";
 import { CandidateReducer } from "./candidates.ts";
 import { type ExternalData, toFloat16Model } from "../../models/graph/float16.ts";
+import { decomposeSoftmax } from "./softmax.ts";
+import { OpSizeAudit } from "./op_size_audit.ts";
 
 installLogInterceptor();
 
 type OrtWeb = typeof import("onnxruntime-web/webgpu");
 let ortModule: Promise<OrtWeb> | undefined;
 
-/** libwayland warns when the Vulkan loader probes WSI without XDG_RUNTIME_DIR; a private folder silences it. */
+let runtimeDir: string | undefined;
+
+/**
+ * libwayland warns when the Vulkan loader probes WSI without XDG_RUNTIME_DIR; a private folder
+ * silences it. The folder is ours: it is removed when the process exits (Deno's `unload`, which
+ * `Deno.exit` and a normal end dispatch), and made again if something removed it meanwhile.
+ */
 function ensureRuntimeDir(): void {
-  if (Deno.env.get("XDG_RUNTIME_DIR")) return;
-  const dir = Deno.makeTempDirSync({ prefix: "glip-xdg-" });
-  Deno.chmodSync(dir, 0o700);
-  Deno.env.set("XDG_RUNTIME_DIR", dir);
+  const current = Deno.env.get("XDG_RUNTIME_DIR");
+  if (current && current !== runtimeDir) return;
+  if (runtimeDir) {
+    try {
+      if (Deno.statSync(runtimeDir).isDirectory) return;
+    } catch { /* removed: make a new one below */ }
+  } else globalThis.addEventListener("unload", removeRuntimeDir);
+  runtimeDir = Deno.makeTempDirSync({ prefix: "glip-xdg-" });
+  Deno.chmodSync(runtimeDir, 0o700);
+  Deno.env.set("XDG_RUNTIME_DIR", runtimeDir);
+}
+
+/** Removes the private XDG_RUNTIME_DIR this process made (if any). */
+export function removeRuntimeDir(): void {
+  if (!runtimeDir) return;
+  try {
+    Deno.removeSync(runtimeDir, { recursive: true });
+  } catch { /* already gone */ }
 }
 
 /** Imports onnxruntime-web (its WebGPU build, which also has the wasm CPU provider) once. */
@@ -85,6 +112,16 @@ async function withFirstInitialization<T>(
     globalThis.fetch = originalFetch;
     URL.createObjectURL = originalCreate;
   }
+}
+
+/**
+ * Options of the onnxruntime-web engines: the common ones, and `verbose`, which lets
+ * onnxruntime-web's own log (placement, warnings, WGSL shader dumps) through to stderr. Without
+ * it nothing onnxruntime-web prints reaches the terminal (a CLI's `--verbose` sets it).
+ */
+export interface OrtWebEngineOptions extends EngineOptions {
+  /** @default false */
+  verbose?: boolean;
 }
 
 /** A CPU fallback found where none is allowed. */
@@ -138,6 +175,8 @@ class OrtWebEngine implements Engine {
       /** The engine's own device (webgpu), which runs the candidate reduction. */
       gpuDevice?: GPUDevice;
       dtype: "fp32" | "fp16";
+      /** webgpu: the op-size audits of the image and head graphs, run per image size. */
+      audits?: { image: OpSizeAudit; head: OpSizeAudit };
     },
   ) {
     this.name = settings.name;
@@ -174,7 +213,31 @@ class OrtWebEngine implements Engine {
     return { kind: "text", tensors: [hidden, mask], dispose: () => hidden.dispose() } as Features;
   }
 
+  /**
+   * webgpu: refuses an image size at which the image or head graph has a node past the
+   * binding limit whose op type is not verified correct there (before any compute).
+   */
+  #auditImageSize(height: number, width: number): void {
+    const audits = this.settings.audits;
+    if (!audits || !this.settings.gpuDevice) return;
+    const limit = this.settings.gpuDevice.limits.maxStorageBufferBindingSize;
+    const imageDims = { image: [1, 3, height, width] };
+    audits.image.check(imageDims, limit);
+    const shapes = audits.image.shapes(imageDims);
+    const m = this.bundle.manifest;
+    const headDims: Record<string, number[]> = {
+      lang_hidden: [1, m.maxQueryLength, m.textWidth],
+      attention_mask: [1, m.maxQueryLength],
+      prompt_offset: [1, m.maxQueryLength, m.textWidth],
+    };
+    for (const level of [3, 4, 5, 6, 7]) {
+      headDims[`fpn_p${level}`] = shapes.get(`fpn_p${level}`)!.dims;
+    }
+    audits.head.check(headDims, limit);
+  }
+
   async encodeImage(image: ImageInput): Promise<FeatureHandle> {
+    this.#auditImageSize(image.height, image.width);
     const input = new this.ort.Tensor("float32", image.data, [1, 3, image.height, image.width]);
     const out = await this.sessions.image.run({ image: input }, this.#quiet);
     const levels = [3, 4, 5, 6, 7].map((i) => out[`fpn_p${i}`]);
@@ -259,6 +322,20 @@ class OrtWebEngine implements Engine {
     return await this.sessions.head.run(feeds, this.#quiet);
   }
 
+  /**
+   * The values of text features (`lang_hidden`) or image features (`fpn_p3`..`fpn_p7`), read
+   * back from the device (engine parity compares them with the reference).
+   */
+  async readFeatures(handle: FeatureHandle): Promise<Record<string, Float32Array>> {
+    const { kind, tensors } = handle as Features;
+    const names = kind === "text" ? ["lang_hidden"] : [3, 4, 5, 6, 7].map((l) => `fpn_p${l}`);
+    const out: Record<string, Float32Array> = {};
+    for (const [i, name] of names.entries()) {
+      out[name] = (await tensors[i].getData()) as Float32Array;
+    }
+    return out;
+  }
+
   describe(): EngineDescription {
     return {
       engine: this.name,
@@ -302,9 +379,10 @@ async function createEngine(
   name: string,
   provider: "webgpu" | "wasm",
   bundle: ModelBundle,
-  options: EngineOptions,
+  options: OrtWebEngineOptions,
 ): Promise<Engine> {
   await verifyBundle(bundle); // a corrupted or escaping bundle is refused before any device work
+  if (options.verbose) setOrtLogPassthrough(true);
   const ort = await loadOrtWeb();
   const dtype = options.dtype ?? "fp32";
   if (dtype === "fp16" && provider !== "webgpu") {
@@ -366,10 +444,16 @@ async function createEngine(
   const headOnGpu = Object.fromEntries(
     [0, 1, 2, 3, 4].map((l) => [`dot_product_logits_l${l}`, "gpu-buffer" as const]),
   );
+  const audits: Record<string, OpSizeAudit> = {};
   const open = async (graph: GraphFile, keepOnGpu: boolean | Record<string, "gpu-buffer">) => {
     let { model, externalData }: { model: Uint8Array; externalData: ExternalData[] } =
       await loadGraph(bundle, graph);
     if (dtype === "fp16") ({ model, externalData } = toFloat16Model(model, externalData));
+    if (provider === "webgpu") {
+      // onnxruntime-web's WebGPU Softmax is wrong past the binding limit (softmax.ts)
+      model = decomposeSoftmax(model, { float32: dtype === "fp16" }).model;
+      audits[graph.file] = new OpSizeAudit(graph.file, model, externalData);
+    }
     const ep = provider === "webgpu" ? [{ name: "webgpu", device } as unknown as string] : ["wasm"];
     ort.env.logLevel = "verbose";
     const { value: session, log } = await captureOrtLog(() =>
@@ -404,6 +488,19 @@ async function createEngine(
     image: await open(bundle.manifest.graphs.image, true),
     head: await open(headFile, headOnGpu),
   };
+  if (device) {
+    // the text graph's size is fixed by the bundle; the others are checked per image size
+    const L = bundle.manifest.maxQueryLength;
+    try {
+      audits[bundle.manifest.graphs.text.file].check(
+        { input_ids: [1, L], attention_mask: [1, L] },
+        device.limits.maxStorageBufferBindingSize,
+      );
+    } catch (error) {
+      await Promise.all(Object.values(sessions).map((s) => s.release()));
+      throw error;
+    }
+  }
   return new OrtWebEngine(ort, bundle, sessions, {
     name,
     provider,
@@ -414,6 +511,11 @@ async function createEngine(
     threads: ort.env.wasm.numThreads ?? 1,
     gpuDevice: device,
     dtype,
+    ...(device
+      ? {
+        audits: { image: audits[bundle.manifest.graphs.image.file], head: audits[headFile.file] },
+      }
+      : {}),
   });
 }
 
@@ -464,8 +566,19 @@ const held: { adapter?: GPUAdapter } = {};
  */
 export async function createWebGpuSession(
   model: Uint8Array,
-  options: { allowCpuFallback?: boolean; threads?: number; label?: string } = {},
+  options: {
+    allowCpuFallback?: boolean;
+    threads?: number;
+    label?: string;
+    /**
+     * `decomposed` rewrites Softmax into ops correct past the binding limit (softmax.ts);
+     * `plain` keeps onnxruntime-web's own kernel (the large-op test and the reproduction).
+     * @default "decomposed"
+     */
+    softmax?: "decomposed" | "plain";
+  } = {},
 ): Promise<{ session: OrtSession; fallbacks: string[] }> {
+  if ((options.softmax ?? "decomposed") === "decomposed") model = decomposeSoftmax(model).model;
   const ort = await loadOrtWeb();
   trainingDevice ??= (async () => {
     const { adapter, reason } = await requestAdapter();

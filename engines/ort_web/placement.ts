@@ -4,8 +4,11 @@
  * sizes) on the CPU on purpose; a node that reads float tensors (DeformConv, a float Mul) on the
  * CPU is a fallback that moves activations off the GPU.
  *
- * ORT-web prints its verbose placement log with `fs.writeSync` (its Node.js code path under
- * Deno); {@link captureOrtLog} intercepts those writes while a session is created.
+ * ORT-web prints its log with `fs.writeSync` (its Node.js code path under Deno): the verbose
+ * placement log, warnings, and with a verbose session thousands of lines of WGSL per run. All of
+ * it is taken from the terminal: {@link captureOrtLog} collects it while a session is created;
+ * at other times it is kept in a short in-memory tail ({@link ortLogTail}) and reaches stderr
+ * only after {@link setOrtLogPassthrough}(true) (an engine created with `verbose`).
  *
  * @module
  */
@@ -17,6 +20,20 @@ const { onnx } = onnxProto;
 let capture: string[] | null = null;
 const originalWriteSync = fs.writeSync;
 let installed = false;
+let passthrough = false;
+/** The last writes ORT made outside a capture, for diagnostics. */
+const tail: string[] = [];
+const TAIL_WRITES = 200;
+
+/** Lets ORT-web's log through to stdout/stderr (true) or keeps it off the terminal (false, the default). */
+export function setOrtLogPassthrough(on: boolean): void {
+  passthrough = on;
+}
+
+/** The last writes of ORT-web's log that were kept off the terminal (at most 200). */
+export function ortLogTail(): string {
+  return tail.join("");
+}
 
 /** Installs the interceptor; must run before onnxruntime-web is imported. */
 export function installLogInterceptor(): void {
@@ -24,24 +41,19 @@ export function installLogInterceptor(): void {
   installed = true;
   // deno-lint-ignore no-explicit-any
   (fs as any).writeSync = (fd: number, data: unknown, ...rest: unknown[]) => {
-    if (capture && (fd === 1 || fd === 2) && typeof data === "string") {
-      capture.push(data);
+    // nothing else in the project writes to stdout/stderr through node:fs; ORT-web does
+    if ((fd === 1 || fd === 2) && typeof data === "string" && !passthrough) {
+      if (capture) capture.push(data);
+      else {
+        tail.push(data);
+        if (tail.length > TAIL_WRITES) tail.splice(0, tail.length - TAIL_WRITES);
+      }
       return data.length;
     }
-    // Sessions keep the verbose level their placement log needed; outside a capture, drop
-    // ORT's verbose and info lines (and its shader dumps), keeping warnings and errors.
-    if ((fd === 1 || fd === 2) && typeof data === "string" && isOrtChatter(data)) {
-      return data.length;
-    }
+    if ((fd === 1 || fd === 2) && typeof data === "string" && capture) capture.push(data);
     // deno-lint-ignore no-explicit-any
     return (originalWriteSync as any)(fd, data, ...rest);
   };
-}
-
-/** ORT verbose/info log lines and WebGPU shader dumps. */
-function isOrtChatter(text: string): boolean {
-  return /^\d{4}-\d\d-\d\d [\d:.]+ \[[VI]:onnxruntime/.test(text) ||
-    text.includes("=== WebGPU Shader code");
 }
 
 /** Runs `fn` while collecting everything ORT-web logs; returns its result and the log. */

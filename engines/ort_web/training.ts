@@ -1,6 +1,8 @@
 /**
  * The WebGPU training runtime: train-step graphs on onnxruntime-web's WebGPU provider (Deno's
- * `navigator.gpu`), with the engine's refusal of float nodes placed on the CPU.
+ * `navigator.gpu`), with the engine's refusal of float nodes placed on the CPU and its Softmax
+ * decomposition (`createWebGpuSession` rewrites every Softmax of a train-step graph, so forward
+ * and gradient read the same correct values at any size; see softmax.ts).
  *
  * @module
  */

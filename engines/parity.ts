@@ -1,0 +1,359 @@
+/**
+ * Full-size engine parity: a bundle's three graphs (text, image, head) on each engine at a given
+ * input size, every output compared with onnxruntime-node on the CPU (the reference), and the
+ * detections after GLIP's post-processing compared as sets. This is what `deno task conformance`
+ * prints, and what `bench --check-parity` records; the result is plain JSON.
+ *
+ * Errors are scaled by the reference's largest magnitude, with an absolute floor: an output
+ * passes when `maxAbs <= relative * max|reference| + absolute`. Engines expose their text and
+ * image features through {@link FeatureReader} where they can (the onnxruntime-web engines);
+ * every engine's head is compared end to end (its own features in).
+ *
+ * @example
+ * ```ts ignore
+ * import { checkEngineParity } from "glip-bench/engines/parity";
+ * const result = await checkEngineParity(bundle, [webgpuFactory], { height: 800, width: 1344 });
+ * if (!result.ok) console.error(result.engines.flatMap((e) => e.failures));
+ * ```
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Dtype, EngineFactory, FeatureHandle, HeadOutput } from "./engine.ts";
+import type { ModelBundle, PreprocessSettings } from "../models/bundle.ts";
+import { conformanceImage, matchDetections } from "./conformance.ts";
+import { loadBertTokenizer } from "../models/text/tokenizer.ts";
+import { buildPrompt } from "../models/text/prompt.ts";
+import { type PreprocessedImage, preprocessImage } from "../models/image/preprocess.ts";
+import { postprocessAtss } from "../models/post/atss.ts";
+
+/** An engine that can read back its opaque text and image features (by graph output name). */
+export interface FeatureReader {
+  readFeatures(handle: FeatureHandle): Promise<Record<string, Float32Array>>;
+}
+
+/** Tolerance of one comparison: pass when maxAbs <= relative * max|reference| + absolute. */
+export interface Tolerance {
+  relative: number;
+  absolute: number;
+}
+
+/**
+ * fp32 engines. A correct engine differs from the reference by float32 reordering only: wasm on
+ * a random-weight GLIP-T at 800x1344 measured 1.2e-6 (text), 1.1e-6 (image) and 1.2e-4 (head,
+ * bbox_reg_l0) of the reference's largest magnitude (2026-12-01); the WebGPU Softmax fault of
+ * issue #21 shows as about 0.2. 1e-3 sits eightfold above that noise and 200-fold below the
+ * fault.
+ */
+export const FP32_TOLERANCE: Tolerance = { relative: 1e-3, absolute: 1e-5 };
+/** fp16 engines against the fp32 reference: half the mantissa. */
+export const FP16_TOLERANCE: Tolerance = { relative: 2e-2, absolute: 2e-3 };
+
+/** One output of one graph, compared with the reference. */
+export interface OutputComparison {
+  graph: "text" | "image" | "head";
+  output: string;
+  dims: number[];
+  maxAbs: number;
+  /** The reference's largest magnitude. */
+  scale: number;
+  /** maxAbs / scale. */
+  scaledError: number;
+  /** Fraction of values outside the tolerance. */
+  outOfTolerance: number;
+  ok: boolean;
+}
+
+/** One engine's parity with the reference. */
+export interface EngineParity {
+  engine: string;
+  dtype: Dtype;
+  /** Graphs whose outputs the engine cannot read back (compared through the head only). */
+  notExposed: ("text" | "image")[];
+  outputs: OutputComparison[];
+  detections: { reference: number; engine: number; top: number; matched: number; required: number };
+  tolerance: Tolerance;
+  seconds: number;
+  ok: boolean;
+  failures: string[];
+}
+
+/** The parity of several engines with the reference at one input size. */
+export interface ParityResult {
+  model: string;
+  /** The network's input size (after padding to the size divisibility). */
+  size: { height: number; width: number };
+  reference: string;
+  referenceSeconds: number;
+  engines: EngineParity[];
+  ok: boolean;
+}
+
+/** Options of {@link checkEngineParity}. */
+export interface ParityOptions {
+  /** Network input size. @default the bundle's test-time preprocessing of a 224x160 image */
+  size?: { height: number; width: number };
+  /** Engine precision; fp16 is compared with the fp32 reference. @default "fp32" */
+  dtype?: Dtype;
+  /** @default FP32_TOLERANCE, or FP16_TOLERANCE for fp16 */
+  tolerance?: Tolerance;
+  /** Engine threads. */
+  threads?: number;
+  /** Progress lines (stderr in the CLI). */
+  log?: (line: string) => void;
+}
+
+/**
+ * The conformance test image as network input of exactly `size` (up to the size divisibility's
+ * padding): drawn at that size and preprocessed without resizing. Without a size, the
+ * 224x160 image through the bundle's own preprocessing.
+ */
+export function testImageAtSize(
+  preprocess: PreprocessSettings,
+  size?: { height: number; width: number },
+): PreprocessedImage {
+  if (!size) return preprocessImage(conformanceImage(), preprocess);
+  return preprocessImage(conformanceImage(size.width, size.height), {
+    ...preprocess,
+    minSize: Math.min(size.height, size.width),
+    maxSize: Math.max(size.height, size.width),
+  });
+}
+
+type Outputs = Record<string, { dims: number[]; data: Float32Array }>;
+
+/** Compares `actual` with `reference` under `tolerance`. */
+export function compareOutput(
+  graph: OutputComparison["graph"],
+  output: string,
+  reference: { dims: number[]; data: Float32Array },
+  actual: Float32Array | undefined,
+  tolerance: Tolerance,
+): OutputComparison {
+  let scale = 0;
+  for (const v of reference.data) scale = Math.max(scale, Math.abs(v));
+  const bound = tolerance.relative * scale + tolerance.absolute;
+  let maxAbs = 0;
+  let outside = 0;
+  if (!actual || actual.length !== reference.data.length) {
+    maxAbs = Infinity;
+    outside = reference.data.length;
+  } else {
+    for (let i = 0; i < actual.length; i++) {
+      const diff = Math.abs(actual[i] - reference.data[i]);
+      // NaN counts as out of tolerance
+      if (!(diff <= bound)) outside++;
+      if (!(diff <= maxAbs)) maxAbs = Number.isNaN(diff) ? Infinity : diff;
+    }
+  }
+  return {
+    graph,
+    output,
+    dims: reference.dims,
+    maxAbs,
+    scale,
+    scaledError: scale > 0 ? maxAbs / scale : maxAbs,
+    outOfTolerance: reference.data.length ? outside / reference.data.length : 0,
+    ok: outside === 0,
+  };
+}
+
+function hasFeatureReader(engine: object): engine is FeatureReader {
+  return typeof (engine as Partial<FeatureReader>).readFeatures === "function";
+}
+
+/** Head outputs by graph output name. */
+function headOutputs(head: HeadOutput): Record<string, Float32Array | undefined> {
+  const out: Record<string, Float32Array | undefined> = {};
+  head.levels.forEach((level, l) => {
+    out[`bbox_reg_l${l}`] = level.bboxRegression;
+    out[`centerness_l${l}`] = level.centerness;
+    out[`dot_product_logits_l${l}`] = level.tokenLogits;
+  });
+  return out;
+}
+
+/** The reference: the bundle's graphs on onnxruntime-node CPU, every output kept. */
+async function runReference(
+  bundle: ModelBundle,
+  feeds: {
+    ids: Int32Array;
+    mask: Int32Array;
+    image: { data: Float32Array; height: number; width: number };
+  },
+  threads: number | undefined,
+): Promise<{ text: Outputs; image: Outputs; head: Outputs; headOutput: HeadOutput }> {
+  const ort = await import("onnxruntime-node");
+  const m = bundle.manifest;
+  const options = threads ? { intraOpNumThreads: threads } : {};
+  const run = async (file: string, inputs: Record<string, import("onnxruntime-node").Tensor>) => {
+    const session = await ort.InferenceSession.create(join(bundle.dir, file), options);
+    try {
+      const result = await session.run(inputs);
+      const out: Outputs = {};
+      for (const [name, tensor] of Object.entries(result)) {
+        out[name] = { dims: tensor.dims.map(Number), data: tensor.data as Float32Array };
+      }
+      return out;
+    } finally {
+      await session.release();
+    }
+  };
+  const L = m.maxQueryLength;
+  const int64 = (v: Int32Array) => new ort.Tensor("int64", BigInt64Array.from(v, BigInt), [1, L]);
+  const text = await run(m.graphs.text.file, {
+    input_ids: int64(feeds.ids),
+    attention_mask: int64(feeds.mask),
+  });
+  const { data, height, width } = feeds.image;
+  const image = await run(m.graphs.image.file, {
+    image: new ort.Tensor("float32", data, [1, 3, height, width]),
+  });
+  const headFile = (m.graphs.head.native ?? m.graphs.head.decomposed)!.file;
+  const headFeeds: Record<string, import("onnxruntime-node").Tensor> = {
+    lang_hidden: new ort.Tensor("float32", text.lang_hidden.data, text.lang_hidden.dims),
+    attention_mask: int64(feeds.mask),
+    prompt_offset: new ort.Tensor("float32", new Float32Array(L * m.textWidth), [
+      1,
+      L,
+      m.textWidth,
+    ]),
+  };
+  for (const level of [3, 4, 5, 6, 7]) {
+    const t = image[`fpn_p${level}`];
+    headFeeds[`fpn_p${level}`] = new ort.Tensor("float32", t.data, t.dims);
+  }
+  const head = await run(headFile, headFeeds);
+  const headOutput: HeadOutput = {
+    tokenCount: L,
+    levels: [0, 1, 2, 3, 4].map((l) => ({
+      height: head[`bbox_reg_l${l}`].dims[2],
+      width: head[`bbox_reg_l${l}`].dims[3],
+      bboxRegression: head[`bbox_reg_l${l}`].data,
+      centerness: head[`centerness_l${l}`].data,
+      tokenLogits: head[`dot_product_logits_l${l}`].data,
+    })),
+  };
+  return { text, image, head, headOutput };
+}
+
+/**
+ * Runs text, image and head of `bundle` on each engine at the given size and compares every
+ * output, and the detections, with onnxruntime-node CPU. Engines run one after another and are
+ * disposed before the next is created (full-size models are large).
+ */
+export async function checkEngineParity(
+  bundle: ModelBundle,
+  factories: EngineFactory[],
+  options: ParityOptions = {},
+): Promise<ParityResult> {
+  const log = options.log ?? (() => {});
+  const dtype = options.dtype ?? "fp32";
+  const tolerance = options.tolerance ?? (dtype === "fp16" ? FP16_TOLERANCE : FP32_TOLERANCE);
+  const m = bundle.manifest;
+  const tokenizer = await loadBertTokenizer();
+  const prompt = buildPrompt(tokenizer, ["circle", "square", "triangle"]);
+  const pre = testImageAtSize(m.preprocess, options.size);
+  const size = { height: pre.input.height, width: pre.input.width };
+  const sizes = { resized: pre.resizedSize, original: pre.originalSize };
+  log(`reference: onnxruntime-node CPU at ${size.height}x${size.width}`);
+  let started = performance.now();
+  const reference = await runReference(bundle, {
+    ids: prompt.encoding.inputIds,
+    mask: prompt.encoding.attentionMask,
+    image: pre.input,
+  }, options.threads);
+  const referenceSeconds = (performance.now() - started) / 1000;
+  const refDets = postprocessAtss(
+    reference.headOutput,
+    prompt.positiveMapLabelToToken,
+    m.postprocess,
+    sizes,
+  );
+  const results: EngineParity[] = [];
+  for (const factory of factories) {
+    log(`${factory.name}${dtype === "fp16" ? " fp16" : ""} at ${size.height}x${size.width}`);
+    started = performance.now();
+    const failures: string[] = [];
+    const outputs: OutputComparison[] = [];
+    const notExposed: ("text" | "image")[] = [];
+    let detections = { reference: refDets.count, engine: 0, top: 0, matched: 0, required: 0 };
+    try {
+      const engine = await factory.create(bundle, {
+        dtype,
+        ...(options.threads ? { threads: options.threads } : {}),
+      });
+      try {
+        const text = await engine.encodeText(prompt.encoding);
+        const image = await engine.encodeImage(pre.input);
+        const stages = [["text", text, reference.text], ["image", image, reference.image]] as const;
+        for (const [graph, handle, expected] of stages) {
+          if (!hasFeatureReader(engine)) {
+            notExposed.push(graph);
+            continue;
+          }
+          const actual = await engine.readFeatures(handle);
+          for (const [name, ref] of Object.entries(expected)) {
+            // lang_embedded (hidden x mask) is not kept by the engines; lang_hidden covers it
+            if (name in actual) {
+              outputs.push(compareOutput(graph, name, ref, actual[name], tolerance));
+            }
+          }
+        }
+        const head = await engine.runHead(image, text);
+        text.dispose();
+        image.dispose();
+        const actualHead = headOutputs(head);
+        for (const [name, ref] of Object.entries(reference.head)) {
+          outputs.push(compareOutput("head", name, ref, actualHead[name], tolerance));
+        }
+        const engDets = postprocessAtss(head, prompt.positiveMapLabelToToken, m.postprocess, sizes);
+        const fp16 = dtype === "fp16";
+        const top = Math.min(20, refDets.count);
+        const matched = matchDetections(refDets, engDets, fp16, top);
+        // fp16 may flip which member of a cluster of near-equal boxes survives NMS
+        const required = fp16 ? Math.ceil(0.9 * top) : top;
+        detections = { reference: refDets.count, engine: engDets.count, top, matched, required };
+        if (matched < required) {
+          failures.push(
+            `detections: ${matched} of the reference's top ${top} reproduced (${required} required)`,
+          );
+        }
+      } finally {
+        await engine.dispose();
+      }
+    } catch (error) {
+      failures.push(`${factory.name}: ${(error as Error).message}`);
+    }
+    for (const o of outputs.filter((o) => !o.ok)) {
+      failures.push(
+        `${o.graph} ${o.output} [${o.dims}]: max abs error ${o.maxAbs.toExponential(2)} (${
+          o.scaledError.toExponential(2)
+        } of the reference's max ${o.scale.toPrecision(3)}); ${
+          o.outOfTolerance >= 1e-3
+            ? (100 * o.outOfTolerance).toFixed(1)
+            : (100 * o.outOfTolerance).toExponential(1)
+        }% of values out of tolerance`,
+      );
+    }
+    results.push({
+      engine: factory.name,
+      dtype,
+      notExposed,
+      outputs,
+      detections,
+      tolerance,
+      seconds: (performance.now() - started) / 1000,
+      ok: failures.length === 0,
+      failures,
+    });
+  }
+  return {
+    model: m.configName,
+    size,
+    reference: "onnxruntime-node CPU (fp32)",
+    referenceSeconds,
+    engines: results,
+    ok: results.every((r) => r.ok),
+  };
+}

@@ -99,6 +99,23 @@ export function modelLabels(specs: readonly string[]): string[] {
   });
 }
 
+/**
+ * The embedded ODinW demo has one task set and one prompt variant (raw names): `--set` and
+ * `--prompt engineered` would be recorded without changing what runs, so they are refused.
+ */
+function refuseDemoChoices(options: BenchInputOptions): void {
+  if (options.set !== undefined) {
+    throw new UsageError(
+      `bench: the demo has one task set (its synthetic tasks); --set ${options.set} applies to real ODinW data (--data DIR)`,
+    );
+  }
+  if (options.prompt !== undefined && options.prompt !== "raw") {
+    throw new UsageError(
+      `bench: the demo has one prompt variant (raw: its tasks' category names); --prompt ${options.prompt} applies to real ODinW data (--data DIR)`,
+    );
+  }
+}
+
 /** Resolves the tasks, models and data root of a detection suite's run. */
 export async function resolveBenchInputs(
   suite: DetectionSuite,
@@ -143,6 +160,7 @@ export async function resolveBenchInputs(
         }: running the embedded demo (synthetic ODinW-shaped tasks; the nano demo model, its fusion + head trained on a generated grounding corpus: the numbers test the suite, not GLIP). Use --data DIR for real data.`,
       );
     }
+    refuseDemoChoices(options);
     const demoSet = await generateDemoSet(join(CACHE_DIR, "demo-data"), { seed: 0 });
     const selected = options.tasks;
     const demoTasks = selected

@@ -1,6 +1,15 @@
 /**
- * `deno task bench merge`: combines the run folders of `--shard i/n` runs into one run whose
- * detections and results equal an unsharded run's.
+ * `deno task bench merge`: combines the run folders of `--shard i/n` runs into one run folder
+ * holding every file an unsharded run writes, each equal to the unsharded run's: the detections
+ * (`detections/<task>.jsonl`), each task's evaluator file (`detections/<task>.bbox.json`, or
+ * `.flickr.json` for grounding), the ODinW leaderboard file, `fingerprint.json` (the unsharded
+ * run's, so `--resume` and `--reproduce` treat the folder as that run) and `run.json`.
+ *
+ * What differs from an unsharded run's record, and why: `id` and `createdAt` (when the merge
+ * ran); `timings` (summed over the shards: each loaded its own engine); `invocations` (each
+ * shard encodes every prompt once, so `text` counts once per shard); `provenance.command` (the
+ * first shard's command line) and `settings.deliberateDifferences` (which says the run was merged).
+ * The HTML report (built by the CLI) shows these fields too.
  *
  * @module
  */
@@ -12,8 +21,22 @@ import { type PreparedTask, scoreTask, taskResult } from "./runner.ts";
 import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
 import type { DetectionTask } from "./suite.ts";
 import { acquireRunLock } from "./run_lock.ts";
-import { fingerprintDifferences, type RunFingerprint } from "./run_fingerprint.ts";
+import {
+  FINGERPRINT_FILE,
+  fingerprintDifferences,
+  type RunFingerprint,
+} from "./run_fingerprint.ts";
 import { groundingEntries } from "./grounding.ts";
+import { writeEvaluatorFiles, writeLeaderboard, zeroShotSubmission } from "./bench_record.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
+
+/** Options of {@link mergeShards}. */
+export interface MergeOptions {
+  /** Warnings (a stale lock taken over). @default `console.error` */
+  warn?: (line: string) => void;
+  /** Progress lines (the files written). @default none */
+  log?: (line: string) => void;
+}
 
 /**
  * Merges shard run folders into `outDir` (holding its run lock while it writes); returns the
@@ -22,20 +45,24 @@ import { groundingEntries } from "./grounding.ts";
 export async function mergeShards(
   dirs: string[],
   outDir: string,
-  options: { warn?: (line: string) => void } = {},
+  options: MergeOptions = {},
 ): Promise<RunRecord> {
   await Deno.mkdir(outDir, { recursive: true });
   const lock = await acquireRunLock(outDir, {
     warn: options.warn ?? ((line) => console.error(`warning: ${line}`)),
   });
   try {
-    return await mergeLocked(dirs, outDir);
+    return await mergeLocked(dirs, outDir, options.log ?? (() => {}));
   } finally {
     await lock.release();
   }
 }
 
-async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
+async function mergeLocked(
+  dirs: string[],
+  outDir: string,
+  log: (line: string) => void,
+): Promise<RunRecord> {
   const records = await Promise.all(dirs.map((dir) => readRunRecord(join(dir, "run.json"))));
   const first = records[0];
   const shards = records.map((r, i) => {
@@ -93,6 +120,7 @@ async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
   await Deno.mkdir(join(outDir, "detections"), { recursive: true });
   const tasks = [];
   const mergedSpecs = [];
+  const preparedTasks: PreparedTask[] = [];
   for (const [t, spec] of specs.entries()) {
     const file = first.tasks[t].detectionsFile!;
     const lines = [];
@@ -131,6 +159,7 @@ async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
     };
     tasks.push(taskResult(prepared, await scoreTask(prepared), outDir));
     mergedSpecs.push({ ...spec, imageIds });
+    preparedTasks.push(prepared);
   }
   const headlines = tasks.map((t) => t.result?.headline ?? -1).filter((v) => v > -1);
   const wall = records.reduce((sum, r) => sum + r.timings.wallSeconds, 0);
@@ -174,5 +203,21 @@ async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
     ...(fingerprint ? { fingerprint } : {}),
   };
   await writeRunRecord(join(outDir, "run.json"), record);
+  if (fingerprint) {
+    await writeFileAtomic(
+      join(outDir, FINGERPRINT_FILE),
+      JSON.stringify(fingerprint, null, 2) + "\n",
+    );
+  }
+  await writeEvaluatorFiles(preparedTasks);
+  if (first.suite === "odinw") {
+    await writeLeaderboard(
+      outDir,
+      specs,
+      await zeroShotSubmission(preparedTasks),
+      log,
+    );
+  }
+  log(`run record: ${join(outDir, "run.json")}`);
   return record;
 }

@@ -29,6 +29,7 @@ import {
 import { groundingEntries } from "./grounding.ts";
 import { writeEvaluatorFiles, writeLeaderboard, zeroShotSubmission } from "./bench_record.ts";
 import { writeFileAtomic } from "../core/atomic_file.ts";
+import { readSegments, type SegmentRecord, sumSegments, writeSegments } from "./run_segments.ts";
 
 /** Options of {@link mergeShards}. */
 export interface MergeOptions {
@@ -157,11 +158,20 @@ async function mergeLocked(
         }
         : undefined,
     };
-    tasks.push(taskResult(prepared, await scoreTask(prepared), outDir));
+    // the records keep no card in taskSpecs; the shards' task results hold it
+    tasks.push({
+      ...taskResult(prepared, await scoreTask(prepared), outDir),
+      card: first.tasks[t].card,
+    });
     mergedSpecs.push({ ...spec, imageIds });
     preparedTasks.push(prepared);
   }
   const headlines = tasks.map((t) => t.result?.headline ?? -1).filter((v) => v > -1);
+  // every shard's segments, in shard order: the merged run's timings.json and timings
+  const shardSegments = await Promise.all(dirs.map((dir) => readSegments(dir)));
+  const segments = shardSegments.every((s) => s !== undefined)
+    ? (shardSegments as SegmentRecord[][]).flat()
+    : undefined;
   const wall = records.reduce((sum, r) => sum + r.timings.wallSeconds, 0);
   const images = records.reduce(
     (sum, r) => sum + r.timings.imagesPerSecond * r.timings.wallSeconds,
@@ -192,17 +202,20 @@ async function mergeLocked(
       ...first.summary,
       mean: headlines.length ? headlines.reduce((a, b) => a + b, 0) / headlines.length : -1,
     },
-    timings: {
-      ...first.timings,
-      wallSeconds: wall,
-      imagesPerSecond: images / Math.max(wall, 1e-9),
-      segments: records.reduce((sum, r) => sum + (r.timings.segments ?? 1), 0),
-    },
-    invocations,
+    ...(segments ? segmentTimings(segments) : {
+      timings: {
+        ...first.timings,
+        wallSeconds: wall,
+        imagesPerSecond: images / Math.max(wall, 1e-9),
+        segments: records.reduce((sum, r) => sum + (r.timings.segments ?? 1), 0),
+      },
+      invocations,
+    }),
     taskSpecs: mergedSpecs,
     ...(fingerprint ? { fingerprint } : {}),
   };
   await writeRunRecord(join(outDir, "run.json"), record);
+  if (segments) await writeSegments(outDir, segments);
   if (fingerprint) {
     await writeFileAtomic(
       join(outDir, FINGERPRINT_FILE),
@@ -220,4 +233,19 @@ async function mergeLocked(
   }
   log(`run record: ${join(outDir, "run.json")}`);
   return record;
+}
+
+/** A run record's timings and invocations from every segment of every shard. */
+function segmentTimings(segments: SegmentRecord[]): Pick<RunRecord, "timings" | "invocations"> {
+  const summed = sumSegments(segments);
+  return {
+    timings: {
+      wallSeconds: summed.wallSeconds,
+      imagesPerSecond: summed.images / Math.max(summed.wallSeconds, 1e-9),
+      peakRssBytes: summed.peakRssBytes,
+      stages: summed.stages,
+      segments: summed.segments,
+    },
+    invocations: summed.invocations,
+  };
 }

@@ -353,9 +353,7 @@ function printResults(records: RunRecord[], json: boolean): void {
   rows.push([recall ? "Average R@1" : "Average", ...records.map((r) => fmt(r.summary.mean))]);
   out(formatTable(header, rows));
   if (recall) {
-    out(
-      "R@1: the share of phrases whose top-scoring box overlaps a ground-truth box at IoU >= 0.5",
-    );
+    out("numbers are R@1 (Flickr30k Entities recall at rank 1, %), not AP");
   }
   for (const r of records) {
     out(

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
+import { unknownNameMessage } from "../core/did_you_mean.ts";
 import { describeDataRoot, resolveDataRoot } from "../datasets/data_root.ts";
 import { generateDemoSet } from "../datasets/demo/generate.ts";
 import { generateFlickrDemo } from "../datasets/demo/flickr.ts";
@@ -100,8 +101,9 @@ export function modelLabels(specs: readonly string[]): string[] {
 }
 
 /**
- * The embedded ODinW demo has one task set and one prompt variant (raw names): `--set` and
- * `--prompt engineered` would be recorded without changing what runs, so they are refused.
+ * The embedded ODinW demo has one task set, so `--set` (which would be recorded without changing
+ * what runs) is refused; its prompt variants are raw and engineered (DemoColors' engineered
+ * names differ), so any other `--prompt` is refused with a suggestion.
  */
 function refuseDemoChoices(options: BenchInputOptions): void {
   if (options.set !== undefined) {
@@ -109,9 +111,12 @@ function refuseDemoChoices(options: BenchInputOptions): void {
       `bench: the demo has one task set (its synthetic tasks); --set ${options.set} applies to real ODinW data (--data DIR)`,
     );
   }
-  if (options.prompt !== undefined && options.prompt !== "raw") {
+  const variants = ["raw", "engineered"];
+  if (options.prompt !== undefined && !variants.includes(options.prompt)) {
     throw new UsageError(
-      `bench: the demo has one prompt variant (raw: its tasks' category names); --prompt ${options.prompt} applies to real ODinW data (--data DIR)`,
+      `bench: ${
+        unknownNameMessage("prompt variant", options.prompt, variants)
+      } (the demo's prompt variants)`,
     );
   }
 }

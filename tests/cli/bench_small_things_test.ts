@@ -1,5 +1,6 @@
 /**
- * What `bench` refuses or says up front: demo runs take no choices the demo does not have,
+ * What `bench` refuses or says up front: demo runs take no choices the demo does not have
+ * (a task set; prompt variants other than raw and engineered, which the demo has),
  * `--shots 0` points at the zero-shot protocol, a partial ODinW download names the missing task
  * folders and `--tasks`, and `bench flickr30k` says its numbers are R@1.
  */
@@ -9,20 +10,23 @@ import { runCli } from "../cli_helpers.ts";
 import { makeTestDir } from "../temp_dir.ts";
 import { odinwTask, odinwTasks } from "../../datasets/odinw.ts";
 
-Deno.test("demo runs refuse --set and --prompt engineered instead of recording them", async () => {
+Deno.test("demo runs refuse --set and misspelt --prompt values instead of recording them", async () => {
   const out = await makeTestDir({ prefix: "demo-choices-" });
   const set = await runCli(["bench", "odinw", "--demo", "--set", "odinw35", "--out", out]);
   assertEquals(set.code, 2, set.stderr);
   assertStringIncludes(set.stderr, "the demo has one task set");
-  const prompt = await runCli(["bench", "odinw", "--demo", "--prompt", "engineered", "--out", out]);
+  const prompt = await runCli(["bench", "odinw", "--demo", "--prompt", "enginered", "--out", out]);
   assertEquals(prompt.code, 2, prompt.stderr);
-  assertStringIncludes(prompt.stderr, "the demo has one prompt variant");
+  assertStringIncludes(
+    prompt.stderr,
+    "Unknown prompt variant 'enginered'. Did you mean 'engineered'?",
+  );
   // the demo also runs when no data is present: refused the same way
-  const implicit = await runCli(["bench", "odinw", "--prompt", "engineered", "--out", out], {
+  const implicit = await runCli(["bench", "odinw", "--set", "odinw36", "--out", out], {
     env: { GLIP_BENCH_DATA: await makeTestDir({ prefix: "demo-nodata-" }) },
   });
   assertEquals(implicit.code, 2, implicit.stderr);
-  assertStringIncludes(implicit.stderr, "the demo has one prompt variant");
+  assertStringIncludes(implicit.stderr, "the demo has one task set");
   assertEquals([...Deno.readDirSync(out)], [], "nothing was run or recorded");
 });
 

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { InputError, UsageError } from "../core/errors.ts";
 import { loadCocoJson } from "../datasets/coco_json.ts";
 import { readDetectionLines } from "./detection_store.ts";
@@ -48,6 +48,12 @@ export async function mergeShards(
   outDir: string,
   options: MergeOptions = {},
 ): Promise<RunRecord> {
+  const inputs = dirs.map((dir) => resolve(dir));
+  if (inputs.includes(resolve(outDir))) {
+    throw new UsageError(
+      `bench merge: --out ${outDir} is one of the shard folders; merge into a folder of its own`,
+    );
+  }
   await Deno.mkdir(outDir, { recursive: true });
   const lock = await acquireRunLock(outDir, {
     warn: options.warn ?? ((line) => console.error(`warning: ${line}`)),

@@ -79,6 +79,8 @@ export interface ProgressOptions {
   everySeconds?: number;
   /** Write nothing at all, neither bar nor lines nor the summary. @default false */
   quiet?: boolean;
+  /** Steps done before this reporter started (a resumed run): not counted in the rate. @default 0 */
+  alreadyDone?: number;
   /** Whether stderr is a terminal (a bar) or not (periodic lines). @default `Deno.stderr.isTerminal()` */
   terminal?: boolean;
   /** Milliseconds of a monotonic clock. @default `performance.now` */
@@ -106,6 +108,7 @@ export function formatDuration(seconds: number): string {
  * Creates a progress reporter for `total` steps labelled `label`. On a terminal it redraws one
  * line with a bar, rate and ETA; elsewhere (a log file, a cluster job's log) it writes a line
  * `label: done/total img, R img/s, ETA T` every `everySeconds`; both end with a summary line.
+ * With `alreadyDone`, done counts from there and the rate and ETA from this run's steps.
  * `quiet` writes nothing.
  */
 export function progress(
@@ -121,8 +124,10 @@ export function progress(
   const terminal = options.terminal ?? Deno.stderr.isTerminal();
   const everyMs = 1000 * (options.everySeconds ?? DEFAULT_PROGRESS_SECONDS);
   const started = now();
+  const already = options.alreadyDone ?? 0;
   let last = terminal ? 0 : started;
-  const rate = (done: number, at: number) => done / Math.max(1e-9, (at - started) / 1000);
+  const rate = (done: number, at: number) =>
+    (done - already) / Math.max(1e-9, (at - started) / 1000);
   return {
     tick(done, note) {
       const at = now();
@@ -151,9 +156,9 @@ export function progress(
     },
     end(note) {
       const seconds = (now() - started) / 1000;
-      const summary = `${label}: ${total} ${unit} in ${seconds.toFixed(1)}s${
-        note ? ` ${note}` : ""
-      }`;
+      const summary = `${label}: ${total - already} ${unit} in ${seconds.toFixed(1)}s${
+        already > 0 ? ` (${already} before: resumed)` : ""
+      }${note ? ` ${note}` : ""}`;
       write(`${terminal ? "\r\x1b[2K" : ""}${summary}\n`);
     },
   };

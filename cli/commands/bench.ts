@@ -268,7 +268,8 @@ function progressReporter(parsed: ParsedArgs): ProgressReporter {
   ) {
     throw new UsageError(`bench: --progress-every takes seconds >= 0 (got '${raw}')`);
   }
-  return (label, total) => progress(label, total, { everySeconds, quiet });
+  return (label, total, alreadyDone) =>
+    progress(label, total, { everySeconds, quiet, alreadyDone });
 }
 
 /** Prints an adapting protocol's runs: mean ± std over seeds per shot count. */

@@ -36,6 +36,28 @@ Deno.test("without a terminal, progress is a line every --progress-every seconds
   assert(written.every((line) => !line.includes("\r") && !line.includes("\x1b")), "no bar codes");
 });
 
+Deno.test("a resumed task counts its earlier images in done, not in the rate", () => {
+  let clock = 0;
+  const written: string[] = [];
+  const bar = progress("Aquarium", 100, {
+    terminal: false,
+    everySeconds: 10,
+    alreadyDone: 60,
+    now: () => clock,
+    write: (text) => written.push(text),
+  });
+  for (let done = 61; done <= 100; done++) {
+    clock += 500; // two images a second
+    bar.tick(done);
+  }
+  bar.end();
+  assertEquals(written, [
+    "Aquarium: 80/100 img, 2.00 img/s, ETA 10s\n",
+    "Aquarium: 100/100 img, 2.00 img/s, ETA 0s\n",
+    "Aquarium: 40 img in 20.0s (60 before: resumed)\n",
+  ]);
+});
+
 Deno.test("on a terminal, progress stays a redrawn bar", () => {
   const { bar, written, advance } = fakeProgress(4, { terminal: true });
   for (let done = 1; done <= 4; done++) {

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { UsageError } from "../core/errors.ts";
+import { unknownNameMessage } from "../core/did_you_mean.ts";
 import { describeDataRoot, resolveDataRoot } from "../datasets/data_root.ts";
 import { generateDemoSet } from "../datasets/demo/generate.ts";
 import { generateFlickrDemo } from "../datasets/demo/flickr.ts";
@@ -99,6 +100,27 @@ export function modelLabels(specs: readonly string[]): string[] {
   });
 }
 
+/**
+ * The embedded ODinW demo has one task set, so `--set` (which would be recorded without changing
+ * what runs) is refused; its prompt variants are raw and engineered (DemoColors' engineered
+ * names differ), so any other `--prompt` is refused with a suggestion.
+ */
+function refuseDemoChoices(options: BenchInputOptions): void {
+  if (options.set !== undefined) {
+    throw new UsageError(
+      `bench: the demo has one task set (its synthetic tasks); --set ${options.set} applies to real ODinW data (--data DIR)`,
+    );
+  }
+  const variants = ["raw", "engineered"];
+  if (options.prompt !== undefined && !variants.includes(options.prompt)) {
+    throw new UsageError(
+      `bench: ${
+        unknownNameMessage("prompt variant", options.prompt, variants)
+      } (the demo's prompt variants)`,
+    );
+  }
+}
+
 /** Resolves the tasks, models and data root of a detection suite's run. */
 export async function resolveBenchInputs(
   suite: DetectionSuite,
@@ -143,6 +165,7 @@ export async function resolveBenchInputs(
         }: running the embedded demo (synthetic ODinW-shaped tasks; the nano demo model, its fusion + head trained on a generated grounding corpus: the numbers test the suite, not GLIP). Use --data DIR for real data.`,
       );
     }
+    refuseDemoChoices(options);
     const demoSet = await generateDemoSet(join(CACHE_DIR, "demo-data"), { seed: 0 });
     const selected = options.tasks;
     const demoTasks = selected

@@ -1,10 +1,19 @@
 /**
- * `deno task bench merge`: combines the run folders of `--shard i/n` runs into one run whose
- * detections and results equal an unsharded run's.
+ * `deno task bench merge`: combines the run folders of `--shard i/n` runs into one run folder
+ * holding every file an unsharded run writes, each equal to the unsharded run's: the detections
+ * (`detections/<task>.jsonl`), each task's evaluator file (`detections/<task>.bbox.json`, or
+ * `.flickr.json` for grounding), the ODinW leaderboard file, `fingerprint.json` (the unsharded
+ * run's, so `--resume` and `--reproduce` treat the folder as that run) and `run.json`.
+ *
+ * What differs from an unsharded run's record, and why: `id` and `createdAt` (when the merge
+ * ran); `timings` (summed over the shards: each loaded its own engine); `invocations` (each
+ * shard encodes every prompt once, so `text` counts once per shard); `provenance.command` (the
+ * first shard's command line) and `settings.deliberateDifferences` (which says the run was merged).
+ * The HTML report (built by the CLI) shows these fields too.
  *
  * @module
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { InputError, UsageError } from "../core/errors.ts";
 import { loadCocoJson } from "../datasets/coco_json.ts";
 import { readDetectionLines } from "./detection_store.ts";
@@ -12,8 +21,23 @@ import { type PreparedTask, scoreTask, taskResult } from "./runner.ts";
 import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
 import type { DetectionTask } from "./suite.ts";
 import { acquireRunLock } from "./run_lock.ts";
-import { fingerprintDifferences, type RunFingerprint } from "./run_fingerprint.ts";
+import {
+  FINGERPRINT_FILE,
+  fingerprintDifferences,
+  type RunFingerprint,
+} from "./run_fingerprint.ts";
 import { groundingEntries } from "./grounding.ts";
+import { writeEvaluatorFiles, writeLeaderboard, zeroShotSubmission } from "./bench_record.ts";
+import { writeFileAtomic } from "../core/atomic_file.ts";
+import { readSegments, type SegmentRecord, sumSegments, writeSegments } from "./run_segments.ts";
+
+/** Options of {@link mergeShards}. */
+export interface MergeOptions {
+  /** Warnings (a stale lock taken over). @default `console.error` */
+  warn?: (line: string) => void;
+  /** Progress lines (the files written). @default none */
+  log?: (line: string) => void;
+}
 
 /**
  * Merges shard run folders into `outDir` (holding its run lock while it writes); returns the
@@ -22,20 +46,30 @@ import { groundingEntries } from "./grounding.ts";
 export async function mergeShards(
   dirs: string[],
   outDir: string,
-  options: { warn?: (line: string) => void } = {},
+  options: MergeOptions = {},
 ): Promise<RunRecord> {
+  const inputs = dirs.map((dir) => resolve(dir));
+  if (inputs.includes(resolve(outDir))) {
+    throw new UsageError(
+      `bench merge: --out ${outDir} is one of the shard folders; merge into a folder of its own`,
+    );
+  }
   await Deno.mkdir(outDir, { recursive: true });
   const lock = await acquireRunLock(outDir, {
     warn: options.warn ?? ((line) => console.error(`warning: ${line}`)),
   });
   try {
-    return await mergeLocked(dirs, outDir);
+    return await mergeLocked(dirs, outDir, options.log ?? (() => {}));
   } finally {
     await lock.release();
   }
 }
 
-async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
+async function mergeLocked(
+  dirs: string[],
+  outDir: string,
+  log: (line: string) => void,
+): Promise<RunRecord> {
   const records = await Promise.all(dirs.map((dir) => readRunRecord(join(dir, "run.json"))));
   const first = records[0];
   const shards = records.map((r, i) => {
@@ -93,6 +127,7 @@ async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
   await Deno.mkdir(join(outDir, "detections"), { recursive: true });
   const tasks = [];
   const mergedSpecs = [];
+  const preparedTasks: PreparedTask[] = [];
   for (const [t, spec] of specs.entries()) {
     const file = first.tasks[t].detectionsFile!;
     const lines = [];
@@ -129,10 +164,20 @@ async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
         }
         : undefined,
     };
-    tasks.push(taskResult(prepared, await scoreTask(prepared), outDir));
+    // the records keep no card in taskSpecs; the shards' task results hold it
+    tasks.push({
+      ...taskResult(prepared, await scoreTask(prepared), outDir),
+      card: first.tasks[t].card,
+    });
     mergedSpecs.push({ ...spec, imageIds });
+    preparedTasks.push(prepared);
   }
   const headlines = tasks.map((t) => t.result?.headline ?? -1).filter((v) => v > -1);
+  // every shard's segments, in shard order: the merged run's timings.json and timings
+  const shardSegments = await Promise.all(dirs.map((dir) => readSegments(dir)));
+  const segments = shardSegments.every((s) => s !== undefined)
+    ? (shardSegments as SegmentRecord[][]).flat()
+    : undefined;
   const wall = records.reduce((sum, r) => sum + r.timings.wallSeconds, 0);
   const images = records.reduce(
     (sum, r) => sum + r.timings.imagesPerSecond * r.timings.wallSeconds,
@@ -163,16 +208,50 @@ async function mergeLocked(dirs: string[], outDir: string): Promise<RunRecord> {
       ...first.summary,
       mean: headlines.length ? headlines.reduce((a, b) => a + b, 0) / headlines.length : -1,
     },
-    timings: {
-      ...first.timings,
-      wallSeconds: wall,
-      imagesPerSecond: images / Math.max(wall, 1e-9),
-      segments: records.reduce((sum, r) => sum + (r.timings.segments ?? 1), 0),
-    },
-    invocations,
+    ...(segments ? segmentTimings(segments) : {
+      timings: {
+        ...first.timings,
+        wallSeconds: wall,
+        imagesPerSecond: images / Math.max(wall, 1e-9),
+        segments: records.reduce((sum, r) => sum + (r.timings.segments ?? 1), 0),
+      },
+      invocations,
+    }),
     taskSpecs: mergedSpecs,
     ...(fingerprint ? { fingerprint } : {}),
   };
   await writeRunRecord(join(outDir, "run.json"), record);
+  if (segments) await writeSegments(outDir, segments);
+  if (fingerprint) {
+    await writeFileAtomic(
+      join(outDir, FINGERPRINT_FILE),
+      JSON.stringify(fingerprint, null, 2) + "\n",
+    );
+  }
+  await writeEvaluatorFiles(preparedTasks);
+  if (first.suite === "odinw") {
+    await writeLeaderboard(
+      outDir,
+      specs,
+      await zeroShotSubmission(preparedTasks),
+      log,
+    );
+  }
+  log(`run record: ${join(outDir, "run.json")}`);
   return record;
+}
+
+/** A run record's timings and invocations from every segment of every shard. */
+function segmentTimings(segments: SegmentRecord[]): Pick<RunRecord, "timings" | "invocations"> {
+  const summed = sumSegments(segments);
+  return {
+    timings: {
+      wallSeconds: summed.wallSeconds,
+      imagesPerSecond: summed.images / Math.max(summed.wallSeconds, 1e-9),
+      peakRssBytes: summed.peakRssBytes,
+      stages: summed.stages,
+      segments: summed.segments,
+    },
+    invocations: summed.invocations,
+  };
 }

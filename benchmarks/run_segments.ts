@@ -107,20 +107,7 @@ export class RunSegments {
   static async open(dir: string, options: { resume: boolean }): Promise<RunSegments> {
     const file = join(dir, SEGMENTS_FILE);
     if (!options.resume) return new RunSegments(file, []);
-    let text: string;
-    try {
-      text = await Deno.readTextFile(file);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return new RunSegments(file, []);
-      throw new InputError(`cannot read (${(error as Error).message})`, { file });
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch (error) {
-      throw new InputError(`not valid JSON: ${(error as Error).message}`, { file });
-    }
-    return new RunSegments(file, validateSegments(data, file));
+    return new RunSegments(file, await readSegments(dir) ?? []);
   }
 
   /** Images stored by the segment running now. */
@@ -171,8 +158,38 @@ export class RunSegments {
   }
 }
 
+/**
+ * Reads and checks the segments stored in run folder `dir`; undefined when it has no timings
+ * file.
+ */
+export async function readSegments(dir: string): Promise<SegmentRecord[] | undefined> {
+  const file = join(dir, SEGMENTS_FILE);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new InputError(`cannot read (${(error as Error).message})`, { file });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`not valid JSON: ${(error as Error).message}`, { file });
+  }
+  return validateSegments(data, file);
+}
+
+/** Writes `segments` as run folder `dir`'s timings file (temp file + rename). */
+export async function writeSegments(dir: string, segments: SegmentRecord[]): Promise<void> {
+  await writeFileAtomic(
+    join(dir, SEGMENTS_FILE),
+    JSON.stringify({ schema: SCHEMA, segments }) + "\n",
+  );
+}
+
 /** Timings summed over `all` segments (stage percentiles over every sample). */
-function sumSegments(all: SegmentRecord[]): SegmentTimings {
+export function sumSegments(all: SegmentRecord[]): SegmentTimings {
   const timer = new StageTimer();
   for (const segment of all) {
     for (const [stage, values] of Object.entries(segment.samples)) {

@@ -43,12 +43,16 @@ import type { StageTimer } from "./stage_timer.ts";
 
 /** Progress of one task: the CLI draws a bar and prints a summary line. */
 export interface TaskProgress {
+  /** `done` of the task's images are stored (those of earlier segments included). */
   tick(done: number): void;
   end(): void;
 }
 
-/** Makes the progress reporter of a task with `total` images. */
-export type ProgressReporter = (label: string, total: number) => TaskProgress;
+/**
+ * Makes the progress reporter of a task with `total` images, `alreadyDone` of them stored by an
+ * earlier segment of the run (a resumed run) before this one started.
+ */
+export type ProgressReporter = (label: string, total: number, alreadyDone?: number) => TaskProgress;
 
 const silentProgress: ProgressReporter = () => ({ tick() {}, end() {} });
 
@@ -213,7 +217,8 @@ export async function runInference(
     labelToCategory.set(label, task.categoryIds[i])
   );
   const texts: FeatureHandle[] = [];
-  const bar = (context.progress ?? silentProgress)(task.name, todo.length);
+  const already = prepared.imageIds.length - todo.length;
+  const bar = (context.progress ?? silentProgress)(task.name, prepared.imageIds.length, already);
   try {
     if (todo.length > 0) {
       for (const chunk of chunks) {
@@ -271,7 +276,7 @@ export async function runInference(
       }
       await store.append(imageId, rows);
       await context.onImageStored?.();
-      bar.tick(++done);
+      bar.tick(already + ++done);
     }
   } finally {
     for (const text of texts) text.dispose();
@@ -332,7 +337,9 @@ async function runGrounding(
   };
   const todo = [...grounding.entries.values()].filter((e) => !store.done.has(e.entryId));
   const groups = entriesByImage(todo);
-  const bar = (context.progress ?? silentProgress)(task.name, groups.length);
+  const total = entriesByImage([...grounding.entries.values()]).length;
+  const already = total - groups.length;
+  const bar = (context.progress ?? silentProgress)(task.name, total, already);
   try {
     for (const [done, group] of groups.entries()) {
       const pre = await loadImage(task, group[0].fileName, context);
@@ -380,7 +387,7 @@ async function runGrounding(
         features.dispose();
       }
       await context.onImageStored?.();
-      bar.tick(done + 1);
+      bar.tick(already + done + 1);
     }
   } finally {
     await store.close();

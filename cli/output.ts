@@ -68,39 +68,98 @@ export interface Progress {
   end(note?: string): void;
 }
 
+/** How a progress reporter writes and tells time; the defaults are stderr and the real clock. */
+export interface ProgressOptions {
+  /** What is counted. @default "img" */
+  unit?: string;
+  /**
+   * Seconds between the progress lines written when stderr is not a terminal (a Slurm or
+   * Kubernetes log). @default 30
+   */
+  everySeconds?: number;
+  /** Write nothing at all, neither bar nor lines nor the summary. @default false */
+  quiet?: boolean;
+  /** Steps done before this reporter started (a resumed run): not counted in the rate. @default 0 */
+  alreadyDone?: number;
+  /** Whether stderr is a terminal (a bar) or not (periodic lines). @default `Deno.stderr.isTerminal()` */
+  terminal?: boolean;
+  /** Milliseconds of a monotonic clock. @default `performance.now` */
+  now?: () => number;
+  /** Writes raw text to stderr. @default `Deno.stderr.writeSync` */
+  write?: (text: string) => void;
+}
+
+/** The default of `--progress-every`, in seconds. */
+export const DEFAULT_PROGRESS_SECONDS = 30;
+
+/** `1h02m`, `3m05s`, `42s`: a duration for a log line. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  if (h > 0) return `${h}h${String(m).padStart(2, "0")}m`;
+  if (m > 0) return `${m}m${String(rest).padStart(2, "0")}s`;
+  return `${rest}s`;
+}
+
 /**
  * Creates a progress reporter for `total` steps labelled `label`. On a terminal it redraws one
- * line with a bar, rate and ETA; elsewhere it prints nothing until `end`.
+ * line with a bar, rate and ETA; elsewhere (a log file, a cluster job's log) it writes a line
+ * `label: done/total img, R img/s, ETA T` every `everySeconds`; both end with a summary line.
+ * With `alreadyDone`, done counts from there and the rate and ETA from this run's steps.
+ * `quiet` writes nothing.
  */
-export function progress(label: string, total: number, unit = "img"): Progress {
-  const started = performance.now();
-  const terminal = Deno.stderr.isTerminal();
-  let last = 0;
-  const rate = (done: number) => done / Math.max(1e-9, (performance.now() - started) / 1000);
+export function progress(
+  label: string,
+  total: number,
+  unitOrOptions: string | ProgressOptions = {},
+): Progress {
+  const options = typeof unitOrOptions === "string" ? { unit: unitOrOptions } : unitOrOptions;
+  if (options.quiet) return { tick() {}, end() {} };
+  const unit = options.unit ?? "img";
+  const now = options.now ?? (() => performance.now());
+  const write = options.write ?? ((text: string) => Deno.stderr.writeSync(encoder.encode(text)));
+  const terminal = options.terminal ?? Deno.stderr.isTerminal();
+  const everyMs = 1000 * (options.everySeconds ?? DEFAULT_PROGRESS_SECONDS);
+  const started = now();
+  const already = options.alreadyDone ?? 0;
+  let last = terminal ? 0 : started;
+  const rate = (done: number, at: number) =>
+    (done - already) / Math.max(1e-9, (at - started) / 1000);
   return {
     tick(done, note) {
-      if (!terminal) return;
-      const now = performance.now();
-      if (now - last < 100 && done < total) return;
-      last = now;
+      const at = now();
+      const perSecond = rate(done, at);
+      const eta = perSecond > 0 ? (total - done) / perSecond : Infinity;
+      if (!terminal) {
+        if (at - last < everyMs) return;
+        last = at;
+        write(
+          `${label}: ${done}/${total} ${unit}, ${perSecond.toFixed(2)} ${unit}/s, ETA ${
+            formatDuration(eta)
+          }${note ? ` ${note}` : ""}\n`,
+        );
+        return;
+      }
+      if (at - last < 100 && done < total) return;
+      last = at;
       const fraction = total > 0 ? done / total : 1;
       const width = 24;
       const filled = Math.round(fraction * width);
-      const perSecond = rate(done);
-      const eta = perSecond > 0 ? (total - done) / perSecond : 0;
       const bar = `${"█".repeat(filled)}${"░".repeat(width - filled)}`;
       const text = `${label} ${bar} ${done}/${total} ${perSecond.toFixed(1)} ${unit}/s ETA ${
-        eta.toFixed(0)
+        Number.isFinite(eta) ? eta.toFixed(0) : "?"
       }s${note ? ` ${note}` : ""}`;
-      Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${text}`));
+      write(`\r\x1b[2K${text}`);
     },
     end(note) {
-      const seconds = (performance.now() - started) / 1000;
-      const summary = `${label}: ${total} ${unit} in ${seconds.toFixed(1)}s${
-        note ? ` ${note}` : ""
-      }`;
-      if (terminal) Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K`));
-      info(summary);
+      const seconds = (now() - started) / 1000;
+      const summary = `${label}: ${total - already} ${unit} in ${seconds.toFixed(1)}s${
+        already > 0 ? ` (${already} before: resumed)` : ""
+      }${note ? ` ${note}` : ""}`;
+      write(`${terminal ? "\r\x1b[2K" : ""}${summary}\n`);
     },
   };
 }

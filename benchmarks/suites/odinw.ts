@@ -89,6 +89,34 @@ export async function odinwPresent(root: string): Promise<boolean> {
   }
 }
 
+/**
+ * Fails when a task's annotation file is not under the data root (a partial download), naming
+ * the missing tasks, the ones present (to run with `--tasks`) and how to get the rest.
+ */
+async function refuseMissingTasks(selected: OdinwTask[], options: SuiteOptions): Promise<void> {
+  const missing: string[] = [];
+  const present: string[] = [];
+  for (const task of selected) {
+    const split = options.split === "zero-shot" || !options.split
+      ? task.zeroShotSplit
+      : options.split;
+    if (!task.splits[split]) continue; // taskSplitPaths says which splits it has
+    const { annotationFile } = taskSplitPaths(task, split, options.dataRoot);
+    const found = await Deno.stat(annotationFile).then((s) => s.isFile, () => false);
+    (found ? present : missing).push(task.name);
+  }
+  if (missing.length === 0) return;
+  throw new UsageError(
+    `bench: the ODinW data under ${options.dataRoot} lacks ${missing.length} task(s): ${
+      missing.join(", ")
+    }. ${
+      present.length > 0
+        ? `Run the tasks you have with --tasks ${present.join(",")}, or get`
+        : "Get"
+    } the others with 'deno task data odinw --tasks ${missing.join(",")}'.`,
+  );
+}
+
 /** The `odinw` suite. */
 export const odinwSuite: DetectionSuite = {
   kind: "detection",
@@ -112,6 +140,7 @@ export const odinwSuite: DetectionSuite = {
     const selected = options.tasks
       ? options.tasks.map((name) => odinwTask(name, set))
       : odinwTasks(set);
+    await refuseMissingTasks(selected, options);
     const tasks = [];
     for (const task of selected) {
       tasks.push(

@@ -15,16 +15,25 @@ import {
   stringFlag,
 } from "../args.ts";
 import type { Command } from "../command.ts";
-import { formatTable, info, out, outJson, progress, warn } from "../output.ts";
+import {
+  DEFAULT_PROGRESS_SECONDS,
+  formatTable,
+  info,
+  out,
+  outJson,
+  progress,
+  warn,
+} from "../output.ts";
 import { preparePlugins } from "../plugins.ts";
 import { suites } from "../../core/registries.ts";
 import { GateError, UsageError } from "../../core/errors.ts";
-import { parseShard } from "../../benchmarks/shard.ts";
+import { KUBERNETES_COUNT_VARIABLE, resolveShardFlag } from "../../benchmarks/shard.ts";
 import { type BenchResult, runBenchmark } from "../../benchmarks/bench_run.ts";
 import { reproduceRun } from "../../benchmarks/reproduce.ts";
 import { mergeShards } from "../../benchmarks/merge.ts";
 import type { FewShotSampler } from "../../datasets/fewshot.ts";
 import type { RunRecord } from "../../benchmarks/run_record.ts";
+import type { ProgressReporter } from "../../benchmarks/runner.ts";
 
 const HELP = `deno task bench <suite> [options]
 deno task bench merge SHARD_DIR... --out DIR
@@ -36,6 +45,7 @@ Examples:
   deno task bench odinw --model glip_tiny_model_o365_goldg_cc_sbu.pth --model-config glip-t
   deno task bench odinw --engine onnx,webgpu --limit 5     compare engines on a smoke run
   deno task bench odinw --shard 2/4 --out runs/s2          one slice of the images (job arrays)
+  deno task bench odinw --shard auto --out runs/s\$SLURM_ARRAY_TASK_ID   the slice of this Slurm/k8s task
   deno task bench merge runs/s1 runs/s2 runs/s3 runs/s4 --out runs/all
   deno task bench odinw --resume --out runs/odinw-2026-11-22   continue a killed run
   deno task bench --reproduce runs/odinw-2026-11-22/run.json   run a record again and compare
@@ -54,7 +64,10 @@ Options:
   --out DIR            run folder (default: a new runs/<suite>-<date>, -2, -3, ...)
   --resume             continue the run in --out, keeping finished images; refused when the
                        model, engine, prompts, dtype or any setting differs from its fingerprint
-  --shard i/n          run a deterministic slice of the images
+  --shard i/n|auto     run a deterministic slice of the images; auto takes i/n from a Slurm job
+                       array (SLURM_ARRAY_TASK_ID, _MIN, _COUNT or _MAX) or a Kubernetes Indexed
+                       Job (JOB_COMPLETION_INDEX and ${KUBERNETES_COUNT_VARIABLE}, which the Job sets to its
+                       spec.completions); see examples/ and README "Cluster runs"
   --limit N            only the first N images of each task (smoke run; numbers not comparable)
   --threads N          CPU threads per engine
   --dtype fp32|fp16    compute precision (fp16: webgpu on adapters with shader-f16)
@@ -80,6 +93,9 @@ Options:
                        folder (--out); exit 3 unless every detection file and metric is identical
                        (CPU engines) or within the engine-parity tolerance (GPU engines)
   --json               print the results (per task, with AP) as JSON
+  --progress-every S   when stderr is not a terminal (a cluster log), a progress line every S
+                       seconds (default ${DEFAULT_PROGRESS_SECONDS}); on a terminal a bar
+  --quiet              no progress bar or lines
 
 A run folder has one writer at a time (run.lock): a second run into it fails at once.`;
 
@@ -117,11 +133,15 @@ export const command: Command = {
       seeds: { type: "string" },
       reproduce: { type: "string" },
       reference: { type: "string" },
+      "progress-every": { type: "string" },
+      quiet: { type: "boolean" },
     });
     if (booleanFlag(parsed, "help")) {
       out(HELP);
       return 0;
     }
+    refuseZeroShots(parsed);
+    const reporter = progressReporter(parsed);
     await preparePlugins(parsed);
     const reproduce = stringFlag(parsed, "reproduce");
     if (reproduce !== undefined) return await reproduceCommand(reproduce, parsed);
@@ -136,7 +156,11 @@ export const command: Command = {
     if (suite.kind !== "detection") {
       return await suite.run({ args: parsed.positionals.slice(1), json });
     }
-    const shard = stringFlag(parsed, "shard");
+    const shardFlag = stringFlag(parsed, "shard");
+    const shard = shardFlag === undefined
+      ? undefined
+      : resolveShardFlag(shardFlag, Deno.env.toObject());
+    if (shard?.source) info(`shard ${shard.index}/${shard.count} from the ${shard.source}`);
     const result = await runBenchmark({
       suite: suiteName,
       protocol: stringFlag(parsed, "protocol"),
@@ -151,7 +175,7 @@ export const command: Command = {
       demo: booleanFlag(parsed, "demo"),
       outDir: stringFlag(parsed, "out"),
       resume: booleanFlag(parsed, "resume"),
-      shard: shard === undefined ? undefined : parseShard(shard),
+      shard: shard && { index: shard.index, count: shard.count },
       limit: integerFlag("bench", parsed, "limit", { min: 1 }),
       threads: integerFlag("bench", parsed, "threads", { min: 1 }),
       dtype: stringFlag(parsed, "dtype") as "fp32" | "fp16" | undefined,
@@ -166,7 +190,7 @@ export const command: Command = {
       command: ["deno", "task", "bench", ...args],
       log: info,
       warn,
-      progress,
+      progress: reporter,
     });
     const changed = result.runs.some((r) => !r.unchanged);
     if (!booleanFlag(parsed, "no-report") && !shard && changed) {
@@ -191,7 +215,7 @@ async function reproduceCommand(recordPath: string, parsed: ParsedArgs): Promise
     outDir: stringFlag(parsed, "out"),
     log: info,
     warn,
-    progress,
+    progress: progressReporter(parsed),
   });
   const how = result.mode === "exact"
     ? "every detections file and metric identical"
@@ -217,6 +241,35 @@ async function reproduceCommand(recordPath: string, parsed: ParsedArgs): Promise
     );
   }
   return 0;
+}
+
+/**
+ * `--shots 0` is the zero-shot protocol: refused while parsing the flags, before any run (the
+ * adapting protocols would otherwise run the whole zero-shot pass before failing).
+ */
+function refuseZeroShots(parsed: ParsedArgs): void {
+  const shots = listFlag(parsed, "shots");
+  if (shots?.some((item) => item !== "" && Number(item) === 0)) {
+    throw new UsageError(
+      `bench: --shots ${
+        stringFlag(parsed, "shots")
+      }: 0 shots is zero-shot evaluation, which every adapting run reports already; for zero-shot alone use --protocol zero-shot`,
+    );
+  }
+}
+
+/** The progress of each task: a bar on a terminal, lines every --progress-every s, or none. */
+function progressReporter(parsed: ParsedArgs): ProgressReporter {
+  const quiet = booleanFlag(parsed, "quiet");
+  const raw = stringFlag(parsed, "progress-every");
+  const everySeconds = raw === undefined ? DEFAULT_PROGRESS_SECONDS : Number(raw);
+  if (
+    raw !== undefined && (raw.trim() === "" || !Number.isFinite(everySeconds) || everySeconds < 0)
+  ) {
+    throw new UsageError(`bench: --progress-every takes seconds >= 0 (got '${raw}')`);
+  }
+  return (label, total, alreadyDone) =>
+    progress(label, total, { everySeconds, quiet, alreadyDone });
 }
 
 /** Prints an adapting protocol's runs: mean ± std over seeds per shot count. */
@@ -289,12 +342,20 @@ function printResults(records: RunRecord[], json: boolean): void {
     return;
   }
   const taskNames = records[0]?.tasks.map((t) => t.name) ?? [];
-  const header = ["task", ...records.map((r) => `${r.model.name}/${r.engine.engine}`)];
+  // Flickr30k's numbers are recall at rank 1, not AP: the table says so.
+  const recall = records.some((r) => r.summary.metric === "R@1");
+  const header = [
+    recall ? "task (R@1, %)" : "task",
+    ...records.map((r) => `${r.model.name}/${r.engine.engine}`),
+  ];
   const rows = taskNames.map((
     name,
   ) => [name, ...records.map((r) => fmt(r.tasks.find((t) => t.name === name)?.result?.headline))]);
-  rows.push(["Average", ...records.map((r) => fmt(r.summary.mean))]);
+  rows.push([recall ? "Average R@1" : "Average", ...records.map((r) => fmt(r.summary.mean))]);
   out(formatTable(header, rows));
+  if (recall) {
+    out("numbers are R@1 (Flickr30k Entities recall at rank 1, %), not AP");
+  }
   for (const r of records) {
     out(
       `${r.model.name}/${r.engine.engine}: ${r.timings.imagesPerSecond.toFixed(2)} images/s, ${
@@ -318,7 +379,7 @@ async function mergeCommand(args: string[]): Promise<number> {
   if (parsed.positionals.length < 1) {
     throw new UsageError("bench merge: give the shard run folders to merge");
   }
-  const record = await mergeShards(parsed.positionals, outDir, { warn });
+  const record = await mergeShards(parsed.positionals, outDir, { warn, log: info });
   if (!booleanFlag(parsed, "no-report")) await buildReport([outDir], join(outDir, "report"));
   printResults([record], booleanFlag(parsed, "json"));
   return 0;

@@ -150,10 +150,14 @@ Deno.test("bench flickr30k --demo: the backbone once per image, text and head on
   const merge = await runCli(["bench", "merge", ...shardDirs, "--out", merged, "--no-report"]);
   assertEquals(merge.code, 0, merge.stderr);
   for (const split of ["val", "test"]) {
-    assertEquals(
-      await Deno.readTextFile(join(merged, "detections", `${split}.jsonl`)),
-      await Deno.readTextFile(join(out, "detections", `${split}.jsonl`)),
-    );
+    // the detections and MDETR's predictions file ('eval flickr30k --pred' reads it)
+    for (const file of [`${split}.jsonl`, `${split}.flickr.json`]) {
+      assertEquals(
+        await Deno.readTextFile(join(merged, "detections", file)),
+        await Deno.readTextFile(join(out, "detections", file)),
+        `merged ${file}`,
+      );
+    }
   }
   const mergedRecord = await readRunRecord(join(merged, "run.json"));
   assertEquals(mergedRecord.tasks.map((t) => t.result), record.tasks.map((t) => t.result));

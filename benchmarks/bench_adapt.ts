@@ -58,6 +58,8 @@ export interface AdaptedBenchInput {
   split?: string;
   /** `--reference KEY`: the published model the user says this checkpoint is. */
   reference?: string;
+  /** Let the engines' own logs reach stderr. */
+  verbose?: boolean;
   command: string[];
   log: (line: string) => void;
   progress?: ProgressReporter;
@@ -110,6 +112,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       threads: input.threads,
       allowCpuFallback: input.allowCpuFallback ?? false,
       dtype: input.dtype,
+      verbose: input.verbose,
     };
     await Deno.mkdir(dir, { recursive: true });
     // The 0-shot point of the curve: the base model (--model, or the demo's nano) on the same split.

@@ -112,6 +112,8 @@ export interface BenchOptions {
   reference?: string;
   /** The command line recorded as provenance. @default ["runBenchmark"] */
   command?: string[];
+  /** Let the engines' own logs reach stderr (onnxruntime-web's shader dumps). @default false */
+  verbose?: boolean;
   /** Progress lines. @default none */
   log?: (line: string) => void;
   /** Per-task progress (the CLI's bar). @default none */
@@ -315,6 +317,7 @@ async function runOne(input: {
     threads: options.threads,
     allowCpuFallback,
     dtype: input.dtype,
+    verbose: options.verbose,
   });
   let description = engine.describe();
   let segments: RunSegments | undefined;

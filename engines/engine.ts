@@ -39,6 +39,11 @@ export interface EngineOptions {
   deformConv?: DeformConvForm;
   /** Execution provider for engines that have several (`cpu`, `cuda`, `tensorrt`). @default "cpu" */
   executionProvider?: string;
+  /**
+   * Let the runtime's own log (onnxruntime-web prints every WGSL shader it compiles) reach
+   * stderr; engines keep it off the terminal otherwise. @default false
+   */
+  verbose?: boolean;
 }
 
 /** Whether an engine can run here, and why not. */

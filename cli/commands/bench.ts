@@ -96,6 +96,7 @@ Options:
   --progress-every S   when stderr is not a terminal (a cluster log), a progress line every S
                        seconds (default ${DEFAULT_PROGRESS_SECONDS}); on a terminal a bar
   --quiet              no progress bar or lines
+  --verbose            let the engines' own logs through (onnxruntime-web prints every shader)
 
 A run folder has one writer at a time (run.lock): a second run into it fails at once.`;
 
@@ -135,6 +136,7 @@ export const command: Command = {
       reference: { type: "string" },
       "progress-every": { type: "string" },
       quiet: { type: "boolean" },
+      verbose: { type: "boolean" },
     });
     if (booleanFlag(parsed, "help")) {
       out(HELP);
@@ -187,6 +189,7 @@ export const command: Command = {
       shots: integerListFlag("bench", parsed, "shots"),
       seeds: integerListFlag("bench", parsed, "seeds"),
       reference: stringFlag(parsed, "reference"),
+      verbose: booleanFlag(parsed, "verbose"),
       command: ["deno", "task", "bench", ...args],
       log: info,
       warn,

@@ -119,10 +119,7 @@ async function withFirstInitialization<T>(
  * onnxruntime-web's own log (placement, warnings, WGSL shader dumps) through to stderr. Without
  * it nothing onnxruntime-web prints reaches the terminal (a CLI's `--verbose` sets it).
  */
-export interface OrtWebEngineOptions extends EngineOptions {
-  /** @default false */
-  verbose?: boolean;
-}
+export type OrtWebEngineOptions = EngineOptions;
 
 /** A CPU fallback found where none is allowed. */
 export class CpuFallbackError extends Error {

@@ -47,7 +47,8 @@ export interface SegmentGraphs {
   outputs: string[];
   /**
    * The forward graph: inputs by their names, outputs as `checkpoint/<value>`. Absent for the
-   * last segment, whose backward graph also returns its outputs.
+   * last segment, whose backward graph also returns its outputs, and for a segment with no
+   * outputs.
    */
   forward?: GraphBuilder;
   /**
@@ -131,7 +132,8 @@ export function segmentGraphs(source: SegmentableGraph, cuts: number[]): Segment
   for (let s = count - 1; s >= 0; s--) {
     const segment = segments[s];
     const last = s === count - 1;
-    if (!last) segment.forward = forwardGraph(source, shapes, segment, s);
+    // a segment whose values nothing after it reads needs no forward run
+    if (!last && segment.outputs.length) segment.forward = forwardGraph(source, shapes, segment, s);
     const producesLoss = producer.get(source.loss) === s;
     segment.seeds = [...segment.outputs, ...segment.inputs].filter((v) => hasGradient.has(v));
     const wanted = segment.inputs.filter((v) => varying.has(v));

@@ -286,7 +286,8 @@ export class RecomputingStep implements TrainingSession {
       }));
     const segments = this.segments;
     for (const segment of segments.slice(0, -1)) {
-      const out = await segment.forward!.run(pick(segment.graphs.inputs));
+      if (!segment.forward) continue;
+      const out = await segment.forward.run(pick(segment.graphs.inputs));
       for (const name of segment.graphs.outputs) values.set(name, out[checkpointName(name)]);
     }
     const gradients = new Map<string, ort.Tensor>();

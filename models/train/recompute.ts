@@ -45,8 +45,9 @@ const LAYER = /^(.*?(?:dyhead_tower|encoder\.layer|blocks)\.\d+)(?:[./]|$)/;
 /**
  * Working memory of a segment's backward graph per byte of its forward activations: the
  * activations, the gradients flowing back through them and onnxruntime's scratch. Calibrated on
- * the GLIP-T prompt step at 320x480 in 7 segments: planned 3.25 GiB, measured 3.13 GiB peak RSS
- * (perf/train.ts prints both side by side).
+ * the GLIP-T prompt step at 320x480 in 7 segments: planned 3.25 GiB, measured 3.13 GiB peak RSS;
+ * at 800x1333 in 6 segments it overestimates (planned 13.79 GiB, measured 10.40 GiB), which errs
+ * on the safe side (perf/train.ts prints both side by side).
  */
 export const BACKWARD_BYTES_PER_ACTIVATION_BYTE = 2;
 /** Copies of the weights alive during a step: the source graph, forward and backward sessions. */

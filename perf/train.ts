@@ -1,12 +1,15 @@
 /**
- * `deno task perf:train [--config nano|glip-t] [--height H --width W] [--steps N]`: the
- * prompt-tuning train step (fusion + head + GLIP's loss + backward to the prompt offset, one
- * image) on onnxruntime-node CPU: graph build and session creation time, seconds per step
- * (warm-up excluded) and peak memory, with seeded random weights of the chosen architecture.
- * Without --config it measures nano at the demo's size (160x224) and GLIP-T at 320x480, the
- * largest size that fits a 24 GiB machine comfortably; pass --height 800 --width 1344 for
- * GLIP's training resolution where memory allows. `--full` measures a full-model step instead
- * (text + image + head forward, head step, backbone vector-Jacobian graphs; one image).
+ * `deno task perf:train [--config nano|glip-t] [--height H --width W] [--steps N] [--recompute
+ * [--train-memory GB]]`: the prompt-tuning train step (fusion + head + GLIP's loss + backward
+ * to the prompt offset, one image) on onnxruntime-node CPU: graph build and session creation
+ * time, seconds per step (warm-up excluded) and peak memory, with seeded random weights of the
+ * chosen architecture. `--recompute` runs the step by recomputed segments
+ * (models/train/recompute.ts) planned for `--train-memory` GB (default 80% of the available
+ * memory) and prints the segments and the planned peak. Without --config it measures nano at
+ * the demo's size (160x224), GLIP-T at 320x480 with and without recomputation (the time ratio
+ * at a size where both fit) and GLIP-T at GLIP's training size 800x1333 with recomputation.
+ * `--full` measures a full-model step instead (text + image + head forward, head step,
+ * backbone vector-Jacobian graphs; one image).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -21,6 +24,10 @@ import { FullModelStep, levelSizesOf } from "../models/train/full_model_step.ts"
 import { fullTuningTrains } from "../models/train/full_tuner.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
 import { buildPrompt } from "../models/text/prompt.ts";
+import { promptTuningRecomputingStep } from "../models/train/prompt_tuning_graph.ts";
+import type { TrainingSession } from "../models/train/runtime.ts";
+import type { SegmentPlan } from "../models/train/recompute.ts";
+import { UsageError } from "../core/errors.ts";
 import { turnOffOnnxRuntimeTelemetry } from "../core/onnxruntime_telemetry.ts";
 
 turnOffOnnxRuntimeTelemetry();
@@ -32,13 +39,31 @@ const { values } = parseArgs({
     width: { type: "string" },
     steps: { type: "string" },
     full: { type: "boolean" },
+    recompute: { type: "boolean" },
+    "train-memory": { type: "string" },
   },
   strict: true,
 });
 
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
-async function measure(config: string, height: number, width: number, steps: number) {
+/** `--train-memory GB` in bytes; undefined when not given. */
+function budgetBytes(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const gb = Number(text);
+  if (!(gb > 0)) {
+    throw new UsageError(`--train-memory: expected a positive number of GB, got ${text}`);
+  }
+  return gb * 1e9;
+}
+
+async function measure(
+  config: string,
+  height: number,
+  width: number,
+  steps: number,
+  recompute: { memoryBudgetBytes?: number } | null,
+) {
   const arch = presetArchitecture(config);
   const T = arch.maxQueryLength, D = arch.bert.hiddenSize, C = arch.fpnChannels;
   const { anchorStrides, anchorSizes } = arch.postprocess;
@@ -48,11 +73,35 @@ async function measure(config: string, height: number, width: number, steps: num
     Math.ceil(padded[1] / s),
   ]);
   let started = performance.now();
-  const model = buildPromptTuningStep(arch, new RandomWeights(0), levels).build().model;
-  const buildSeconds = (performance.now() - started) / 1000;
-  started = performance.now();
-  const session = await ort.InferenceSession.create(model);
-  const sessionSeconds = (performance.now() - started) / 1000;
+  let session: TrainingSession;
+  let plan: SegmentPlan | null = null;
+  let setup: string;
+  if (recompute) {
+    const { step } = await promptTuningRecomputingStep(
+      arch,
+      new RandomWeights(0),
+      levels,
+      recompute,
+    );
+    session = step;
+    plan = step.plan;
+    setup = `graphs + sessions ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  } else {
+    const model = buildPromptTuningStep(arch, new RandomWeights(0), levels).build().model;
+    const buildSeconds = (performance.now() - started) / 1000;
+    started = performance.now();
+    const inference = await ort.InferenceSession.create(model);
+    session = {
+      run: (feeds, fetches) =>
+        inference.run(feeds, fetches ?? inference.outputNames) as Promise<
+          Record<string, ort.Tensor>
+        >,
+      release: () => inference.release(),
+    };
+    setup = `build ${buildSeconds.toFixed(1)} s, session ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    } s`;
+  }
   const anchors = levels.map(([h, w], i) => levelAnchors(h, w, anchorStrides[i], anchorSizes[i]));
   const targets = atssTargets(anchors, [
     { box: [0.1 * width, 0.2 * height, 0.45 * width, 0.7 * height], tokens: [1, 2] },
@@ -93,14 +142,27 @@ async function measure(config: string, height: number, width: number, steps: num
   }
   await session.release();
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  const mode = plan
+    ? `recomputed in ${plan.segments.length} segments (budget ${gib(plan.budgetBytes)}, ` +
+      `planned peak ${gib(plan.estimatedPeakBytes)})`
+    : "one graph, no recomputation";
   console.log(
-    `${config} ${height}x${width} (padded ${padded.join("x")}, ${N} anchors): ` +
-      `build ${buildSeconds.toFixed(1)} s, session ${sessionSeconds.toFixed(1)} s, ` +
+    `${config} ${height}x${width} (padded ${padded.join("x")}, ${N} anchors), ${mode}: ` +
+      `${setup}, ` +
       `${mean.toFixed(3)} s/step (mean of ${steps}; one image, forward + backward), ` +
       `GLIP batch of 4 by accumulation ${(4 * mean).toFixed(2)} s, peak memory ${
         gib(peakRssBytes())
       }`,
   );
+  if (plan) {
+    for (const [i, s] of plan.segments.entries()) {
+      console.log(
+        `  segment ${i}: ${s.label}, nodes ${s.start}-${s.end}, activations ${
+          gib(s.activationBytes)
+        }`,
+      );
+    }
+  }
 }
 
 /** A full-model step (GLIP's `full` tuning) on one image. */
@@ -165,20 +227,27 @@ async function measureFull(config: string, height: number, width: number, steps:
 
 const steps = Number(values.steps ?? 3);
 if (values.config) {
-  await (values.full ? measureFull : measure)(
-    values.config,
-    Number(values.height ?? 320),
-    Number(values.width ?? 480),
-    steps,
-  );
+  const [height, width] = [Number(values.height ?? 320), Number(values.width ?? 480)];
+  if (values.full) await measureFull(values.config, height, width, steps);
+  else {
+    const recompute = values.recompute
+      ? { memoryBudgetBytes: budgetBytes(values["train-memory"]) }
+      : null;
+    await measure(values.config, height, width, steps, recompute);
+  }
 } else {
   // each in its own process, so each peak is its own
   const runs = [
-    ["nano", 160, 224, false],
-    ["glip-t", 320, 480, false],
-    ["nano", 160, 224, true],
+    ["nano", 160, 224, []],
+    ["glip-t", 320, 480, []],
+    // a budget below the one graph's 7.8 GiB, so the step is segmented: the time ratio to the
+    // run above is recomputation's cost
+    ["glip-t", 320, 480, ["--recompute", "--train-memory", "3"]],
+    // GLIP's largest training size; the step must stay under 16 GB
+    ["glip-t", 800, 1333, ["--recompute", "--train-memory", "16", "--steps", "1"]],
+    ["nano", 160, 224, ["--full"]],
   ] as const;
-  for (const [config, height, width, full] of runs) {
+  for (const [config, height, width, extra] of runs) {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -190,9 +259,8 @@ if (values.config) {
         String(height),
         "--width",
         String(width),
-        "--steps",
-        String(steps),
-        ...(full ? ["--full"] : []),
+        ...((extra as readonly string[]).includes("--steps") ? [] : ["--steps", String(steps)]),
+        ...extra,
       ],
       stdout: "inherit",
       stderr: "inherit",

@@ -41,6 +41,58 @@ export function appendGradients(
   inputDims: Record<string, number[]>,
 ): Map<string, Value> {
   const shapes = inferStaticShapes(g, inputDims);
+  const lossInfo = shapes.get(loss.name);
+  if (!lossInfo) throw new GradientError(`no static shape for ${loss.name}`);
+  if (lossInfo.dims.reduce((a, b) => a * b, 1) !== 1) {
+    throw new GradientError(`the loss must be a scalar, ${loss.name} has dims [${lossInfo.dims}]`);
+  }
+  if (!dependsOn(g, shapes, wrt).has(loss.name)) {
+    throw new GradientError(
+      `the loss ${loss.name} does not depend on ${wrt.map((v) => v.name).join(", ")}`,
+    );
+  }
+  const seeds = new Map([[loss.name, g.constant([1], lossInfo.dims, "float32")]]);
+  const result = appendVectorJacobian(g, seeds, wrt, inputDims, shapes);
+  for (const v of wrt) {
+    if (!result.has(v.name)) throw new GradientError(`no gradient reaches ${v.name}`);
+  }
+  return result;
+}
+
+/**
+ * The float32 values that depend on one of `wrt` (including `wrt` themselves), walking the
+ * nodes in order.
+ */
+export function dependsOn(
+  g: GraphBuilder,
+  shapes: Map<string, StaticTensor>,
+  wrt: Value[],
+): Set<string> {
+  const varying = new Set(wrt.map((v) => v.name));
+  for (const node of g.nodes) {
+    if (node.input!.some((n) => varying.has(n))) {
+      for (const out of node.output!) if (shapes.get(out)?.dtype === "float32") varying.add(out);
+    }
+  }
+  return varying;
+}
+
+/**
+ * Appends a vector-Jacobian product: `seeds` gives the incoming gradient of some values (the
+ * gradient of a scalar loss is a seed of ones on the loss; a recomputed segment of a bigger
+ * graph is seeded with the gradients of its outputs and of its inputs accumulated by the
+ * segments after it). Returns the gradient of each of `wrt` that some seed reaches: a seed on a
+ * value of `wrt` counts as reaching it, and comes first in its sum, so a graph cut into segments
+ * adds the same terms in the same order as the whole graph. `shapes` may pass the result of
+ * {@link inferStaticShapes} for `inputDims` when the caller has it.
+ */
+export function appendVectorJacobian(
+  g: GraphBuilder,
+  seeds: Map<string, Value>,
+  wrt: Value[],
+  inputDims: Record<string, number[]>,
+  shapes: Map<string, StaticTensor> = inferStaticShapes(g, inputDims),
+): Map<string, Value> {
   const forward = [...g.nodes];
   const info = (value: Value): StaticTensor => {
     const t = shapes.get(value.name);
@@ -53,24 +105,9 @@ export function appendGradients(
     if (!t) throw new GradientError(`no static shape for ${name}`);
     return { name, dtype: t.dtype, shape: t.dims };
   };
-  // forward: which values depend on a requested one
-  const varying = new Set(wrt.map((v) => v.name));
-  for (const node of forward) {
-    if (node.input!.some((n) => varying.has(n))) {
-      for (const out of node.output!) if (shapes.get(out)?.dtype === "float32") varying.add(out);
-    }
-  }
-  if (!varying.has(loss.name)) {
-    throw new GradientError(
-      `the loss ${loss.name} does not depend on ${wrt.map((v) => v.name).join(", ")}`,
-    );
-  }
-  const lossInfo = info(loss);
-  if (lossInfo.dims.reduce((a, b) => a * b, 1) !== 1) {
-    throw new GradientError(`the loss must be a scalar, ${loss.name} has dims [${lossInfo.dims}]`);
-  }
+  const varying = dependsOn(g, shapes, wrt);
   const pending = new Map<string, Value[]>();
-  pending.set(loss.name, [g.constant([1], lossInfo.dims, "float32")]);
+  for (const [name, seed] of seeds) pending.set(name, [seed]);
   const total = (name: string): Value | null => {
     const parts = pending.get(name);
     if (!parts?.length) return null;
@@ -117,8 +154,7 @@ export function appendGradients(
   const result = new Map<string, Value>();
   for (const v of wrt) {
     const grad = total(v.name);
-    if (!grad) throw new GradientError(`no gradient reaches ${v.name}`);
-    result.set(v.name, grad);
+    if (grad) result.set(v.name, grad);
   }
   return result;
 }

@@ -15,6 +15,8 @@ import { inferStaticShapes } from "../graph/static_shapes.ts";
 import type { GlipArchitecture } from "../glip/config.ts";
 import { buildImageGraph, buildTextGraph } from "../glip/graphs.ts";
 import type { WeightSource } from "../glip/weights.ts";
+import type { SegmentableGraph } from "../autodiff/segments.ts";
+import { type RecomputeOptions, RecomputingStep } from "./recompute.ts";
 
 /** A graph with weights promoted to inputs. */
 export interface WeightedGraph {
@@ -45,6 +47,29 @@ export function vjpGraph(
   select: (name: string) => boolean,
   inputDims: Record<string, number[]>,
 ): WeightedGraph {
+  const forward = vjpForward(which, arch, weights, select, inputDims);
+  const { graph: g, trainable } = forward;
+  const loss: Value = { name: forward.loss, dtype: "float32", shape: [] };
+  const gradients = appendGradients(g, loss, trainable.map((t) => t.value), inputDims);
+  for (const { value } of trainable) {
+    const gradient = gradients.get(value.name);
+    if (!gradient) throw new Error(`${which} graph: ${value.name} does not reach its outputs`);
+    g.output(gradient, `grad/${value.name}`);
+  }
+  return { graph: g, trainable };
+}
+
+/**
+ * The forward half of {@link vjpGraph}: the image or text graph ending in the scalar
+ * sum(output * upstream) over its outputs, differentiated with respect to the selected weights.
+ */
+export function vjpForward(
+  which: "image" | "text",
+  arch: GlipArchitecture,
+  weights: WeightSource,
+  select: (name: string) => boolean,
+  inputDims: Record<string, number[]>,
+): WeightedGraph & SegmentableGraph & { gradientOutputs: Map<string, string> } {
   const { graph: g, trainable } = forwardGraph(which, arch, weights, select);
   const outputs = which === "image" ? [3, 4, 5, 6, 7].map((l) => `fpn_p${l}`) : ["lang_hidden"];
   const shapes = inferStaticShapes(g, inputDims);
@@ -62,11 +87,30 @@ export function vjpGraph(
     );
     loss = loss ? g.op("Add", [loss, term]) : term;
   }
-  const gradients = appendGradients(g, loss!, trainable.map((t) => t.value), inputDims);
-  for (const { value } of trainable) {
-    const gradient = gradients.get(value.name);
-    if (!gradient) throw new Error(`${which} graph: ${value.name} does not reach its outputs`);
-    g.output(gradient, `grad/${value.name}`);
-  }
-  return { graph: g, trainable };
+  return {
+    graph: g,
+    trainable,
+    loss: loss!.name,
+    outputs: [],
+    wrt: trainable.map((t) => t.value.name),
+    inputDims,
+    gradientOutputs: new Map(trainable.map((t) => [t.value.name, `grad/${t.value.name}`])),
+  };
+}
+
+/**
+ * {@link vjpGraph} as a {@link RecomputingStep}: the same feeds and `grad/<weight>` outputs,
+ * with the graph cut at Swin blocks or BERT layers into segments that fit
+ * `options.memoryBudgetBytes`.
+ */
+export function recomputingVjpStep(
+  which: "image" | "text",
+  arch: GlipArchitecture,
+  weights: WeightSource,
+  select: (name: string) => boolean,
+  inputDims: Record<string, number[]>,
+  options: RecomputeOptions = {},
+): Promise<RecomputingStep> {
+  const forward = vjpForward(which, arch, weights, select, inputDims);
+  return RecomputingStep.create(forward, forward.gradientOutputs, options);
 }

@@ -20,6 +20,8 @@ import type { GlipArchitecture } from "../glip/config.ts";
 import { vlDyHead } from "../glip/head.ts";
 import type { WeightSource } from "../glip/weights.ts";
 import { detectionLoss } from "./detection_loss.ts";
+import type { SegmentableGraph } from "../autodiff/segments.ts";
+import { type RecomputeOptions, RecomputingStep } from "./recompute.ts";
 
 /** FPN level sizes [height, width] for P3..P7. */
 export type LevelSizes = [number, number][];
@@ -69,6 +71,41 @@ export function buildTrainStep(
   levels: LevelSizes,
   options: TrainStepOptions = {},
 ): TrainStep {
+  const forward = buildTrainForward(arch, weights, levels, options);
+  const g = forward.graph;
+  const loss = { name: forward.loss, dtype: "float32" as const, shape: [] };
+  const values = forward.wrt.map((name) => {
+    const value = g.inputs.find((v) => v.name === name);
+    if (!value) throw new Error(`train step: no input ${name}`);
+    return value;
+  });
+  const gradients = appendGradients(g, loss, values, {});
+  for (const [name, output] of forward.gradientOutputs) {
+    const gradient = gradients.get(name);
+    if (!gradient) throw new Error(`train step: ${name} does not reach the loss`);
+    g.output(gradient, output);
+  }
+  return { graph: g, trainable: forward.trainable };
+}
+
+/**
+ * The forward half of {@link buildTrainStep}: the graph up to the loss, what to differentiate
+ * and the output name of each gradient, for a step that recomputes by segments
+ * ({@link promptTuningRecomputingStep}).
+ */
+export interface TrainForward extends SegmentableGraph {
+  trainable: { value: Value; initial: Float32Array }[];
+  /** Gradient output names by differentiated input, in the order the one-graph step outputs them. */
+  gradientOutputs: Map<string, string>;
+}
+
+/** The train step's forward graph (loss and its parts as outputs) and what it differentiates. */
+export function buildTrainForward(
+  arch: GlipArchitecture,
+  weights: WeightSource,
+  levels: LevelSizes,
+  options: TrainStepOptions = {},
+): TrainForward {
   const g = new GraphBuilder("glip_prompt_tuning_step");
   const C = arch.fpnChannels;
   const T = arch.maxQueryLength;
@@ -94,29 +131,48 @@ export function buildTrainStep(
     normalizers: g.input("loss_normalizers", "float32", [3]),
     textMask: maskFloat,
   });
-  g.output(loss.total, "loss");
-  g.output(loss.token, "loss_token");
-  g.output(loss.regression, "loss_regression");
-  g.output(loss.centerness, "loss_centerness");
+  const outputs = [
+    g.output(loss.total, "loss"),
+    g.output(loss.token, "loss_token"),
+    g.output(loss.regression, "loss_regression"),
+    g.output(loss.centerness, "loss_centerness"),
+  ].map((v) => v.name);
   const trainable = options.trainWeights ? g.promoteWeightsToInputs(options.trainWeights) : [];
   const withOffset = options.promptOffset ?? true;
-  const inputs = (options.inputGradients ?? []).map((name) => {
-    const value = g.inputs.find((v) => v.name === name);
-    if (!value) throw new Error(`train step: no input ${name}`);
-    return value;
-  });
-  const gradients = appendGradients(
-    g,
-    loss.total,
-    [...(withOffset ? [promptOffset] : []), ...trainable.map((t) => t.value), ...inputs],
-    {},
-  );
-  for (const value of inputs) g.output(gradients.get(value.name)!, `grad/${value.name}`);
-  if (withOffset) g.output(gradients.get("prompt_offset")!, "grad_prompt_offset");
-  for (const { value } of trainable) {
-    const gradient = gradients.get(value.name);
-    if (!gradient) throw new Error(`train step: ${value.name} does not reach the loss`);
-    g.output(gradient, `grad/${value.name}`);
+  const inputs = options.inputGradients ?? [];
+  for (const name of inputs) {
+    if (!g.inputs.some((v) => v.name === name)) throw new Error(`train step: no input ${name}`);
   }
-  return { graph: g, trainable };
+  const gradientOutputs = new Map<string, string>([
+    ...inputs.map((name) => [name, `grad/${name}`] as [string, string]),
+    ...(withOffset ? [["prompt_offset", "grad_prompt_offset"] as [string, string]] : []),
+    ...trainable.map(({ value }) => [value.name, `grad/${value.name}`] as [string, string]),
+  ]);
+  return {
+    graph: g,
+    loss: "loss",
+    outputs,
+    wrt: [
+      ...(withOffset ? ["prompt_offset"] : []),
+      ...trainable.map((t) => t.value.name),
+      ...inputs,
+    ],
+    trainable,
+    gradientOutputs,
+  };
+}
+
+/**
+ * The train step of {@link buildTrainStep} as a {@link RecomputingStep}: the same outputs and
+ * gradients, with the fusion tower cut into segments that fit `options.memoryBudgetBytes`.
+ */
+export async function promptTuningRecomputingStep(
+  arch: GlipArchitecture,
+  weights: WeightSource,
+  levels: LevelSizes,
+  options: TrainStepOptions & RecomputeOptions = {},
+): Promise<{ step: RecomputingStep; trainable: TrainForward["trainable"] }> {
+  const forward = buildTrainForward(arch, weights, levels, options);
+  const step = await RecomputingStep.create(forward, forward.gradientOutputs, options);
+  return { step, trainable: forward.trainable };
 }

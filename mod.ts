@@ -29,6 +29,7 @@
  * });
  * console.assert(detections.count <= 100);
  * await engine.dispose();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @example Metrics identical to pycocotools

@@ -40,11 +40,24 @@ function formatBytes(bytes: number): string {
 /** Runs the tests with a private temp folder; returns the exit status. */
 async function main(args: string[]): Promise<number> {
   const tmp = await Deno.makeTempDir({ prefix: "glip-bench-test-" });
+  // A login session has an XDG_RUNTIME_DIR; a CI machine has none, and then every process that
+  // loads onnxruntime-web makes a private one (engines/ort_web/engine.ts), which a test that
+  // kills such a process mid-run cannot have removed. Give the tests one, as a session would.
+  const runtimeDir = Deno.env.get("XDG_RUNTIME_DIR")
+    ? undefined
+    : await Deno.makeTempDir({ prefix: "glip-bench-test-xdg-" });
+  if (runtimeDir) await Deno.chmod(runtimeDir, 0o700);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["test", "-A", "--quiet", "--doc", ...args],
     // onnxruntime-node's telemetry would write .ses and mat-debug-*.log into the temp folder
     // from every test that opens a session itself (core/onnxruntime_telemetry.ts)
-    env: { TMPDIR: tmp, TMP: tmp, TEMP: tmp, ORT_DISABLE_TELEMETRY: "1" },
+    env: {
+      TMPDIR: tmp,
+      TMP: tmp,
+      TEMP: tmp,
+      ORT_DISABLE_TELEMETRY: "1",
+      ...(runtimeDir ? { XDG_RUNTIME_DIR: runtimeDir } : {}),
+    },
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",
@@ -66,6 +79,7 @@ async function main(args: string[]): Promise<number> {
 
   const leftovers = await listLeftovers(tmp);
   await Deno.remove(tmp, { recursive: true });
+  if (runtimeDir) await Deno.remove(runtimeDir, { recursive: true });
   if (leftovers.length === 0) return status.code;
   console.error(
     `test: the tests left ${leftovers.length} entr${leftovers.length === 1 ? "y" : "ies"} ` +

@@ -12,7 +12,13 @@ import { engines } from "../core/registries.ts";
 import type { Dtype, EngineDescription } from "../engines/engine.ts";
 import type { FewShotSampler } from "../datasets/fewshot.ts";
 import type { ModelBundle } from "../models/bundle.ts";
-import { checkpointPath, runAdaptation, summarizeByShots } from "./adaptation.ts";
+import {
+  checkpointPath,
+  headlineShots,
+  runAdaptation,
+  type Shots,
+  summarizeByShots,
+} from "./adaptation.ts";
 import type { BenchModel } from "./bench_inputs.ts";
 import { buildRunRecord, writeLeaderboard } from "./bench_record.ts";
 import type { BenchRun } from "./bench_run.ts";
@@ -47,7 +53,7 @@ export interface AdaptedBenchInput {
   dtype: Dtype;
   checkpoints?: string;
   epochs?: number;
-  shots?: number[];
+  shots?: Shots[];
   seeds?: number[];
   limit?: number;
   threads?: number;
@@ -274,11 +280,11 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       reference: input.reference,
     });
     const byShots = summarizeByShots(taskResults);
-    const largest = String(Math.max(...shots));
+    const largest = String(headlineShots(shots));
     record.summary = {
       ...record.summary,
       mean: byShots[largest]?.mean ?? -1,
-      metric: `AP (${largest}-shot, mean over seeds)`,
+      metric: `AP (${largest === "all" ? "full data" : `${largest}-shot`}, mean over seeds)`,
       byShots,
     };
     record.settings.shots = shots;

@@ -31,6 +31,7 @@ import {
   zeroShotSubmission,
 } from "./bench_record.ts";
 import { runAdaptedBenchmark } from "./bench_adapt.ts";
+import { checkShots, type Shots } from "./adaptation.ts";
 import { checkTrainerTemplate } from "./external_trainer.ts";
 import { acquireRunLock } from "./run_lock.ts";
 import { claimNewRunDir, defaultRunDirBase } from "./run_folder.ts";
@@ -101,8 +102,12 @@ export interface BenchOptions {
   epochs?: number;
   /** k-shot sampler of the trainers. @default "seeded" */
   sampler?: FewShotSampler;
-  /** Shots of the adapting protocols. @default [1, 3, 5, 10] */
-  shots?: number[];
+  /**
+   * Shots of the adapting protocols: integers >= 1, or `"all"` (GLIP's full-data tuning, with its
+   * patience 2 and 4 and one copy per epoch). 0 is refused: that is `protocol: "zero-shot"`.
+   * @default [1, 3, 5, 10]
+   */
+  shots?: Shots[];
   /** Seeds of the adapting protocols. @default [3, 30, 300] */
   seeds?: number[];
   /**
@@ -161,6 +166,7 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
     );
   }
   if (trainer && trainer !== "native") checkTrainerTemplate(trainer);
+  if (adapts && options.shots !== undefined) checkShots(options.shots);
   if (options.epochs !== undefined && trainer !== "native") {
     throw new UsageError("bench: --epochs applies to --trainer native only");
   }

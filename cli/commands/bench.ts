@@ -21,6 +21,7 @@ import { suites } from "../../core/registries.ts";
 import { GateError, UsageError } from "../../core/errors.ts";
 import { parseShard } from "../../benchmarks/shard.ts";
 import { type BenchResult, runBenchmark } from "../../benchmarks/bench_run.ts";
+import { parseShots, type Shots } from "../../benchmarks/adaptation.ts";
 import { reproduceRun } from "../../benchmarks/reproduce.ts";
 import { mergeShards } from "../../benchmarks/merge.ts";
 import type { FewShotSampler } from "../../datasets/fewshot.ts";
@@ -70,7 +71,8 @@ Options:
   --epochs N           (--trainer native) at most N epochs (GLIP: 200, with early stopping)
   --sampler NAME       k-shot sampler for --trainer: seeded (COCODataset, default) or sorted
                        (CocoGrounding, GLIP's README path: the same images for every seed)
-  --shots LIST         shots for the adaptation protocols (default 1,3,5,10)
+  --shots LIST         shots for the adaptation protocols (default 1,3,5,10); 'all' is GLIP's
+                       full-data tuning (patience 2/4, one copy per epoch), e.g. --shots 1,3,all
   --seeds LIST         seeds for the adaptation protocols (default 3,30,300)
   --reference KEY      the published model this checkpoint is (e.g. glip-t, paper-glip-t), for
                        a checkpoint whose file name and digest the report does not recognise;
@@ -160,7 +162,7 @@ export const command: Command = {
       trainer: stringFlag(parsed, "trainer"),
       epochs: integerFlag("bench", parsed, "epochs", { min: 1 }),
       sampler: stringFlag(parsed, "sampler") as FewShotSampler | undefined,
-      shots: integerListFlag("bench", parsed, "shots"),
+      shots: shotsFlag(parsed),
       seeds: integerListFlag("bench", parsed, "seeds"),
       reference: stringFlag(parsed, "reference"),
       command: ["deno", "task", "bench", ...args],
@@ -217,6 +219,12 @@ async function reproduceCommand(recordPath: string, parsed: ParsedArgs): Promise
     );
   }
   return 0;
+}
+
+/** `--shots 1,3,all`: integers >= 1 or `all` (checked by the library's {@link parseShots}). */
+function shotsFlag(parsed: ParsedArgs): Shots[] | undefined {
+  const items = listFlag(parsed, "shots");
+  return items === undefined ? undefined : parseShots(items);
 }
 
 /** Prints an adapting protocol's runs: mean ± std over seeds per shot count. */

@@ -6,11 +6,12 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { engines } from "../core/registries.ts";
 import type { Dtype, EngineDescription } from "../engines/engine.ts";
-import type { FewShotSampler } from "../datasets/fewshot.ts";
+import { type FewShotSampler, type KShotSource, preparedFewShotCell } from "../datasets/fewshot.ts";
+import { sha256File } from "../core/hash.ts";
 import type { ModelBundle } from "../models/bundle.ts";
 import {
   checkpointPath,
@@ -50,6 +51,8 @@ export interface AdaptedBenchInput {
   rootPath: string;
   trainer?: string;
   sampler: FewShotSampler;
+  /** Where the trainers' k-shot images come from. @default "sampled" */
+  fewShotSource?: KShotSource;
   dtype: Dtype;
   checkpoints?: string;
   epochs?: number;
@@ -102,6 +105,12 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     }
     return base.bundle;
   };
+  const fewShotSource = input.fewShotSource ?? "sampled";
+  // GLIP's prepared files: all present before anything runs, and their digests in the
+  // fingerprint, so a resume with changed files is refused.
+  const preparedFiles = fewShotSource === "prepared"
+    ? await preparedFileDigests(input.tasks, shots, seeds, input.rootPath)
+    : undefined;
   const records: BenchRun[] = [];
   for (const engineName of input.engineNames) {
     const dir = input.engineNames.length > 1 ? join(input.outDir, engineName) : input.outDir;
@@ -154,6 +163,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           checkpoints: pattern ?? null,
           trainer: trainer ?? null,
           sampler,
+          ...(fewShotSource === "prepared" ? { fewShotSource, preparedFiles } : {}),
         },
         request: {
           suite: input.suite.name,
@@ -209,11 +219,14 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
             bundle: nativeBase(base),
             outDir: dir,
             sampler,
+            fewShotSource,
             overrides: epochs === undefined ? {} : { maxEpochs: epochs },
             log: input.log,
           },
         }
-        : { trainer: { template: trainer!, outDir: dir, sampler, log: input.log } },
+        : {
+          trainer: { template: trainer!, outDir: dir, sampler, fewShotSource, log: input.log },
+        },
       factory,
       engineOptions,
       resolveModel: (spec) => resolveModel(spec, input.modelConfig ?? "glip-t", input.log),
@@ -289,6 +302,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     };
     record.settings.shots = shots;
     record.settings.seeds = seeds;
+    if (!pattern) record.settings.fewShotSource = fewShotSource;
     record.settings.split = input.tasks.map((t) => `${t.name}:${t.split}`).join(", ");
     record.settings.deliberateDifferences.push(
       pattern
@@ -302,25 +316,22 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           `${
             epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
           }) in float32 where GLIP uses AMP; ` +
-          `Swin's relative position bias stays frozen (our graphs hold it expanded); k-shot images from GLIP's ${sampler} ` +
-          `sampler; the best-on-val model is evaluated on ${input.tasks[0]?.split ?? "test"}.`
+          `Swin's relative position bias stays frozen (our graphs hold it expanded); ${
+            kShotWords(fewShotSource, sampler)
+          }; the best-on-val model is evaluated on ${input.tasks[0]?.split ?? "test"}.`
         : trainer === "native"
         ? `Prompt-tuned by the suite's native trainer (GLIP's language_prompt_v2: AdamW lr 0.05, weight decay 0.25, ` +
           `batch 4 by gradient accumulation, multi-scale short side and flip, grad clip 1.0, plateau and early stopping on val AP` +
           `${
             epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
-          }) in float32 where GLIP uses AMP, on k-shot ` +
-          `images from GLIP's ${sampler} sampler; the best-on-val prompt is evaluated on ${
-            input.tasks[0]?.split ?? "test"
-          }.`
-        : `Adapted by the external trainer '${trainer}' on k-shot training files from GLIP's ${sampler} sampler ` +
-          `(${
-            sampler === "seeded"
-              ? "COCODataset: shuffled by the seed"
-              : "CocoGrounding, the README's _grounding path: the same images for every seed"
-          }); model selection is the trainer's; each checkpoint is evaluated on ${
-            input.tasks[0]?.split ?? "test"
-          }.`,
+          }) in float32 where GLIP uses AMP; ${
+            kShotWords(fewShotSource, sampler)
+          }; the best-on-val prompt is evaluated on ${input.tasks[0]?.split ?? "test"}.`
+        : `Adapted by the external trainer '${trainer}'; ${
+          kShotWords(fewShotSource, sampler)
+        }; model selection is the trainer's; each checkpoint is evaluated on ${
+          input.tasks[0]?.split ?? "test"
+        }.`,
     );
     if (trainer === "native") {
       record.settings.deliberateDifferences.push(
@@ -335,4 +346,43 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     input.log(`run record: ${join(dir, "run.json")}`);
   }
   return records;
+}
+
+/** The record's words for where the k-shot images came from. */
+function kShotWords(source: KShotSource, sampler: FewShotSampler): string {
+  if (source === "prepared") {
+    return "k-shot images from GLIP's prepared fewshot_train_shot{k}_seed{s}.json files " +
+      "(--use_prepared_data, the ODinW challenge's subsets), model selection on the matching " +
+      "fewshot_val files (GLIP evaluates the 1- and 3-shot val 4 times over, GENERAL_COPY_TEST 4; " +
+      "the suite evaluates it once)";
+  }
+  return `k-shot images drawn by GLIP's ${sampler} sampler (${
+    sampler === "seeded"
+      ? "COCODataset: shuffled by the seed"
+      : "CocoGrounding, the README's _grounding path: the same images for every seed"
+  }) from the train split, model selection on the full val split`;
+}
+
+/**
+ * The prepared k-shot files of every (task, shots, seed) cell, by path relative to the data root,
+ * with their sha256; a task without them or a missing file fails before anything runs.
+ */
+async function preparedFileDigests(
+  tasks: DetectionTask[],
+  shots: Shots[],
+  seeds: number[],
+  root: string,
+): Promise<Record<string, string>> {
+  const digests: Record<string, string> = {};
+  for (const task of tasks) {
+    for (const k of shots) {
+      for (const seed of seeds) {
+        const cell = await preparedFewShotCell(task, k, seed);
+        for (const path of [cell.train, cell.val]) {
+          digests[relative(resolve(root), resolve(path))] = await sha256File(path);
+        }
+      }
+    }
+  }
+  return digests;
 }

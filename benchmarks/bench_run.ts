@@ -22,7 +22,12 @@ import { UsageError } from "../core/errors.ts";
 import { engines, protocols, registerBuiltins, suites } from "../core/registries.ts";
 import { unknownNameMessage } from "../core/did_you_mean.ts";
 import type { Dtype } from "../engines/engine.ts";
-import { FEW_SHOT_SAMPLERS, type FewShotSampler } from "../datasets/fewshot.ts";
+import {
+  FEW_SHOT_SAMPLERS,
+  type FewShotSampler,
+  K_SHOT_SOURCES,
+  type KShotSource,
+} from "../datasets/fewshot.ts";
 import { type BenchModel, resolveBenchInputs } from "./bench_inputs.ts";
 import {
   buildRunRecord,
@@ -103,6 +108,12 @@ export interface BenchOptions {
   /** k-shot sampler of the trainers. @default "seeded" */
   sampler?: FewShotSampler;
   /**
+   * Where the trainers' k-shot images come from: `sampled` by `sampler` from the train split, or
+   * GLIP's `prepared` `fewshot_{train,val}_shot{k}_seed{s}.json` files (selection on their k-shot
+   * val). @default "sampled"
+   */
+  fewShotSource?: KShotSource;
+  /**
    * Shots of the adapting protocols: integers >= 1, or `"all"` (GLIP's full-data tuning, with its
    * patience 2 and 4 and one copy per epoch). 0 is refused: that is `protocol: "zero-shot"`.
    * @default [1, 3, 5, 10]
@@ -174,7 +185,28 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
   if (!FEW_SHOT_SAMPLERS.includes(sampler)) {
     throw new UsageError(unknownNameMessage("sampler", sampler, [...FEW_SHOT_SAMPLERS]));
   }
-  return { trainer, sampler };
+  const fewShotSource = options.fewShotSource ?? "sampled";
+  if (!K_SHOT_SOURCES.includes(fewShotSource)) {
+    throw new UsageError(unknownNameMessage("fewshot-source", fewShotSource, [...K_SHOT_SOURCES]));
+  }
+  if (fewShotSource === "prepared" && !(adapts && trainer)) {
+    throw new UsageError(
+      "bench: --fewshot-source prepared picks the images a trainer adapts on: it applies to " +
+        "--trainer (native or a command) with an adapting protocol only",
+    );
+  }
+  if (fewShotSource === "prepared" && options.sampler !== undefined) {
+    throw new UsageError(
+      "bench: --sampler draws k-shot images; --fewshot-source prepared reads them from GLIP's files: give one",
+    );
+  }
+  if (fewShotSource === "prepared" && options.shots?.includes("all")) {
+    throw new UsageError(
+      "bench: --shots all trains on the whole train split; GLIP's prepared files are k-shot " +
+        "subsets: drop 'all' or use --fewshot-source sampled",
+    );
+  }
+  return { trainer, sampler, fewShotSource };
 }
 
 /**
@@ -195,7 +227,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   const detectionSuite = suite;
   const protocol = options.protocol ?? "zero-shot";
   const { adapts } = await protocols.get(protocol);
-  const { trainer, sampler } = adaptationSource(options, protocol, adapts);
+  const { trainer, sampler, fewShotSource } = adaptationSource(options, protocol, adapts);
   const dtype = options.dtype ?? "fp32";
   if (dtype !== "fp32" && dtype !== "fp16") {
     throw new UsageError(`bench: --dtype is fp32 or fp16 (got '${dtype}')`);
@@ -245,6 +277,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
         protocol,
         trainer,
         sampler,
+        fewShotSource,
         dtype,
         engineNames,
         tasks: inputs.tasks,

@@ -14,7 +14,13 @@ import * as ort from "onnxruntime-node";
 import { InputError, UsageError } from "../core/errors.ts";
 import type { Engine, EngineFactory, EngineOptions, ImageInput } from "../engines/engine.ts";
 import { type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
-import { type FewShotSampler, hasValidAnnotation, sampleFewShot } from "../datasets/fewshot.ts";
+import {
+  type FewShotSampler,
+  hasValidAnnotation,
+  type KShotSource,
+  preparedFewShotCell,
+  sampleFewShot,
+} from "../datasets/fewshot.ts";
 import { bundleDigest, loadBundle, type ModelBundle } from "../models/bundle.ts";
 import { writeFileAtomic, writeViaTemporary } from "../core/atomic_file.ts";
 import { checkedBundleFile, checkedGraphFiles } from "../models/bundle_files.ts";
@@ -62,6 +68,12 @@ export interface NativeTrainerOptions {
   /** Run folder; cells go to `trainer/<task>/<shots>_<seed>/`. */
   outDir: string;
   sampler: FewShotSampler;
+  /**
+   * `prepared`: train on GLIP's `fewshot_train_shot{k}_seed{s}.json` and select on its
+   * `fewshot_val_...` file instead of sampling from the full train split and selecting on the
+   * full val split. @default "sampled"
+   */
+  fewShotSource?: KShotSource;
   /** Overrides of GLIP's settings (e.g. `maxEpochs` for a short run). */
   overrides?: Partial<PromptTuningSettings>;
   log?: (line: string) => void;
@@ -201,15 +213,20 @@ async function prepareCell(
   const arch = bundle.manifest.architecture as unknown as GlipArchitecture;
   const T = bundle.manifest.maxQueryLength;
 
-  // k-shot training images (GLIP drops images without a valid box)
-  const train = await loadCocoJson(task.trainAnnotationFile, { removeBackground: true });
+  // k-shot training images (GLIP drops images without a valid box): sampled from the train split,
+  // or every image of GLIP's prepared file, which then also replaces val for model selection
+  const prepared = options.fewShotSource === "prepared"
+    ? await preparedFewShotCell(task, shots, seed)
+    : undefined;
+  const trainFile = prepared?.train ?? task.trainAnnotationFile;
+  const train = await loadCocoJson(trainFile, { removeBackground: true });
   const imageIds =
-    (shots === "all"
+    (shots === "all" || prepared
       ? train.images.map((i) => i.id).sort((a, b) => a - b)
       : sampleFewShot(train, shots, { sampler: options.sampler, seed }))
       .filter((id) => hasValidAnnotation(train.annotationsByImage.get(id) ?? []));
   if (imageIds.length === 0) {
-    throw new InputError("no training image with a valid box", { file: task.trainAnnotationFile });
+    throw new InputError("no training image with a valid box", { file: trainFile });
   }
 
   // the task prompt and each category's tokens
@@ -256,8 +273,8 @@ async function prepareCell(
   // model selection on val with the run's engine
   const valTask: DetectionTask = {
     ...task,
-    split: "val",
-    annotationFile: task.valAnnotationFile,
+    split: prepared ? `val ${shots}-shot seed ${seed}` : "val",
+    annotationFile: prepared?.val ?? task.valAnnotationFile,
     imageRoot: task.valImageRoot ?? dirname(task.valAnnotationFile),
   };
   const valDir = join(dir, "val");

@@ -24,7 +24,7 @@ import { type BenchResult, runBenchmark } from "../../benchmarks/bench_run.ts";
 import { parseShots, type Shots } from "../../benchmarks/adaptation.ts";
 import { reproduceRun } from "../../benchmarks/reproduce.ts";
 import { mergeShards } from "../../benchmarks/merge.ts";
-import type { FewShotSampler } from "../../datasets/fewshot.ts";
+import type { FewShotSampler, KShotSource } from "../../datasets/fewshot.ts";
 import type { RunRecord } from "../../benchmarks/run_record.ts";
 
 const HELP = `deno task bench <suite> [options]
@@ -71,6 +71,10 @@ Options:
   --epochs N           (--trainer native) at most N epochs (GLIP: 200, with early stopping)
   --sampler NAME       k-shot sampler for --trainer: seeded (COCODataset, default) or sorted
                        (CocoGrounding, GLIP's README path: the same images for every seed)
+  --fewshot-source S   for --trainer: sampled (default: k-shot images drawn by --sampler from the
+                       train split, selection on val) or prepared (GLIP's official
+                       fewshot_{train,val}_shot{k}_seed{s}.json files in each task folder,
+                       selection on their k-shot val, as GLIP's --use_prepared_data)
   --shots LIST         shots for the adaptation protocols (default 1,3,5,10); 'all' is GLIP's
                        full-data tuning (patience 2/4, one copy per epoch), e.g. --shots 1,3,all
   --seeds LIST         seeds for the adaptation protocols (default 3,30,300)
@@ -115,6 +119,7 @@ export const command: Command = {
       trainer: { type: "string" },
       epochs: { type: "string" },
       sampler: { type: "string" },
+      "fewshot-source": { type: "string" },
       shots: { type: "string" },
       seeds: { type: "string" },
       reproduce: { type: "string" },
@@ -162,6 +167,7 @@ export const command: Command = {
       trainer: stringFlag(parsed, "trainer"),
       epochs: integerFlag("bench", parsed, "epochs", { min: 1 }),
       sampler: stringFlag(parsed, "sampler") as FewShotSampler | undefined,
+      fewShotSource: stringFlag(parsed, "fewshot-source") as KShotSource | undefined,
       shots: shotsFlag(parsed),
       seeds: integerListFlag("bench", parsed, "seeds"),
       reference: stringFlag(parsed, "reference"),

@@ -24,6 +24,7 @@ import {
   type NativeMode,
   type NativeTrainerOptions,
   trainFullCell,
+  trainLinearProbeCell,
   trainPromptCell,
 } from "./native_trainer.ts";
 
@@ -157,9 +158,12 @@ export async function runAdaptation(
       engineOptions: options.engineOptions,
       timer: options.timer,
     };
-    const trained = source.native.mode === "full"
-      ? await trainFullCell({ task, shots, seed }, native)
-      : await trainPromptCell({ task, shots, seed }, native);
+    const train = {
+      "full": trainFullCell,
+      "linear-probe": trainLinearProbeCell,
+      "prompt": trainPromptCell,
+    }[source.native.mode];
+    const trained = await train({ task, shots, seed }, native);
     const { manifest } = source.native.bundle;
     return {
       path: trained.checkpoint,

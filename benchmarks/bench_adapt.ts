@@ -24,7 +24,7 @@ import type { BenchModel } from "./bench_inputs.ts";
 import { buildRunRecord, writeLeaderboard } from "./bench_record.ts";
 import type { BenchRun } from "./bench_run.ts";
 import { resolveModel } from "./models.ts";
-import { trainingRuntime } from "./native_trainer.ts";
+import { type NativeMode, trainingRuntime } from "./native_trainer.ts";
 import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
 import { RunSegments } from "./run_segments.ts";
 import {
@@ -215,7 +215,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       source: pattern ? { pattern } : trainer === "native"
         ? {
           native: {
-            mode: input.protocol === "prompt-tuning" ? "prompt" : "full",
+            mode: nativeMode(input.protocol),
             bundle: nativeBase(base),
             outDir: dir,
             sampler,
@@ -309,6 +309,18 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
         ? `Adapted checkpoints come from ${pattern}; model selection on val (GLIP keeps the best-on-val checkpoint) happened where they were trained. Each is evaluated on ${
           input.tasks[0]?.split ?? "test"
         }.`
+        : trainer === "native" && input.protocol === "linear-probe"
+        ? `Linear-probed by the suite's native trainer (GLIP's linear_prob override: image backbone, FPN, ` +
+          `language backbone and the DyHead tower with its fusion frozen; trained are the head parameters ` +
+          `whose names contain bbox_pred, centerness, dot_product_projection_text, log_scale, bias_lang or ` +
+          `bias0; the fine-tuning command's AdamW lr 1e-4, biases x2 lr without weight decay, weight decay ` +
+          `0.05, batch 4 by gradient accumulation, multi-scale short side and flip, grad clip 1.0, plateau ` +
+          `and early stopping on val AP${
+            epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
+          }) in float32 where GLIP uses AMP; GLIP's README gives no linear-probe command, so its ` +
+          `hyper-parameters are the full-tuning command's with the override changed; ${
+            kShotWords(fewShotSource, sampler)
+          }; the best-on-val model is evaluated on ${input.tasks[0]?.split ?? "test"}.`
         : trainer === "native" && input.protocol !== "prompt-tuning"
         ? `Fully tuned by the suite's native trainer (GLIP's full override: AdamW lr 1e-4, language backbone 1e-5, ` +
           `biases x2 lr without weight decay, weight decay 0.05, Swin patch embedding and stage 1 frozen, batch 4 by ` +
@@ -346,6 +358,13 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     input.log(`run record: ${join(dir, "run.json")}`);
   }
   return records;
+}
+
+/** The native trainer of an adapting protocol. */
+function nativeMode(protocol: string): NativeMode {
+  if (protocol === "prompt-tuning") return "prompt";
+  if (protocol === "linear-probe") return "linear-probe";
+  return "full";
 }
 
 /** The record's words for where the k-shot images came from. */

@@ -65,7 +65,7 @@ import { checkReferenceKey } from "../reports/comparison.ts";
 export interface BenchOptions {
   /** A registered suite with the detection runner (odinw, coco, lvis, flickr30k, plugins). */
   suite: string;
-  /** zero-shot, few-shot or prompt-tuning. @default "zero-shot" */
+  /** zero-shot, few-shot, prompt-tuning or linear-probe. @default "zero-shot" */
   protocol?: string;
   /** Engines to run, each over every model. @default ["onnx"] */
   engines?: string[];
@@ -160,9 +160,11 @@ export interface BenchResult {
 
 /** The checks of the adapting protocols' options; returns the trainer that applies. */
 function adaptationSource(options: BenchOptions, protocol: string, adapts: boolean) {
-  // prompt tuning runs natively unless adapted weights come from elsewhere
+  // prompt tuning and linear probing run natively unless adapted weights come from elsewhere
   const trainer = options.trainer ??
-    (protocol === "prompt-tuning" && !options.checkpoints ? "native" : undefined);
+    ((protocol === "prompt-tuning" || protocol === "linear-probe") && !options.checkpoints
+      ? "native"
+      : undefined);
   if (adapts && options.checkpoints && trainer) {
     throw new UsageError("bench: give either --checkpoints or --trainer, not both");
   }
@@ -171,8 +173,8 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
       `bench: the ${protocol} protocol needs adapted weights: give --checkpoints 'DIR/{task}/{shots}_{seed}.pth' ` +
         `(checkpoints trained elsewhere), --trainer 'COMMAND {task} {shots} {seed} {train_json} {out}' ` +
         `(an external trainer run per cell, e.g. GLIP's tools/finetune.py)` +
-        (protocol === "prompt-tuning"
-          ? ` or --trainer native (the suite's own prompt tuning)`
+        (protocol === "prompt-tuning" || protocol === "linear-probe"
+          ? ` or --trainer native (the suite's own ${protocol})`
           : ""),
     );
   }

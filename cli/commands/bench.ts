@@ -45,7 +45,7 @@ Options:
   --engine LIST        engines to run (default onnx); see 'deno task list engines'
   --model LIST         bundle folders or .pth checkpoints (exported on first use and cached)
   --model-config NAME  architecture of .pth models (default glip-t)
-  --protocol NAME      zero-shot (default), few-shot, prompt-tuning
+  --protocol NAME      zero-shot (default), few-shot, prompt-tuning, linear-probe
   --tasks LIST         task names (default: all of the set)
   --set NAME           odinw13 (default) or odinw35
   --prompt NAME        raw (odinw_13 names, default) or engineered (odinw_35 prompts)
@@ -60,14 +60,16 @@ Options:
   --threads N          CPU threads per engine
   --dtype fp32|fp16    compute precision (fp16: webgpu on adapters with shader-f16)
   --allow-cpu-fallback let GPU engines run nodes on the CPU (reported in the run record)
-  --checkpoints PAT    (few-shot, prompt-tuning) adapted checkpoints or bundles, e.g.
+  --checkpoints PAT    (adapting protocols) adapted checkpoints or bundles, e.g.
                        'ckpts/{task}/{shots}_{seed}.pth', evaluated on --split (default test)
-  --trainer CMD        (few-shot, prompt-tuning) an external trainer run once per cell, e.g.
+  --trainer CMD        (adapting protocols) an external trainer run once per cell, e.g.
                        'python tools/finetune.py ... {task} {shots} {seed} {train_json} {val_json} {out}';
                        it leaves a checkpoint in {out} (bundle folder, .pth, .safetensors)
   --trainer native     the suite's own GLIP tuning of --model, best-on-val: prompt-tuning (its
-                       default; AdamW lr 0.05, wd 0.25) or few-shot (full model; lr 1e-4, language
-                       1e-5, wd 0.05); batch 4, multi-scale + flip, plateau and early stopping
+                       default; AdamW lr 0.05, wd 0.25), few-shot (full model; lr 1e-4, language
+                       1e-5, wd 0.05) or linear-probe (its default; GLIP's linear_prob: only the
+                       box, centerness and text-projection layers train; lr 1e-4, wd 0.05);
+                       batch 4, multi-scale + flip, plateau and early stopping
   --epochs N           (--trainer native) at most N epochs (GLIP: 200, with early stopping)
   --sampler NAME       k-shot sampler for --trainer: seeded (COCODataset, default) or sorted
                        (CocoGrounding, GLIP's README path: the same images for every seed)

@@ -54,8 +54,10 @@ import {
   type ProgressReporter,
   runInference,
   scoreTask,
+  storedDetections,
   taskResult,
 } from "./runner.ts";
+import { isServerEvaluated, SERVER_ONLY_NOTE, writeTestDevSubmission } from "./coco_test_dev.ts";
 import type { Shard } from "./shard.ts";
 import type { DetectionSuite, DetectionTask } from "./suite.ts";
 import { pathExists } from "../core/fs.ts";
@@ -254,6 +256,19 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     adapts,
     log,
   });
+  if (inputs.tasks.some(isServerEvaluated)) {
+    if (adapts) {
+      throw new UsageError(
+        `bench: ${protocol} reports the adapted model on a scored split; COCO test-dev is scored only ` +
+          "by the evaluation server: run it with --protocol zero-shot",
+      );
+    }
+    if (options.shard) {
+      throw new UsageError(
+        "bench: COCO test-dev runs unsharded: its submission zip holds every image's detections",
+      );
+    }
+  }
   let outDir = options.outDir;
   if (outDir) await Deno.mkdir(outDir, { recursive: true });
   else outDir = await claimNewRunDir(defaultRunDirBase(suite.name));
@@ -433,7 +448,9 @@ async function runOne(input: {
   }
   const taskResults = [];
   for (const task of prepared) {
-    taskResults.push(taskResult(task, shard ? undefined : await scoreTask(task), dir));
+    // test-dev has no public annotations: the evaluation server scores it, nothing here does
+    const scored = !shard && !isServerEvaluated(task.task);
+    taskResults.push(taskResult(task, scored ? await scoreTask(task) : undefined, dir));
   }
   const timings = await segments.finish();
   const record = await buildRunRecord({
@@ -453,6 +470,17 @@ async function runOne(input: {
     command: input.command,
     reference: options.reference,
   });
+  const serverTasks = prepared.filter((p) => isServerEvaluated(p.task));
+  for (const task of serverTasks) {
+    const zip = await writeTestDevSubmission(
+      join(dir, "submission"),
+      model.label,
+      await storedDetections([task.detectionsFile], task.imageIds),
+    );
+    record.summary.metric = "none: COCO test-dev is scored by the evaluation server";
+    record.settings.deliberateDifferences.push(`${SERVER_ONLY_NOTE}: ${zip}`);
+    input.log(`${SERVER_ONLY_NOTE}: ${zip}`);
+  }
   await writeRunRecord(recordPath, record);
   await writeEvaluatorFiles(prepared);
   if (input.suite.name === "odinw" && !shard) {

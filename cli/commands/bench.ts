@@ -49,7 +49,10 @@ Options:
   --tasks LIST         task names (default: all of the set)
   --set NAME           odinw13 (default) or odinw35
   --prompt NAME        raw (odinw_13 names, default) or engineered (odinw_35 prompts)
-  --split NAME         split to evaluate (default: GLIP's zero-shot split; test for fine-tuning)
+  --split NAME         split to evaluate (default: GLIP's zero-shot split; test for fine-tuning);
+                       coco --split test-dev runs image_info_test-dev2017.json and writes
+                       submission/detections_test-dev2017_<alg>_results.zip for the COCO server
+                       (no metric is computed locally)
   --data DIR           data root (default: $GLIP_BENCH_DATA, then ./DATASET)
   --demo               run the embedded demo (synthetic ODinW-shaped data, the nano demo model)
   --out DIR            run folder (default: a new runs/<suite>-<date>, -2, -3, ...)

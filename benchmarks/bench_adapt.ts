@@ -251,16 +251,21 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     }
     if (input.suite.name === "odinw") {
       for (const [shots, byTask] of adaptation.detections) {
-        const single = shots === "all" && seeds.length === 1;
-        await writeLeaderboard(
-          dir,
-          input.tasks,
-          single
-            ? Object.fromEntries(Object.entries(byTask).map(([t, s]) => [t, s[String(seeds[0])]]))
-            : byTask,
-          input.log,
-          shots === "all" ? "all" : Number(shots),
-        );
+        if (shots !== "all") {
+          await writeLeaderboard(dir, input.tasks, byTask, input.log, Number(shots));
+          continue;
+        }
+        // the leaderboard's full-shot file holds one model's results per dataset: one file per
+        // seed (in its own folder when there are several), never seeds folded into one
+        for (const seed of seeds) {
+          await writeLeaderboard(
+            seeds.length === 1 ? dir : join(dir, `seed-${seed}`),
+            input.tasks,
+            Object.fromEntries(Object.entries(byTask).map(([t, s]) => [t, s[String(seed)]])),
+            input.log,
+            "all",
+          );
+        }
       }
     }
     const taskResults = adaptation.tasks.map((t) => ({ ...t, result: zeroShot.get(t.name) }));

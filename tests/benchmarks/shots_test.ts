@@ -59,12 +59,13 @@ Deno.test("runBenchmark refuses shots 0 before touching the run folder", async (
   await assertRejects(() => Deno.stat(out), Deno.errors.NotFound);
 });
 
-Deno.test("--shots all with --checkpoints: {shots} is 'all', the summary and leaderboard file are full-data", async () => {
+Deno.test("--shots all with --checkpoints: {shots} is 'all', the summary and leaderboard files are full-data", async () => {
   const nano = await nanoBundle(1);
   const checkpoints = await makeTestDir({ prefix: "ckpts-all-" });
   for (const task of ["DemoShapes", "DemoColors"]) {
     await Deno.mkdir(join(checkpoints, task), { recursive: true });
     await Deno.symlink(nano.dir, join(checkpoints, task, "all_3"));
+    await Deno.symlink(nano.dir, join(checkpoints, task, "all_30"));
   }
   const out = await makeTestDir();
   const result = await runBenchmark({
@@ -72,7 +73,7 @@ Deno.test("--shots all with --checkpoints: {shots} is 'all', the summary and lea
     demo: true,
     protocol: "few-shot",
     shots: ["all"],
-    seeds: [3],
+    seeds: [3, 30],
     checkpoints: join(checkpoints, "{task}", "{shots}_{seed}"),
     limit: 1,
     outDir: out,
@@ -81,11 +82,17 @@ Deno.test("--shots all with --checkpoints: {shots} is 'all', the summary and lea
   assertEquals(Object.keys(record.summary.byShots ?? {}), ["all"]);
   assertEquals(record.summary.metric, "AP (full data, mean over seeds)");
   assertEquals(record.settings.shots, ["all"]);
-  for (const task of record.tasks) assertEquals(task.cells?.map((c) => c.shots), ["all"]);
-  // one seed of full data: the leaderboard's zero-/full-shot format, dataset -> results
-  const full = JSON.parse(
-    await Deno.readTextFile(join(out, "leaderboard", "all_predictions_fullshot.json")),
-  );
-  assertEquals(Object.keys(full), ["DemoShapes", "DemoColors"]);
-  assertEquals(Array.isArray(full.DemoShapes), true);
+  for (const task of record.tasks) {
+    assertEquals(task.cells?.map((c) => `${c.shots}_${c.seed}`), ["all_3", "all_30"]);
+  }
+  // the leaderboard's full-shot format (dataset -> results) holds one model: a file per seed
+  for (const seed of [3, 30]) {
+    const full = JSON.parse(
+      await Deno.readTextFile(
+        join(out, `seed-${seed}`, "leaderboard", "all_predictions_fullshot.json"),
+      ),
+    );
+    assertEquals(Object.keys(full), ["DemoShapes", "DemoColors"]);
+    assertEquals(Array.isArray(full.DemoShapes), true);
+  }
 });

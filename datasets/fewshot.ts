@@ -75,9 +75,10 @@ export async function preparedFewShotCell(
         `for ODinW tasks only); use --fewshot-source sampled`,
     );
   }
-  const fill = (pattern: string) =>
-    pattern.replaceAll("{shots}", String(shots)).replaceAll("{seed}", String(seed));
-  const cell = { train: fill(patterns.train), val: fill(patterns.val) };
+  const cell = {
+    train: fillFewShotPattern(patterns.train, shots, seed),
+    val: fillFewShotPattern(patterns.val, shots, seed),
+  };
   for (const [split, path] of Object.entries(cell)) {
     let isFile = false;
     try {
@@ -238,7 +239,12 @@ export function preparedFewShotPath(
       })`,
     );
   }
-  return join(root, pattern.replace("{shots}", String(shots)).replace("{seed}", String(seed)));
+  return join(root, fillFewShotPattern(pattern, shots, seed));
+}
+
+/** A prepared-file pattern with `{shots}` and `{seed}` filled in. */
+function fillFewShotPattern(pattern: string, shots: number, seed: number | bigint): string {
+  return pattern.replaceAll("{shots}", String(shots)).replaceAll("{seed}", String(seed));
 }
 
 /**

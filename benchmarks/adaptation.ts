@@ -24,14 +24,70 @@ import {
   type NativeMode,
   type NativeTrainerOptions,
   trainFullCell,
+  trainLinearProbeCell,
   trainPromptCell,
 } from "./native_trainer.ts";
 
-/** Fills a checkpoint pattern: `{task}`, `{shots}`, `{seed}`. */
+/** A shot count: k images per category (k >= 1), or `"all"`, GLIP's full-data setting (`0_200_1`). */
+export type Shots = number | "all";
+
+/**
+ * Checks the shot counts of an adapting protocol: integers >= 1 or `"all"`. Zero shots is the
+ * zero-shot protocol, which is refused with a pointer to it (GLIP's `0` in `{shot}_{epoch}_{copy}`
+ * means full data, a meaning too easy to confuse to accept).
+ *
+ * @throws {UsageError} naming the flag and the value.
+ */
+export function checkShots(shots: readonly Shots[], flag = "--shots"): void {
+  if (shots.length === 0) throw new UsageError(`bench: ${flag} names no shot count`);
+  for (const k of shots) {
+    if (k === "all") continue;
+    if (k === 0) {
+      throw new UsageError(
+        `bench: ${flag} 0 is the zero-shot protocol: run --protocol zero-shot (no adaptation), ` +
+          `or give shot counts >= 1, or 'all' for GLIP's full-data tuning`,
+      );
+    }
+    if (!Number.isInteger(k) || k < 1) {
+      throw new UsageError(
+        `bench: ${flag} takes integers >= 1 or 'all' (got ${JSON.stringify(k)})`,
+      );
+    }
+  }
+  const seen = new Set(shots.map(String));
+  if (seen.size !== shots.length) {
+    throw new UsageError(`bench: ${flag} names a shot count twice (got ${shots.join(",")})`);
+  }
+}
+
+/**
+ * Parses shot counts as given on the command line (`1,3,all`) and checks them with
+ * {@link checkShots}.
+ */
+export function parseShots(items: readonly string[], flag = "--shots"): Shots[] {
+  const shots = items.map((item): Shots => {
+    const trimmed = item.trim();
+    if (trimmed.toLowerCase() === "all") return "all";
+    const value = Number(trimmed);
+    if (trimmed === "" || !Number.isInteger(value)) {
+      throw new UsageError(`bench: ${flag} takes integers >= 1 or 'all' (got '${item}')`);
+    }
+    return value;
+  });
+  checkShots(shots, flag);
+  return shots;
+}
+
+/** The shot count a run's headline reports: `"all"` when it ran, else the largest k. */
+export function headlineShots(shots: readonly Shots[]): Shots {
+  return shots.includes("all") ? "all" : Math.max(...(shots as number[]));
+}
+
+/** Fills a checkpoint pattern: `{task}`, `{shots}` (`all` for full data), `{seed}`. */
 export function checkpointPath(
   pattern: string,
   task: string,
-  shots: number | "all",
+  shots: Shots,
   seed: number,
 ): string {
   return pattern.replaceAll("{task}", task).replaceAll("{shots}", String(shots)).replaceAll(
@@ -43,7 +99,7 @@ export function checkpointPath(
 /** What the adaptation run needs. */
 export interface AdaptationOptions {
   tasks: DetectionTask[];
-  shots: (number | "all")[];
+  shots: Shots[];
   seeds: number[];
   /**
    * Where the adapted weights come from: a checkpoint pattern, an external trainer, or the
@@ -102,9 +158,12 @@ export async function runAdaptation(
       engineOptions: options.engineOptions,
       timer: options.timer,
     };
-    const trained = source.native.mode === "full"
-      ? await trainFullCell({ task, shots, seed }, native)
-      : await trainPromptCell({ task, shots, seed }, native);
+    const train = {
+      "full": trainFullCell,
+      "linear-probe": trainLinearProbeCell,
+      "prompt": trainPromptCell,
+    }[source.native.mode];
+    const trained = await train({ task, shots, seed }, native);
     const { manifest } = source.native.bundle;
     return {
       path: trained.checkpoint,

@@ -6,18 +6,25 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import { engines } from "../core/registries.ts";
 import type { Dtype, EngineDescription } from "../engines/engine.ts";
-import type { FewShotSampler } from "../datasets/fewshot.ts";
+import { type FewShotSampler, type KShotSource, preparedFewShotCell } from "../datasets/fewshot.ts";
+import { sha256File } from "../core/hash.ts";
 import type { ModelBundle } from "../models/bundle.ts";
-import { checkpointPath, runAdaptation, summarizeByShots } from "./adaptation.ts";
+import {
+  checkpointPath,
+  headlineShots,
+  runAdaptation,
+  type Shots,
+  summarizeByShots,
+} from "./adaptation.ts";
 import type { BenchModel } from "./bench_inputs.ts";
 import { buildRunRecord, writeLeaderboard } from "./bench_record.ts";
 import type { BenchRun } from "./bench_run.ts";
 import { resolveModel } from "./models.ts";
-import { trainingRuntime } from "./native_trainer.ts";
+import { type NativeMode, trainingRuntime } from "./native_trainer.ts";
 import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
 import { RunSegments } from "./run_segments.ts";
 import {
@@ -44,10 +51,12 @@ export interface AdaptedBenchInput {
   rootPath: string;
   trainer?: string;
   sampler: FewShotSampler;
+  /** Where the trainers' k-shot images come from. @default "sampled" */
+  fewShotSource?: KShotSource;
   dtype: Dtype;
   checkpoints?: string;
   epochs?: number;
-  shots?: number[];
+  shots?: Shots[];
   seeds?: number[];
   limit?: number;
   threads?: number;
@@ -98,6 +107,12 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     }
     return base.bundle;
   };
+  const fewShotSource = input.fewShotSource ?? "sampled";
+  // GLIP's prepared files: all present before anything runs, and their digests in the
+  // fingerprint, so a resume with changed files is refused.
+  const preparedFiles = fewShotSource === "prepared"
+    ? await preparedFileDigests(input.tasks, shots, seeds, input.rootPath)
+    : undefined;
   const records: BenchRun[] = [];
   for (const engineName of input.engineNames) {
     const dir = input.engineNames.length > 1 ? join(input.outDir, engineName) : input.outDir;
@@ -151,6 +166,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           checkpoints: pattern ?? null,
           trainer: trainer ?? null,
           sampler,
+          ...(fewShotSource === "prepared" ? { fewShotSource, preparedFiles } : {}),
         },
         request: {
           suite: input.suite.name,
@@ -202,15 +218,18 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       source: pattern ? { pattern } : trainer === "native"
         ? {
           native: {
-            mode: input.protocol === "prompt-tuning" ? "prompt" : "full",
+            mode: nativeMode(input.protocol),
             bundle: nativeBase(base),
             outDir: dir,
             sampler,
+            fewShotSource,
             overrides: epochs === undefined ? {} : { maxEpochs: epochs },
             log: input.log,
           },
         }
-        : { trainer: { template: trainer!, outDir: dir, sampler, log: input.log } },
+        : {
+          trainer: { template: trainer!, outDir: dir, sampler, fewShotSource, log: input.log },
+        },
       factory,
       engineOptions,
       resolveModel: (spec) => resolveModel(spec, input.modelConfig ?? "glip-t", input.log),
@@ -235,16 +254,21 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     }
     if (input.suite.name === "odinw") {
       for (const [shots, byTask] of adaptation.detections) {
-        const single = shots === "all" && seeds.length === 1;
-        await writeLeaderboard(
-          dir,
-          input.tasks,
-          single
-            ? Object.fromEntries(Object.entries(byTask).map(([t, s]) => [t, s[String(seeds[0])]]))
-            : byTask,
-          input.log,
-          shots === "all" ? "all" : Number(shots),
-        );
+        if (shots !== "all") {
+          await writeLeaderboard(dir, input.tasks, byTask, input.log, Number(shots));
+          continue;
+        }
+        // the leaderboard's full-shot file holds one model's results per dataset: one file per
+        // seed (in its own folder when there are several), never seeds folded into one
+        for (const seed of seeds) {
+          await writeLeaderboard(
+            seeds.length === 1 ? dir : join(dir, `seed-${seed}`),
+            input.tasks,
+            Object.fromEntries(Object.entries(byTask).map(([t, s]) => [t, s[String(seed)]])),
+            input.log,
+            "all",
+          );
+        }
       }
     }
     const taskResults = adaptation.tasks.map((t) => ({ ...t, result: zeroShot.get(t.name) }));
@@ -277,21 +301,34 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       reference: input.reference,
     });
     const byShots = summarizeByShots(taskResults);
-    const largest = String(Math.max(...shots));
+    const largest = String(headlineShots(shots));
     record.summary = {
       ...record.summary,
       mean: byShots[largest]?.mean ?? -1,
-      metric: `AP (${largest}-shot, mean over seeds)`,
+      metric: `AP (${largest === "all" ? "full data" : `${largest}-shot`}, mean over seeds)`,
       byShots,
     };
     record.settings.shots = shots;
     record.settings.seeds = seeds;
+    if (!pattern) record.settings.fewShotSource = fewShotSource;
     record.settings.split = input.tasks.map((t) => `${t.name}:${t.split}`).join(", ");
     record.settings.deliberateDifferences.push(
       pattern
         ? `Adapted checkpoints come from ${pattern}; model selection on val (GLIP keeps the best-on-val checkpoint) happened where they were trained. Each is evaluated on ${
           input.tasks[0]?.split ?? "test"
         }.`
+        : trainer === "native" && input.protocol === "linear-probe"
+        ? `Linear-probed by the suite's native trainer (GLIP's linear_prob override: image backbone, FPN, ` +
+          `language backbone and the DyHead tower with its fusion frozen; trained are the head parameters ` +
+          `whose names contain bbox_pred, centerness, dot_product_projection_text, log_scale, bias_lang or ` +
+          `bias0; the fine-tuning command's AdamW lr 1e-4, biases x2 lr without weight decay, weight decay ` +
+          `0.05, batch 4 by gradient accumulation, multi-scale short side and flip, grad clip 1.0, plateau ` +
+          `and early stopping on val AP${
+            epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
+          }) in float32 where GLIP uses AMP; GLIP's README gives no linear-probe command, so its ` +
+          `hyper-parameters are the full-tuning command's with the override changed; ${
+            kShotWords(fewShotSource, sampler)
+          }; the best-on-val model is evaluated on ${input.tasks[0]?.split ?? "test"}.`
         : trainer === "native" && input.protocol !== "prompt-tuning"
         ? `Fully tuned by the suite's native trainer (GLIP's full override: AdamW lr 1e-4, language backbone 1e-5, ` +
           `biases x2 lr without weight decay, weight decay 0.05, Swin patch embedding and stage 1 frozen, batch 4 by ` +
@@ -299,25 +336,22 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           `${
             epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
           }) in float32 where GLIP uses AMP; ` +
-          `Swin's relative position bias stays frozen (our graphs hold it expanded); k-shot images from GLIP's ${sampler} ` +
-          `sampler; the best-on-val model is evaluated on ${input.tasks[0]?.split ?? "test"}.`
+          `Swin's relative position bias stays frozen (our graphs hold it expanded); ${
+            kShotWords(fewShotSource, sampler)
+          }; the best-on-val model is evaluated on ${input.tasks[0]?.split ?? "test"}.`
         : trainer === "native"
         ? `Prompt-tuned by the suite's native trainer (GLIP's language_prompt_v2: AdamW lr 0.05, weight decay 0.25, ` +
           `batch 4 by gradient accumulation, multi-scale short side and flip, grad clip 1.0, plateau and early stopping on val AP` +
           `${
             epochs === undefined ? "" : `, at most ${epochs} epochs instead of 200`
-          }) in float32 where GLIP uses AMP, on k-shot ` +
-          `images from GLIP's ${sampler} sampler; the best-on-val prompt is evaluated on ${
-            input.tasks[0]?.split ?? "test"
-          }.`
-        : `Adapted by the external trainer '${trainer}' on k-shot training files from GLIP's ${sampler} sampler ` +
-          `(${
-            sampler === "seeded"
-              ? "COCODataset: shuffled by the seed"
-              : "CocoGrounding, the README's _grounding path: the same images for every seed"
-          }); model selection is the trainer's; each checkpoint is evaluated on ${
-            input.tasks[0]?.split ?? "test"
-          }.`,
+          }) in float32 where GLIP uses AMP; ${
+            kShotWords(fewShotSource, sampler)
+          }; the best-on-val prompt is evaluated on ${input.tasks[0]?.split ?? "test"}.`
+        : `Adapted by the external trainer '${trainer}'; ${
+          kShotWords(fewShotSource, sampler)
+        }; model selection is the trainer's; each checkpoint is evaluated on ${
+          input.tasks[0]?.split ?? "test"
+        }.`,
     );
     if (trainer === "native") {
       record.settings.deliberateDifferences.push(
@@ -332,4 +366,50 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     input.log(`run record: ${join(dir, "run.json")}`);
   }
   return records;
+}
+
+/** The native trainer of an adapting protocol. */
+function nativeMode(protocol: string): NativeMode {
+  if (protocol === "prompt-tuning") return "prompt";
+  if (protocol === "linear-probe") return "linear-probe";
+  return "full";
+}
+
+/** The record's words for where the k-shot images came from. */
+function kShotWords(source: KShotSource, sampler: FewShotSampler): string {
+  if (source === "prepared") {
+    return "k-shot images from GLIP's prepared fewshot_train_shot{k}_seed{s}.json files " +
+      "(--use_prepared_data, the ODinW challenge's subsets), model selection on the matching " +
+      "fewshot_val files (GLIP evaluates the 1- and 3-shot val 4 times over, GENERAL_COPY_TEST 4; " +
+      "the suite evaluates it once)";
+  }
+  return `k-shot images drawn by GLIP's ${sampler} sampler (${
+    sampler === "seeded"
+      ? "COCODataset: shuffled by the seed"
+      : "CocoGrounding, the README's _grounding path: the same images for every seed"
+  }) from the train split, model selection on the full val split`;
+}
+
+/**
+ * The prepared k-shot files of every (task, shots, seed) cell, by path relative to the data root,
+ * with their sha256; a task without them or a missing file fails before anything runs.
+ */
+async function preparedFileDigests(
+  tasks: DetectionTask[],
+  shots: Shots[],
+  seeds: number[],
+  root: string,
+): Promise<Record<string, string>> {
+  const digests: Record<string, string> = {};
+  for (const task of tasks) {
+    for (const k of shots) {
+      for (const seed of seeds) {
+        const cell = await preparedFewShotCell(task, k, seed);
+        for (const path of [cell.train, cell.val]) {
+          digests[relative(resolve(root), resolve(path))] = await sha256File(path);
+        }
+      }
+    }
+  }
+  return digests;
 }

@@ -22,7 +22,12 @@ import { UsageError } from "../core/errors.ts";
 import { engines, protocols, registerBuiltins, suites } from "../core/registries.ts";
 import { unknownNameMessage } from "../core/did_you_mean.ts";
 import type { Dtype } from "../engines/engine.ts";
-import { FEW_SHOT_SAMPLERS, type FewShotSampler } from "../datasets/fewshot.ts";
+import {
+  FEW_SHOT_SAMPLERS,
+  type FewShotSampler,
+  K_SHOT_SOURCES,
+  type KShotSource,
+} from "../datasets/fewshot.ts";
 import { type BenchModel, resolveBenchInputs } from "./bench_inputs.ts";
 import {
   buildRunRecord,
@@ -31,6 +36,7 @@ import {
   zeroShotSubmission,
 } from "./bench_record.ts";
 import { runAdaptedBenchmark } from "./bench_adapt.ts";
+import { checkShots, type Shots } from "./adaptation.ts";
 import { checkTrainerTemplate } from "./external_trainer.ts";
 import { acquireRunLock } from "./run_lock.ts";
 import { claimNewRunDir, defaultRunDirBase } from "./run_folder.ts";
@@ -48,8 +54,10 @@ import {
   type ProgressReporter,
   runInference,
   scoreTask,
+  storedDetections,
   taskResult,
 } from "./runner.ts";
+import { isServerEvaluated, SERVER_ONLY_NOTE, writeTestDevSubmission } from "./coco_test_dev.ts";
 import type { Shard } from "./shard.ts";
 import type { DetectionSuite, DetectionTask } from "./suite.ts";
 import { pathExists } from "../core/fs.ts";
@@ -59,7 +67,7 @@ import { checkReferenceKey } from "../reports/comparison.ts";
 export interface BenchOptions {
   /** A registered suite with the detection runner (odinw, coco, lvis, flickr30k, plugins). */
   suite: string;
-  /** zero-shot, few-shot or prompt-tuning. @default "zero-shot" */
+  /** zero-shot, few-shot, prompt-tuning or linear-probe. @default "zero-shot" */
   protocol?: string;
   /** Engines to run, each over every model. @default ["onnx"] */
   engines?: string[];
@@ -101,8 +109,18 @@ export interface BenchOptions {
   epochs?: number;
   /** k-shot sampler of the trainers. @default "seeded" */
   sampler?: FewShotSampler;
-  /** Shots of the adapting protocols. @default [1, 3, 5, 10] */
-  shots?: number[];
+  /**
+   * Where the trainers' k-shot images come from: `sampled` by `sampler` from the train split, or
+   * GLIP's `prepared` `fewshot_{train,val}_shot{k}_seed{s}.json` files (selection on their k-shot
+   * val). @default "sampled"
+   */
+  fewShotSource?: KShotSource;
+  /**
+   * Shots of the adapting protocols: integers >= 1, or `"all"` (GLIP's full-data tuning, with its
+   * patience 2 and 4 and one copy per epoch). 0 is refused: that is `protocol: "zero-shot"`.
+   * @default [1, 3, 5, 10]
+   */
+  shots?: Shots[];
   /** Seeds of the adapting protocols. @default [3, 30, 300] */
   seeds?: number[];
   /**
@@ -146,9 +164,11 @@ export interface BenchResult {
 
 /** The checks of the adapting protocols' options; returns the trainer that applies. */
 function adaptationSource(options: BenchOptions, protocol: string, adapts: boolean) {
-  // prompt tuning runs natively unless adapted weights come from elsewhere
+  // prompt tuning and linear probing run natively unless adapted weights come from elsewhere
   const trainer = options.trainer ??
-    (protocol === "prompt-tuning" && !options.checkpoints ? "native" : undefined);
+    ((protocol === "prompt-tuning" || protocol === "linear-probe") && !options.checkpoints
+      ? "native"
+      : undefined);
   if (adapts && options.checkpoints && trainer) {
     throw new UsageError("bench: give either --checkpoints or --trainer, not both");
   }
@@ -157,12 +177,13 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
       `bench: the ${protocol} protocol needs adapted weights: give --checkpoints 'DIR/{task}/{shots}_{seed}.pth' ` +
         `(checkpoints trained elsewhere), --trainer 'COMMAND {task} {shots} {seed} {train_json} {out}' ` +
         `(an external trainer run per cell, e.g. GLIP's tools/finetune.py)` +
-        (protocol === "prompt-tuning"
-          ? ` or --trainer native (the suite's own prompt tuning)`
+        (protocol === "prompt-tuning" || protocol === "linear-probe"
+          ? ` or --trainer native (the suite's own ${protocol})`
           : ""),
     );
   }
   if (trainer && trainer !== "native") checkTrainerTemplate(trainer);
+  if (adapts && options.shots !== undefined) checkShots(options.shots);
   if (options.epochs !== undefined && trainer !== "native") {
     throw new UsageError("bench: --epochs applies to --trainer native only");
   }
@@ -170,7 +191,28 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
   if (!FEW_SHOT_SAMPLERS.includes(sampler)) {
     throw new UsageError(unknownNameMessage("sampler", sampler, [...FEW_SHOT_SAMPLERS]));
   }
-  return { trainer, sampler };
+  const fewShotSource = options.fewShotSource ?? "sampled";
+  if (!K_SHOT_SOURCES.includes(fewShotSource)) {
+    throw new UsageError(unknownNameMessage("fewshot-source", fewShotSource, [...K_SHOT_SOURCES]));
+  }
+  if (fewShotSource === "prepared" && !(adapts && trainer)) {
+    throw new UsageError(
+      "bench: --fewshot-source prepared picks the images a trainer adapts on: it applies to " +
+        "--trainer (native or a command) with an adapting protocol only",
+    );
+  }
+  if (fewShotSource === "prepared" && options.sampler !== undefined) {
+    throw new UsageError(
+      "bench: --sampler draws k-shot images; --fewshot-source prepared reads them from GLIP's files: give one",
+    );
+  }
+  if (fewShotSource === "prepared" && options.shots?.includes("all")) {
+    throw new UsageError(
+      "bench: --shots all trains on the whole train split; GLIP's prepared files are k-shot " +
+        "subsets: drop 'all' or use --fewshot-source sampled",
+    );
+  }
+  return { trainer, sampler, fewShotSource };
 }
 
 /**
@@ -191,7 +233,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   const detectionSuite = suite;
   const protocol = options.protocol ?? "zero-shot";
   const { adapts } = await protocols.get(protocol);
-  const { trainer, sampler } = adaptationSource(options, protocol, adapts);
+  const { trainer, sampler, fewShotSource } = adaptationSource(options, protocol, adapts);
   const dtype = options.dtype ?? "fp32";
   if (dtype !== "fp32" && dtype !== "fp16") {
     throw new UsageError(`bench: --dtype is fp32 or fp16 (got '${dtype}')`);
@@ -216,6 +258,19 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     adapts,
     log,
   });
+  if (inputs.tasks.some(isServerEvaluated)) {
+    if (adapts) {
+      throw new UsageError(
+        `bench: ${protocol} reports the adapted model on a scored split; COCO test-dev is scored only ` +
+          "by the evaluation server: run it with --protocol zero-shot",
+      );
+    }
+    if (options.shard) {
+      throw new UsageError(
+        "bench: COCO test-dev runs unsharded: its submission zip holds every image's detections",
+      );
+    }
+  }
   let outDir = options.outDir;
   if (outDir) await Deno.mkdir(outDir, { recursive: true });
   else outDir = await claimNewRunDir(defaultRunDirBase(suite.name));
@@ -241,6 +296,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
         protocol,
         trainer,
         sampler,
+        fewShotSource,
         dtype,
         engineNames,
         tasks: inputs.tasks,
@@ -395,7 +451,9 @@ async function runOne(input: {
   }
   const taskResults = [];
   for (const task of prepared) {
-    taskResults.push(taskResult(task, shard ? undefined : await scoreTask(task), dir));
+    // test-dev has no public annotations: the evaluation server scores it, nothing here does
+    const scored = !shard && !isServerEvaluated(task.task);
+    taskResults.push(taskResult(task, scored ? await scoreTask(task) : undefined, dir));
   }
   const timings = await segments.finish();
   const record = await buildRunRecord({
@@ -415,6 +473,17 @@ async function runOne(input: {
     command: input.command,
     reference: options.reference,
   });
+  const serverTasks = prepared.filter((p) => isServerEvaluated(p.task));
+  for (const task of serverTasks) {
+    const zip = await writeTestDevSubmission(
+      join(dir, "submission"),
+      model.label,
+      await storedDetections([task.detectionsFile], task.imageIds),
+    );
+    record.summary.metric = "none: COCO test-dev is scored by the evaluation server";
+    record.settings.deliberateDifferences.push(`${SERVER_ONLY_NOTE}: ${zip}`);
+    input.log(`${SERVER_ONLY_NOTE}: ${zip}`);
+  }
   await writeRunRecord(recordPath, record);
   await writeEvaluatorFiles(prepared);
   if (input.suite.name === "odinw" && !shard) {

@@ -18,7 +18,13 @@
 import { join } from "node:path";
 import { InputError, UsageError } from "../core/errors.ts";
 import { loadCocoJson } from "../datasets/coco_json.ts";
-import { type FewShotSampler, sampleFewShot, subsetCoco } from "../datasets/fewshot.ts";
+import {
+  type FewShotSampler,
+  type KShotSource,
+  preparedFewShotCell,
+  sampleFewShot,
+  subsetCoco,
+} from "../datasets/fewshot.ts";
 import type { DetectionTask } from "./suite.ts";
 import { pathExists } from "../core/fs.ts";
 import { permissionAdvice } from "../core/permissions.ts";
@@ -120,6 +126,11 @@ export interface TrainerOptions {
   /** Run folder; cells go to `trainer/<task>/<shots>_<seed>/`. */
   outDir: string;
   sampler: FewShotSampler;
+  /**
+   * `prepared`: `{train_json}` and `{val_json}` are GLIP's prepared k-shot files of the cell
+   * instead of a sampled subset and the full val split. @default "sampled"
+   */
+  fewShotSource?: KShotSource;
   log?: (line: string) => void;
 }
 
@@ -188,8 +199,11 @@ export async function trainCell(cell: TrainerCell, options: TrainerOptions): Pro
   const out = join(dir, "out");
   await Deno.remove(out, { recursive: true }).catch(() => {});
   await Deno.mkdir(out, { recursive: true });
-  const train = await loadCocoJson(task.trainAnnotationFile);
-  const imageIds = shots === "all"
+  const prepared = options.fewShotSource === "prepared"
+    ? await preparedFewShotCell(task, shots, seed)
+    : undefined;
+  const train = await loadCocoJson(prepared?.train ?? task.trainAnnotationFile);
+  const imageIds = shots === "all" || prepared
     ? train.images.map((image) => image.id)
     : sampleFewShot(train, shots, { sampler: options.sampler, seed });
   const trainJson = join(dir, "train.json");
@@ -199,7 +213,7 @@ export async function trainCell(cell: TrainerCell, options: TrainerOptions): Pro
     shots: String(shots),
     seed: String(seed),
     train_json: trainJson,
-    val_json: task.valAnnotationFile ?? task.annotationFile,
+    val_json: prepared?.val ?? task.valAnnotationFile ?? task.annotationFile,
     out,
   };
   const { script, args } = trainerScript(options.template, values);
@@ -222,7 +236,12 @@ export async function trainCell(cell: TrainerCell, options: TrainerOptions): Pro
   const checkpoint = await findCheckpoint(out);
   await Deno.writeTextFile(
     doneFile,
-    JSON.stringify({ checkpoint, command, images: imageIds.length, sampler: options.sampler }),
+    JSON.stringify({
+      checkpoint,
+      command,
+      images: imageIds.length,
+      ...(prepared ? { fewShotFiles: prepared } : { sampler: options.sampler }),
+    }),
   );
   return checkpoint;
 }

@@ -14,7 +14,13 @@ import * as ort from "onnxruntime-node";
 import { InputError, UsageError } from "../core/errors.ts";
 import type { Engine, EngineFactory, EngineOptions, ImageInput } from "../engines/engine.ts";
 import { type CocoDataset, loadCocoJson } from "../datasets/coco_json.ts";
-import { type FewShotSampler, hasValidAnnotation, sampleFewShot } from "../datasets/fewshot.ts";
+import {
+  type FewShotSampler,
+  hasValidAnnotation,
+  type KShotSource,
+  preparedFewShotCell,
+  sampleFewShot,
+} from "../datasets/fewshot.ts";
 import { bundleDigest, loadBundle, type ModelBundle } from "../models/bundle.ts";
 import { writeFileAtomic, writeViaTemporary } from "../core/atomic_file.ts";
 import { checkedBundleFile, checkedGraphFiles } from "../models/bundle_files.ts";
@@ -29,6 +35,7 @@ import {
   tuneFullModel,
 } from "../models/train/full_tuner.ts";
 import type { GlipArchitecture } from "../models/glip/config.ts";
+import { tuneLinearProbe } from "../models/train/linear_probe_tuner.ts";
 import { decodeImage, type RgbImage } from "../models/image/decode.ts";
 import { preprocessImage } from "../models/image/preprocess.ts";
 import { buildChunkedPrompts, type PromptChunk } from "../models/text/prompt.ts";
@@ -62,6 +69,12 @@ export interface NativeTrainerOptions {
   /** Run folder; cells go to `trainer/<task>/<shots>_<seed>/`. */
   outDir: string;
   sampler: FewShotSampler;
+  /**
+   * `prepared`: train on GLIP's `fewshot_train_shot{k}_seed{s}.json` and select on its
+   * `fewshot_val_...` file instead of sampling from the full train split and selecting on the
+   * full val split. @default "sampled"
+   */
+  fewShotSource?: KShotSource;
   /** Overrides of GLIP's settings (e.g. `maxEpochs` for a short run). */
   overrides?: Partial<PromptTuningSettings>;
   log?: (line: string) => void;
@@ -86,7 +99,7 @@ export interface NativeCellResult {
 }
 
 /** Which native trainer a protocol uses. */
-export type NativeMode = "prompt" | "full";
+export type NativeMode = "prompt" | "full" | "linear-probe";
 
 /**
  * Reads a prompt offset [T * D] from a checkpoint: ours (`prompt.safetensors`) or a GLIP
@@ -201,15 +214,20 @@ async function prepareCell(
   const arch = bundle.manifest.architecture as unknown as GlipArchitecture;
   const T = bundle.manifest.maxQueryLength;
 
-  // k-shot training images (GLIP drops images without a valid box)
-  const train = await loadCocoJson(task.trainAnnotationFile, { removeBackground: true });
+  // k-shot training images (GLIP drops images without a valid box): sampled from the train split,
+  // or every image of GLIP's prepared file, which then also replaces val for model selection
+  const prepared = options.fewShotSource === "prepared"
+    ? await preparedFewShotCell(task, shots, seed)
+    : undefined;
+  const trainFile = prepared?.train ?? task.trainAnnotationFile;
+  const train = await loadCocoJson(trainFile, { removeBackground: true });
   const imageIds =
-    (shots === "all"
+    (shots === "all" || prepared
       ? train.images.map((i) => i.id).sort((a, b) => a - b)
       : sampleFewShot(train, shots, { sampler: options.sampler, seed }))
       .filter((id) => hasValidAnnotation(train.annotationsByImage.get(id) ?? []));
   if (imageIds.length === 0) {
-    throw new InputError("no training image with a valid box", { file: task.trainAnnotationFile });
+    throw new InputError("no training image with a valid box", { file: trainFile });
   }
 
   // the task prompt and each category's tokens
@@ -256,8 +274,8 @@ async function prepareCell(
   // model selection on val with the run's engine
   const valTask: DetectionTask = {
     ...task,
-    split: "val",
-    annotationFile: task.valAnnotationFile,
+    split: prepared ? `val ${shots}-shot seed ${seed}` : "val",
+    annotationFile: prepared?.val ?? task.valAnnotationFile,
     imageRoot: task.valImageRoot ?? dirname(task.valAnnotationFile),
   };
   const valDir = join(dir, "val");
@@ -355,38 +373,40 @@ export async function writeDone(
   return { ...record, files };
 }
 
-/** Trains one cell (or finds it trained) and returns its prompt checkpoint and record. */
-export async function trainPromptCell(
-  cell: TrainerCell,
+/**
+ * The frozen backbones of prompt tuning and linear probing: the text features of the task prompt
+ * once, and the FPN features of each training view (image, scale, flip) once, cached.
+ */
+async function frozenFeatures(
+  context: CellContext,
   options: NativeTrainerOptions,
-): Promise<NativeCellResult> {
-  const { task, shots, seed } = cell;
-  const dir = cellDir(options, cell);
-  const finished = await finishedCell(dir, (line) => options.log?.(line));
-  if (finished) return finished;
-  const context = await prepareCell(cell, options, dir);
-  const { arch, imageIds, chunk, log } = context;
+): Promise<{
+  langHidden: Float32Array;
+  view(index: number, size: number, flip: boolean): Promise<TrainingView>;
+  release(): Promise<void>;
+}> {
   const { bundle } = options;
   const T = bundle.manifest.maxQueryLength;
-  const D = bundle.manifest.textWidth;
   const sessionOptions = onnxSessionOptions(options.factory.name, options.engineOptions);
-  const runtime = trainingRuntime(options.factory.name, options.engineOptions);
   const sessionOf = async (graph: "text" | "image") =>
     ort.InferenceSession.create(
       (await checkedGraphFiles(bundle, bundle.manifest.graphs[graph])).model,
       sessionOptions,
     );
   const textSession = await sessionOf("text");
+  const { chunk } = context;
   const ids = BigInt64Array.from(chunk.encoding.inputIds, (v) => BigInt(v));
   const mask = BigInt64Array.from(chunk.encoding.attentionMask, (v) => BigInt(v));
-  const text = await textSession.run({
-    input_ids: new ort.Tensor("int64", ids, [1, T]),
-    attention_mask: new ort.Tensor("int64", mask, [1, T]),
-  });
-  const langHidden = (text.lang_hidden.data as Float32Array).slice();
-  await textSession.release();
-
-  // frozen backbones: features once per (image, scale, flip)
+  let langHidden: Float32Array;
+  try {
+    const text = await textSession.run({
+      input_ids: new ort.Tensor("int64", ids, [1, T]),
+      attention_mask: new ort.Tensor("int64", mask, [1, T]),
+    });
+    langHidden = (text.lang_hidden.data as Float32Array).slice();
+  } finally {
+    await textSession.release();
+  }
   const imageSession = await sessionOf("image");
   const views = new Map<string, TrainingView>();
   const view = async (index: number, size: number, flip: boolean): Promise<TrainingView> => {
@@ -406,6 +426,26 @@ export async function trainPromptCell(
     views.set(key, result);
     return result;
   };
+  return { langHidden, view, release: () => imageSession.release() };
+}
+
+/** Trains one cell (or finds it trained) and returns its prompt checkpoint and record. */
+export async function trainPromptCell(
+  cell: TrainerCell,
+  options: NativeTrainerOptions,
+): Promise<NativeCellResult> {
+  const { task, shots, seed } = cell;
+  const dir = cellDir(options, cell);
+  const finished = await finishedCell(dir, (line) => options.log?.(line));
+  if (finished) return finished;
+  const context = await prepareCell(cell, options, dir);
+  const { arch, imageIds, chunk, log } = context;
+  const { bundle } = options;
+  const T = bundle.manifest.maxQueryLength;
+  const D = bundle.manifest.textWidth;
+  const runtime = trainingRuntime(options.factory.name, options.engineOptions);
+  const frozen = await frozenFeatures(context, options);
+  const { langHidden, view } = frozen;
   const evaluate = (offset: Float32Array) => context.evaluate(bundle, offset);
 
   const settings = {
@@ -437,7 +477,7 @@ export async function trainPromptCell(
     );
   } finally {
     await context.dispose();
-    await imageSession.release();
+    await frozen.release();
   }
   const checkpoint = join(dir, "prompt.safetensors");
   const baseDigest = await bundleDigest(bundle.manifest);
@@ -529,6 +569,7 @@ export async function trainFullCell(
         evaluate,
         stateDir: join(dir, "state"),
         log: context.log,
+        runtime,
       },
       settings,
       seed,
@@ -536,23 +577,48 @@ export async function trainFullCell(
   } finally {
     await context.dispose();
   }
+  const best = await writeBestModel(dir, bundle, result.weights, { task, shots, seed });
+  await Deno.remove(working, { recursive: true }).catch(() => {});
+  const record: NativeCellResult = {
+    checkpoint: best,
+    zeroShotValAp: result.zeroShotValAp,
+    bestValAp: result.bestValAp,
+    bestEpoch: result.bestEpoch,
+    epochs: result.epochs,
+    settings,
+    images: context.imageIds.length,
+    trainedOn: runtime.description,
+  };
+  return await writeDone(dir, record, ["model_best.safetensors", "model_best"]);
+}
+
+/**
+ * Writes a tuned cell's best-on-val model: `model_best.safetensors` (every tuned tensor, by graph
+ * name), then the `model_best/` bundle (written whole into a temporary folder, then renamed).
+ */
+async function writeBestModel(
+  dir: string,
+  bundle: ModelBundle,
+  weights: Map<string, { shape: number[]; data: Float32Array }>,
+  cell: TrainerCell,
+): Promise<string> {
+  const baseDigest = await bundleDigest(bundle.manifest);
   const tensors = join(dir, "model_best.safetensors");
   await writeViaTemporary(tensors, (path) =>
-    writeSafetensors(path, result.weights, {
+    writeSafetensors(path, weights, {
       format: "glip-bench-tuned",
       base_bundle: baseDigest,
-      task: task.name,
-      shots: String(shots),
-      seed: String(seed),
+      task: cell.task.name,
+      shots: String(cell.shots),
+      seed: String(cell.seed),
     }));
-  // the bundle is written whole into a temporary folder, then renamed into place
   const best = join(dir, "model_best");
   await Deno.remove(best, { recursive: true }).catch(() => {});
   await writeViaTemporary(best, async (path) => {
     await writeTunedBundle(
       bundle,
       path,
-      new Map([...result.weights].map(([name, t]) => [name, t.data])),
+      new Map([...weights].map(([name, t]) => [name, t.data])),
       {
         kind: "tuned",
         base: baseDigest,
@@ -561,6 +627,67 @@ export async function trainFullCell(
       },
     );
   });
+  return best;
+}
+
+/**
+ * Trains one cell with GLIP's linear probing (or finds it trained): the backbones and the DyHead
+ * tower frozen, only the final prediction layers trained (models/train/linear_probe_tuner.ts);
+ * returns the best-on-val model as a bundle folder (`model_best/`) like full tuning.
+ */
+export async function trainLinearProbeCell(
+  cell: TrainerCell,
+  options: NativeTrainerOptions,
+): Promise<NativeCellResult> {
+  const { shots, seed } = cell;
+  const dir = cellDir(options, cell);
+  const finished = await finishedCell(dir, (line) => options.log?.(line));
+  if (finished) return finished;
+  const context = await prepareCell(cell, options, dir);
+  const { bundle } = options;
+  const baseDigest = await bundleDigest(bundle.manifest);
+  // the evaluation copy is rebuilt from the base bundle (a crash may have left it half-patched)
+  const working = join(dir, "working");
+  await Deno.remove(working, { recursive: true }).catch(() => {});
+  const runtime = trainingRuntime(options.factory.name, options.engineOptions);
+  const settings = glipFullTuningSettings({
+    ...glipPromptTuningSettings(
+      shots,
+      bundle.manifest.preprocess.minSize,
+      bundle.manifest.preprocess.maxSize,
+    ),
+    ...options.overrides,
+  });
+  let result;
+  const frozen = await frozenFeatures(context, options);
+  try {
+    context.log(
+      `linear probing on ${context.imageIds.length} image(s), ${settings.copies} copies per epoch`,
+    );
+    result = await tuneLinearProbe(
+      {
+        arch: context.arch,
+        weights: await bundleWeights(bundle, "head"),
+        langHidden: frozen.langHidden,
+        attentionMask: context.chunk.encoding.attentionMask,
+        imageCount: context.imageIds.length,
+        view: frozen.view,
+        evaluate: async (weights) =>
+          await context.evaluate(
+            await writeTunedBundle(bundle, working, weights, { kind: "tuned", base: baseDigest }),
+          ),
+        stateDir: join(dir, "state"),
+        runtime,
+        log: context.log,
+      },
+      settings,
+      seed,
+    );
+  } finally {
+    await context.dispose();
+    await frozen.release();
+  }
+  const best = await writeBestModel(dir, bundle, result.weights, cell);
   await Deno.remove(working, { recursive: true }).catch(() => {});
   const record: NativeCellResult = {
     checkpoint: best,

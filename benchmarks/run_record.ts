@@ -138,6 +138,11 @@ export interface RunRecord {
     shard?: string;
     shots?: (number | "all")[];
     seeds?: number[];
+    /**
+     * Adapting runs with a trainer: where the k-shot images came from (`sampled` by GLIP's
+     * sampler, or GLIP's `prepared` fewshot_*_shot{k}_seed{s}.json files).
+     */
+    fewShotSource?: "sampled" | "prepared";
     /** Where this run knowingly differs from GLIP's own settings, in words. */
     deliberateDifferences: string[];
   };

@@ -75,6 +75,11 @@ export interface DetectionTask {
   /** Image folders of those splits (default: the annotation file's folder, ODinW's layout). */
   trainImageRoot?: string;
   valImageRoot?: string;
+  /**
+   * GLIP's prepared k-shot files (`--fewshot-source prepared`), absolute path patterns with
+   * `{shots}` and `{seed}`; images live in the train and val image folders.
+   */
+  fewShotFiles?: { train: string; val: string };
 }
 
 /** Options the bench command passes to a suite when resolving its tasks. */

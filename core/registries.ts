@@ -13,7 +13,7 @@ import { Registry } from "./registry.ts";
 export const engines: Registry<EngineFactory> = new Registry<EngineFactory>("engine");
 /** Benchmark suites (`odinw`, `coco`, `lvis`, `flickr30k`, plugins). */
 export const suites: Registry<SuiteDefinition> = new Registry<SuiteDefinition>("suite");
-/** Evaluation protocols (`zero-shot`, `few-shot`, `prompt-tuning`). */
+/** Evaluation protocols (`zero-shot`, `few-shot`, `prompt-tuning`, `linear-probe`). */
 export const protocols: Registry<ProtocolDefinition> = new Registry<ProtocolDefinition>("protocol");
 /** Datasets with cards and presence checks. */
 export const datasets: Registry<DatasetDefinition> = new Registry<DatasetDefinition>("dataset");
@@ -97,5 +97,11 @@ const BUILTIN_PROTOCOLS = [
     name: "prompt-tuning",
     summary: "k-shot prompt tuning (language_prompt_v2) x seeds, select on val, report on test",
     load: () => ({ name: "prompt-tuning", summary: "prompt tuning", adapts: true }),
+  },
+  {
+    name: "linear-probe",
+    summary:
+      "k-shot linear probing (linear_prob: backbones and tower frozen, final layers trained) x seeds, select on val, report on test",
+    load: () => ({ name: "linear-probe", summary: "linear probing", adapts: true }),
   },
 ];

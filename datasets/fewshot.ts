@@ -26,6 +26,78 @@ export type FewShotSampler = "seeded" | "sorted";
 /** The sampler names, for flags and messages. */
 export const FEW_SHOT_SAMPLERS: readonly FewShotSampler[] = ["seeded", "sorted"];
 
+/**
+ * Where the k-shot images of an adapting run come from: `sampled` (drawn by GLIP's sampler from
+ * the full train split, per seed) or `prepared` (GLIP's own `fewshot_{train,val}_shot{k}_seed{s}.json`
+ * files, `--use_prepared_data`: the ODinW challenge's official subsets, with model selection on
+ * their k-shot val).
+ */
+export type KShotSource = "sampled" | "prepared";
+
+/** The k-shot source names, for flags and messages. */
+export const K_SHOT_SOURCES: readonly KShotSource[] = ["sampled", "prepared"];
+
+/**
+ * A task's prepared k-shot files as path patterns with `{shots}` and `{seed}`: `train` for
+ * training, `val` for model selection (the task's val or minival split, as GLIP picks).
+ */
+export interface PreparedFewShotPatterns {
+  train: string;
+  val: string;
+}
+
+/** The prepared files of one (shots, seed) cell, both present. */
+export interface PreparedFewShotCell {
+  train: string;
+  val: string;
+}
+
+/**
+ * The prepared k-shot train and val files of one cell (GLIP's `train_{k}_{seed}` and
+ * `val_{k}_{seed}` datasets), checked to exist. A task without them, or a missing file, is an
+ * error naming the task or the file and how to get it.
+ */
+export async function preparedFewShotCell(
+  task: { name: string; fewShotFiles?: PreparedFewShotPatterns },
+  shots: number | "all",
+  seed: number,
+): Promise<PreparedFewShotCell> {
+  if (shots === "all") {
+    throw new UsageError(
+      `--fewshot-source prepared: GLIP's prepared files are k-shot subsets; full-data tuning ` +
+        `(--shots all) trains on the whole train split: use --fewshot-source sampled for it`,
+    );
+  }
+  const patterns = task.fewShotFiles;
+  if (!patterns) {
+    throw new UsageError(
+      `--fewshot-source prepared: task ${task.name} has no prepared k-shot files (GLIP ships them ` +
+        `for ODinW tasks only); use --fewshot-source sampled`,
+    );
+  }
+  const cell = {
+    train: fillFewShotPattern(patterns.train, shots, seed),
+    val: fillFewShotPattern(patterns.val, shots, seed),
+  };
+  for (const [split, path] of Object.entries(cell)) {
+    let isFile = false;
+    try {
+      isFile = (await Deno.stat(path)).isFile;
+    } catch {
+      // reported below
+    }
+    if (!isFile) {
+      throw new InputError(
+        `task ${task.name}: GLIP's prepared ${shots}-shot ${split} file for seed ${seed} is missing ` +
+          `(--fewshot-source prepared); get ODinW with its prepared files ('deno task data odinw'), ` +
+          `make one with 'deno task fewshot', or run with --fewshot-source sampled`,
+        { file: path },
+      );
+    }
+  }
+  return cell;
+}
+
 /** What the samplers read: image ids, and each annotation's image, category and box. */
 export interface FewShotSource {
   path: string;
@@ -167,7 +239,12 @@ export function preparedFewShotPath(
       })`,
     );
   }
-  return join(root, pattern.replace("{shots}", String(shots)).replace("{seed}", String(seed)));
+  return join(root, fillFewShotPattern(pattern, shots, seed));
+}
+
+/** A prepared-file pattern with `{shots}` and `{seed}` filled in. */
+function fillFewShotPattern(pattern: string, shots: number, seed: number | bigint): string {
+  return pattern.replaceAll("{shots}", String(shots)).replaceAll("{seed}", String(seed));
 }
 
 /**

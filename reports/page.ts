@@ -431,6 +431,16 @@ function chart(
 
 const SHOTS = ["0", "1", "3", "5", "10", "all"];
 
+/**
+ * A run's curve label: adapted runs add their protocol (prompt tuning, full tuning and linear
+ * probing of one model are drawn together) and GLIP's prepared k-shot files when they were used.
+ */
+function adaptationLabel(record: RunRecord): string {
+  if (record.protocol === "zero-shot") return runLabel(record);
+  const prepared = record.settings.fewShotSource === "prepared" ? ", prepared k-shot files" : "";
+  return `${runLabel(record)} · ${record.protocol}${prepared}`;
+}
+
 function efficiency(records: RunRecord[], charts: Record<string, ChartSpec>): string {
   // 0-shot: the zero-shot results; k shots: for each seed the average over tasks, then mean and
   // std over seeds (as the paper's ± std).
@@ -457,7 +467,7 @@ function efficiency(records: RunRecord[], charts: Record<string, ChartSpec>): st
       return meanAndStd(averages);
     });
     return {
-      label: runLabel(record),
+      label: adaptationLabel(record),
       data: values.map((v) => (v ? v.mean : null)),
       band: values.map((v) => (v ? v.std : 0)),
     };
@@ -512,9 +522,9 @@ function shotComparisons(records: RunRecord[]): string {
     return Object.entries(r.summary.byShots ?? {}).map(([key, { mean }]) => {
       const shots = key === "all" ? "all" as const : Number(key);
       const result = comparePublished(r, { task: "Average", metric: "AP", shots });
-      return `<li>${esc(runLabel(r))}, ${esc(key)}-shot: ${pct(mean)} · ${
-        esc(comparisonText(mean, result))
-      }</li>`;
+      return `<li>${esc(adaptationLabel(r))}, ${
+        esc(key === "all" ? "full data" : `${key}-shot`)
+      }: ${pct(mean)} · ${esc(comparisonText(mean, result))}</li>`;
     });
   });
   return items.length

@@ -62,6 +62,12 @@ export async function odinwDetectionTask(
     valImageRoot: task.splits[task.zeroShotSplit]
       ? join(options.root, task.splits[task.zeroShotSplit].imgDir)
       : undefined,
+    fewShotFiles: task.fewShotFiles.train && task.fewShotFiles[task.zeroShotSplit]
+      ? {
+        train: join(options.root, task.fewShotFiles.train),
+        val: join(options.root, task.fewShotFiles[task.zeroShotSplit]),
+      }
+      : undefined,
     card: {
       name: task.name,
       summary: `ODinW ${

@@ -29,9 +29,10 @@ import { suites } from "../../core/registries.ts";
 import { GateError, UsageError } from "../../core/errors.ts";
 import { KUBERNETES_COUNT_VARIABLE, resolveShardFlag } from "../../benchmarks/shard.ts";
 import { type BenchResult, runBenchmark } from "../../benchmarks/bench_run.ts";
+import { parseShots, type Shots } from "../../benchmarks/adaptation.ts";
 import { reproduceRun } from "../../benchmarks/reproduce.ts";
 import { mergeShards } from "../../benchmarks/merge.ts";
-import type { FewShotSampler } from "../../datasets/fewshot.ts";
+import type { FewShotSampler, KShotSource } from "../../datasets/fewshot.ts";
 import type { RunRecord } from "../../benchmarks/run_record.ts";
 import type { ProgressReporter } from "../../benchmarks/runner.ts";
 
@@ -54,11 +55,14 @@ Options:
   --engine LIST        engines to run (default onnx); see 'deno task list engines'
   --model LIST         bundle folders or .pth checkpoints (exported on first use and cached)
   --model-config NAME  architecture of .pth models (default glip-t)
-  --protocol NAME      zero-shot (default), few-shot, prompt-tuning
+  --protocol NAME      zero-shot (default), few-shot, prompt-tuning, linear-probe
   --tasks LIST         task names (default: all of the set)
   --set NAME           odinw13 (default) or odinw35
   --prompt NAME        raw (odinw_13 names, default) or engineered (odinw_35 prompts)
-  --split NAME         split to evaluate (default: GLIP's zero-shot split; test for fine-tuning)
+  --split NAME         split to evaluate (default: GLIP's zero-shot split; test for fine-tuning);
+                       coco --split test-dev runs image_info_test-dev2017.json and writes
+                       submission/detections_test-dev2017_<alg>_results.zip for the COCO server
+                       (no metric is computed locally)
   --data DIR           data root (default: $GLIP_BENCH_DATA, then ./DATASET)
   --demo               run the embedded demo (synthetic ODinW-shaped data, the nano demo model)
   --out DIR            run folder (default: a new runs/<suite>-<date>, -2, -3, ...)
@@ -72,18 +76,25 @@ Options:
   --threads N          CPU threads per engine
   --dtype fp32|fp16    compute precision (fp16: webgpu on adapters with shader-f16)
   --allow-cpu-fallback let GPU engines run nodes on the CPU (reported in the run record)
-  --checkpoints PAT    (few-shot, prompt-tuning) adapted checkpoints or bundles, e.g.
+  --checkpoints PAT    (adapting protocols) adapted checkpoints or bundles, e.g.
                        'ckpts/{task}/{shots}_{seed}.pth', evaluated on --split (default test)
-  --trainer CMD        (few-shot, prompt-tuning) an external trainer run once per cell, e.g.
+  --trainer CMD        (adapting protocols) an external trainer run once per cell, e.g.
                        'python tools/finetune.py ... {task} {shots} {seed} {train_json} {val_json} {out}';
                        it leaves a checkpoint in {out} (bundle folder, .pth, .safetensors)
   --trainer native     the suite's own GLIP tuning of --model, best-on-val: prompt-tuning (its
-                       default; AdamW lr 0.05, wd 0.25) or few-shot (full model; lr 1e-4, language
-                       1e-5, wd 0.05); batch 4, multi-scale + flip, plateau and early stopping
+                       default; AdamW lr 0.05, wd 0.25), few-shot (full model; lr 1e-4, language
+                       1e-5, wd 0.05) or linear-probe (its default; GLIP's linear_prob: only the
+                       box, centerness and text-projection layers train; lr 1e-4, wd 0.05);
+                       batch 4, multi-scale + flip, plateau and early stopping
   --epochs N           (--trainer native) at most N epochs (GLIP: 200, with early stopping)
   --sampler NAME       k-shot sampler for --trainer: seeded (COCODataset, default) or sorted
                        (CocoGrounding, GLIP's README path: the same images for every seed)
-  --shots LIST         shots for the adaptation protocols (default 1,3,5,10)
+  --fewshot-source S   for --trainer: sampled (default: k-shot images drawn by --sampler from the
+                       train split, selection on val) or prepared (GLIP's official
+                       fewshot_{train,val}_shot{k}_seed{s}.json files in each task folder,
+                       selection on their k-shot val, as GLIP's --use_prepared_data)
+  --shots LIST         shots for the adaptation protocols (default 1,3,5,10); 'all' is GLIP's
+                       full-data tuning (patience 2/4, one copy per epoch), e.g. --shots 1,3,all
   --seeds LIST         seeds for the adaptation protocols (default 3,30,300)
   --reference KEY      the published model this checkpoint is (e.g. glip-t, paper-glip-t), for
                        a checkpoint whose file name and digest the report does not recognise;
@@ -130,6 +141,7 @@ export const command: Command = {
       trainer: { type: "string" },
       epochs: { type: "string" },
       sampler: { type: "string" },
+      "fewshot-source": { type: "string" },
       shots: { type: "string" },
       seeds: { type: "string" },
       reproduce: { type: "string" },
@@ -142,7 +154,6 @@ export const command: Command = {
       out(HELP);
       return 0;
     }
-    refuseZeroShots(parsed);
     const reporter = progressReporter(parsed);
     await preparePlugins(parsed);
     const reproduce = stringFlag(parsed, "reproduce");
@@ -186,7 +197,8 @@ export const command: Command = {
       trainer: stringFlag(parsed, "trainer"),
       epochs: integerFlag("bench", parsed, "epochs", { min: 1 }),
       sampler: stringFlag(parsed, "sampler") as FewShotSampler | undefined,
-      shots: integerListFlag("bench", parsed, "shots"),
+      fewShotSource: stringFlag(parsed, "fewshot-source") as KShotSource | undefined,
+      shots: shotsFlag(parsed),
       seeds: integerListFlag("bench", parsed, "seeds"),
       reference: stringFlag(parsed, "reference"),
       verbose: booleanFlag(parsed, "verbose"),
@@ -246,21 +258,6 @@ async function reproduceCommand(recordPath: string, parsed: ParsedArgs): Promise
   return 0;
 }
 
-/**
- * `--shots 0` is the zero-shot protocol: refused while parsing the flags, before any run (the
- * adapting protocols would otherwise run the whole zero-shot pass before failing).
- */
-function refuseZeroShots(parsed: ParsedArgs): void {
-  const shots = listFlag(parsed, "shots");
-  if (shots?.some((item) => item !== "" && Number(item) === 0)) {
-    throw new UsageError(
-      `bench: --shots ${
-        stringFlag(parsed, "shots")
-      }: 0 shots is zero-shot evaluation, which every adapting run reports already; for zero-shot alone use --protocol zero-shot`,
-    );
-  }
-}
-
 /** The progress of each task: a bar on a terminal, lines every --progress-every s, or none. */
 function progressReporter(parsed: ParsedArgs): ProgressReporter {
   const quiet = booleanFlag(parsed, "quiet");
@@ -273,6 +270,12 @@ function progressReporter(parsed: ParsedArgs): ProgressReporter {
   }
   return (label, total, alreadyDone) =>
     progress(label, total, { everySeconds, quiet, alreadyDone });
+}
+
+/** `--shots 1,3,all`: integers >= 1 or `all` (checked by the library's {@link parseShots}). */
+function shotsFlag(parsed: ParsedArgs): Shots[] | undefined {
+  const items = listFlag(parsed, "shots");
+  return items === undefined ? undefined : parseShots(items);
 }
 
 /** Prints an adapting protocol's runs: mean ± std over seeds per shot count. */

@@ -248,18 +248,22 @@ export async function tuneFullModel(
 }
 
 /** The values of every tensor of a state file. */
-async function readTensors(path: string): Promise<Map<string, Float32Array>> {
+export async function readTensors(path: string): Promise<Map<string, Float32Array>> {
   return new Map([...await readFloatTensors(path)].map(([name, t]) => [name, t.data]));
 }
 
-/** Commits one epoch: current weights, best weights, Adam moments, then the state naming them. */
-async function commitState(
-  store: StateStore<SavedState>,
+/**
+ * Commits one epoch of a tuner that trains model tensors (full tuning, linear probing): current
+ * weights, best weights, Adam moments, then the state naming them (crash-safe, see
+ * models/train/state_store.ts).
+ */
+export async function commitState<State extends { epoch: number }>(
+  store: StateStore<State>,
   tensors: TrainableTensor[],
   shapes: Map<string, number[]>,
   best: { weights: Map<string, Float32Array> },
   optimizer: AdamW,
-  state: SavedState,
+  state: State,
 ): Promise<void> {
   const asTensors = (values: Map<string, Float32Array>) =>
     new Map([...values].map(([name, data]) => [name, { shape: shapes.get(name)!, data }]));

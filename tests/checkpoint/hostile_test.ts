@@ -142,7 +142,10 @@ Deno.test("safetensors: negative dims, bad dtypes and odd headers name the field
 });
 
 Deno.test("safetensors: a deeply nested header is refused, not a stack overflow", async () => {
-  await safetensorsRefusal(deepSafetensorsBytes(100_000), "not valid JSON: nested deeper than 64 levels");
+  await safetensorsRefusal(
+    deepSafetensorsBytes(100_000),
+    "not valid JSON: nested deeper than 64 levels",
+  );
   await withTempDir(async (dir) => {
     const path = join(dir, "deep.safetensors");
     await Deno.writeFile(path, deepSafetensorsBytes(100_000));

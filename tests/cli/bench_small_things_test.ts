@@ -43,7 +43,7 @@ Deno.test("--shots 0 fails at once with a pointer to --protocol zero-shot", asyn
     await makeTestDir({ prefix: "shots0-" }),
   ]);
   assertEquals(result.code, 2, result.stderr);
-  assertStringIncludes(result.stderr, "--shots 1,0");
+  assertStringIncludes(result.stderr, "--shots 0 is the zero-shot protocol");
   assertStringIncludes(result.stderr, "--protocol zero-shot");
   assert(!result.stderr.includes("DemoShapes"), "no task ran before the refusal");
 });

@@ -8,11 +8,11 @@ Deno.test("an unknown command exits 2 with a did-you-mean", async () => {
   assertStringIncludes(result.stderr, "Unknown command 'lsit'. Did you mean 'list'?");
 });
 
-Deno.test("list protocols prints the three GLIP protocols", async () => {
+Deno.test("list protocols prints GLIP's four protocols", async () => {
   const result = await runCli(["list", "protocols", "--json"]);
   assertEquals(result.code, 0, result.stderr);
   const names = JSON.parse(result.stdout).map((row: { name: string }) => row.name);
-  assertEquals(names, ["few-shot", "prompt-tuning", "zero-shot"]);
+  assertEquals(names, ["few-shot", "linear-probe", "prompt-tuning", "zero-shot"]);
 });
 
 Deno.test("an unknown flag is a usage error that suggests the right one", async () => {

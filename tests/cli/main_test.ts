@@ -30,7 +30,11 @@ Deno.test("--config merges under the flags and rejects unknown keys", async () =
   await Deno.writeTextFile(`${dir}/good.json`, JSON.stringify({ json: true }));
   const good = await runCli(["list", "protocols", "--config", `${dir}/good.json`]);
   assertEquals(good.code, 0, good.stderr);
-  assertEquals(JSON.parse(good.stdout).length, 3);
+  assertEquals(
+    JSON.parse(good.stdout).length,
+    4,
+    "zero-shot, few-shot, prompt-tuning, linear-probe",
+  );
 });
 
 Deno.test("a plugin from a file path registers a suite that list shows", async () => {

@@ -38,3 +38,19 @@ export async function makeTestDir(options: TestDirOptions = {}): Promise<string>
   made.push(dir);
   return dir;
 }
+
+/**
+ * Runs `fn` with a fresh temporary folder and removes the folder when `fn` ends, pass or fail:
+ * for tests that want their files gone before the next test starts (large outputs).
+ */
+export async function withTestDir(
+  fn: (dir: string) => Promise<void>,
+  options: TestDirOptions = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: options.prefix ?? "glip-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -6,6 +6,10 @@ import { demoRecord, variant, writeRuns } from "./fixtures.ts";
 import { makeRecord } from "./records.ts";
 import { chromiumAvailable, renderPage } from "./chromium.ts";
 import { verdict } from "../../reports/page.ts";
+import { withTestDir } from "../temp_dir.ts";
+
+const withReportDir = (fn: (root: string) => Promise<void>) =>
+  withTestDir(fn, { prefix: "report-test-" });
 
 const ARTIFACTS = fileURLToPath(new URL("test-artifacts/", ROOT));
 const skipBrowser = !chromiumAvailable() && !Deno.env.get("CI");
@@ -14,21 +18,12 @@ if (skipBrowser) {
 }
 
 /** Runs `fn` with a temporary folder that is removed afterwards. */
-async function withTempDir(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "report-test-" });
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
-
 Deno.test({
   name:
     "report pages render in headless Chromium: no script errors, no network requests, every chart drawn",
   ignore: skipBrowser,
   fn: () =>
-    withTempDir(async (root) => {
+    withReportDir(async (root) => {
       const base = await demoRecord();
       const runs = await writeRuns([
         variant(base, "onnx", 0, { fewShot: true }),
@@ -73,7 +68,7 @@ Deno.test({
 });
 
 Deno.test("report refuses to compare runs on different data unless --force, and says what differs", () =>
-  withTempDir(async (root) => {
+  withReportDir(async (root) => {
     const other = makeRecord({ engine: "wasm" });
     other.provenance.dataHash = "00".repeat(32);
     const runs = await writeRuns([makeRecord(), other], root);
@@ -90,7 +85,7 @@ Deno.test("report refuses to compare runs on different data unless --force, and 
   }));
 
 Deno.test("report gates exit 3 below --fail-below and above --max-regression", () =>
-  withTempDir(async (root) => {
+  withReportDir(async (root) => {
     const good = makeRecord({ value: 0.5 });
     const worse = makeRecord({ value: 0.48, engine: "webgpu" });
     const runs = await writeRuns([good, worse], root);

@@ -12,15 +12,10 @@ import { renderReportPage } from "../../reports/page.ts";
 import { buildSite, readRuns, SITE_MARKER } from "../../reports/site.ts";
 import { makeRecord, ODINW13, releasedRun } from "./records.ts";
 import { runCli } from "../cli_helpers.ts";
+import { withTestDir } from "../temp_dir.ts";
 
-async function withTempDir(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "report-site-test-" });
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
+const withReportDir = (fn: (root: string) => Promise<void>) =>
+  withTestDir(fn, { prefix: "report-site-test-" });
 
 async function writeRuns(root: string, records: RunRecord[]): Promise<string[]> {
   const dirs = [];
@@ -40,7 +35,7 @@ async function entries(dir: string): Promise<string[]> {
 }
 
 Deno.test("a refused comparison writes no page and leaves no temporary folder", async () => {
-  await withTempDir(async (root) => {
+  await withReportDir(async (root) => {
     const other = makeRecord({ engine: "wasm" });
     other.provenance.dataHash = "00".repeat(32);
     const runs = await writeRuns(root, [makeRecord(), other]);
@@ -51,7 +46,7 @@ Deno.test("a refused comparison writes no page and leaves no temporary folder", 
 });
 
 Deno.test("an existing folder is replaced only when it is empty or an earlier report", async () => {
-  await withTempDir(async (root) => {
+  await withReportDir(async (root) => {
     const runs = await writeRuns(root, [makeRecord()]);
     const foreign = join(root, "foreign");
     await Deno.mkdir(foreign);
@@ -82,7 +77,7 @@ Deno.test("an existing folder is replaced only when it is empty or an earlier re
 });
 
 Deno.test("a record with a wrong-typed field is refused with its file, field and value before any page", async () => {
-  await withTempDir(async (root) => {
+  await withReportDir(async (root) => {
     const bad = makeRecord({
       patch: (r) => {
         (r.tasks[2] as unknown as Record<string, unknown>).images = "<b>10</b>";
@@ -123,7 +118,7 @@ Deno.test("one seed shows n=1, never ± 0.0; several seeds show their std", () =
 });
 
 Deno.test("the leaderboard keeps AP and Flickr30K R@1 in separate columns", async () => {
-  await withTempDir(async (root) => {
+  await withReportDir(async (root) => {
     const odinw = makeRecord({ value: 0.4 });
     const flickr = releasedRun("glip_tiny_model_o365_goldg_cc_sbu.pth", {
       suite: "flickr30k",
@@ -155,7 +150,7 @@ Deno.test("the leaderboard keeps AP and Flickr30K R@1 in separate columns", asyn
 });
 
 Deno.test("report's stdout labels Flickr30K numbers R@1 and does not average its splits", async () => {
-  await withTempDir(async (root) => {
+  await withReportDir(async (root) => {
     const flickr = makeRecord({
       suite: "flickr30k",
       tasks: { val: "val", test: "test" },

@@ -12,6 +12,7 @@ import { describeDataRoot, resolveDataRoot } from "../datasets/data_root.ts";
 import { generateDemoSet } from "../datasets/demo/generate.ts";
 import { generateFlickrDemo } from "../datasets/demo/flickr.ts";
 import type { ModelBundle } from "../models/bundle.ts";
+import type { BenchOptions } from "./bench_run.ts";
 import { CACHE_DIR, demoBundle, resolveModel } from "./models.ts";
 import type { DetectionSuite, DetectionTask } from "./suite.ts";
 import { odinwDetectionTask } from "./suites/odinw.ts";
@@ -24,29 +25,17 @@ export interface BenchModel {
   spec?: string;
 }
 
-/** What {@link resolveBenchInputs} needs: the task and model choices of a run. */
-export interface BenchInputOptions {
-  /** Bundle folders or `.pth` checkpoints. @default the demo model (demo runs only) */
-  models?: string[];
-  /** Architecture preset of `.pth` models. @default "glip-t" */
-  modelConfig?: string;
-  /** Task names. @default every task of the set */
-  tasks?: string[];
-  /** Task set (odinw13, odinw35). @default the suite's */
-  set?: string;
-  /** Prompt variant (raw, engineered). @default the suite's */
-  prompt?: string;
-  /** Split to evaluate. @default the suite's (test for adapting protocols) */
-  split?: string;
-  /** Data root. @default $GLIP_BENCH_DATA, then ./DATASET */
-  dataRoot?: string;
-  /** Run the embedded demo. @default when no data is present and no model is given (odinw) */
-  demo?: boolean;
-  /** Whether the protocol adapts the model (then the base model is optional). */
-  adapts: boolean;
-  /** Progress lines (exports on first use, the demo notice). */
-  log: (line: string) => void;
-}
+/**
+ * What {@link resolveBenchInputs} needs: the task and model choices of a run (as
+ * {@link BenchOptions} documents them), whether the protocol adapts the model (then the base model
+ * is optional), and where progress lines go (exports on first use, the demo notice).
+ */
+export type BenchInputOptions =
+  & Pick<
+    BenchOptions,
+    "models" | "modelConfig" | "tasks" | "set" | "prompt" | "split" | "dataRoot" | "demo"
+  >
+  & { adapts: boolean; log: (line: string) => void };
 
 /** The resolved inputs of a run. */
 export interface BenchInputs {

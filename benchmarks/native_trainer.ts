@@ -515,7 +515,7 @@ export async function trainFullCell(
   cell: TrainerCell,
   options: NativeTrainerOptions,
 ): Promise<NativeCellResult> {
-  const { task, shots, seed } = cell;
+  const { shots, seed } = cell;
   const dir = cellDir(options, cell);
   const finished = await finishedCell(dir, (line) => options.log?.(line));
   if (finished) return finished;
@@ -577,19 +577,12 @@ export async function trainFullCell(
   } finally {
     await context.dispose();
   }
-  const best = await writeBestModel(dir, bundle, result.weights, { task, shots, seed });
-  await Deno.remove(working, { recursive: true }).catch(() => {});
-  const record: NativeCellResult = {
-    checkpoint: best,
-    zeroShotValAp: result.zeroShotValAp,
-    bestValAp: result.bestValAp,
-    bestEpoch: result.bestEpoch,
-    epochs: result.epochs,
+  return await finishTunedCell(dir, bundle, cell, result, {
+    working,
     settings,
     images: context.imageIds.length,
     trainedOn: runtime.description,
-  };
-  return await writeDone(dir, record, ["model_best.safetensors", "model_best"]);
+  });
 }
 
 /**
@@ -687,17 +680,42 @@ export async function trainLinearProbeCell(
     await context.dispose();
     await frozen.release();
   }
+  return await finishTunedCell(dir, bundle, cell, result, {
+    working,
+    settings,
+    images: context.imageIds.length,
+    trainedOn: runtime.description,
+  });
+}
+
+/**
+ * The end of a cell that tunes weights (full tuning, linear probing): its best-on-val model is
+ * written, the evaluation copy removed, and `done.json` written last with the files' digests.
+ */
+async function finishTunedCell(
+  dir: string,
+  bundle: ModelBundle,
+  cell: TrainerCell,
+  result: {
+    weights: Map<string, { shape: number[]; data: Float32Array }>;
+    zeroShotValAp: number;
+    bestValAp: number;
+    bestEpoch: number;
+    epochs: NativeCellResult["epochs"];
+  },
+  run: { working: string } & Pick<NativeCellResult, "settings" | "images" | "trainedOn">,
+): Promise<NativeCellResult> {
   const best = await writeBestModel(dir, bundle, result.weights, cell);
-  await Deno.remove(working, { recursive: true }).catch(() => {});
+  await Deno.remove(run.working, { recursive: true }).catch(() => {});
   const record: NativeCellResult = {
     checkpoint: best,
     zeroShotValAp: result.zeroShotValAp,
     bestValAp: result.bestValAp,
     bestEpoch: result.bestEpoch,
     epochs: result.epochs,
-    settings,
-    images: context.imageIds.length,
-    trainedOn: runtime.description,
+    settings: run.settings,
+    images: run.images,
+    trainedOn: run.trainedOn,
   };
   return await writeDone(dir, record, ["model_best.safetensors", "model_best"]);
 }

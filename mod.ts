@@ -1,8 +1,24 @@
 /**
  * glip-bench: GLIP benchmarks in Deno + TypeScript.
  *
- * The library behind `deno task bench`: GLIP's prompts and post-processing, the model exported
- * from official checkpoints, engines, metrics identical to pycocotools, and run records.
+ * The library behind `deno task bench`: run a benchmark (resume, shards, merge, reproduce),
+ * engines and their contract, metrics identical to pycocotools and lvis-api, datasets and GLIP's
+ * few-shot samplers, GLIP's prompts and tokenizer, export from checkpoints to model bundles,
+ * run records and HTML reports, and the registries plugins extend.
+ *
+ * The same API is split by subject into the package's other entry points: `./engines`,
+ * `./metrics`, `./datasets`, `./models` and `./plugin`. Training (prompt tuning, full tuning,
+ * autodiff, loss graphs) and the ONNX graph builders are internals: they stay importable by path
+ * but are not part of this API.
+ *
+ * @example Run the embedded demo benchmark and read its mean AP
+ * ```ts ignore
+ * import { runBenchmark } from "./mod.ts";
+ *
+ * const result = await runBenchmark({ suite: "odinw", demo: true, limit: 2, outDir: "runs/smoke" });
+ * const { record } = result.runs[0];
+ * console.log(record.summary.mean, "mean AP over", record.tasks.length, "tasks");
+ * ```
  *
  * @example Prompt, model, engine, detections: the whole pipeline on the nano model
  * ```ts
@@ -44,16 +60,25 @@
  * console.assert(Math.abs(result.named.AP - 1) < 1e-9);
  * ```
  *
+ * @example Engines by name, from the registry (plugins register theirs there too)
+ * ```ts
+ * import { engines, registerBuiltins } from "./mod.ts";
+ *
+ * registerBuiltins();
+ * const factory = await engines.get("onnx");
+ * const availability = await factory.probe();
+ * console.assert(typeof availability.available === "boolean");
+ * console.assert(engines.names().includes("webgpu"));
+ * ```
+ *
  * @module
  */
 export * from "./models/mod.ts";
 export * from "./engines/mod.ts";
 export * from "./benchmarks/metrics/mod.ts";
 export * from "./datasets/mod.ts";
-export { readRunRecord, type RunRecord, validateRunRecord } from "./benchmarks/run_record.ts";
-export { engines, protocols, registerBuiltins, suites } from "./core/registries.ts";
-export { loadPlugin, type PluginApi } from "./core/plugin_api.ts";
-export { GateError, InputError, UsageError } from "./core/errors.ts";
+export * from "./core/plugin_api.ts";
+
 // Benchmark runs as a library (what `deno task bench` calls): run, resume, shard, merge, reproduce.
 export {
   type BenchOptions,
@@ -61,8 +86,15 @@ export {
   type BenchRun,
   runBenchmark,
 } from "./benchmarks/bench_run.ts";
-export { mergeShards } from "./benchmarks/merge.ts";
-export { parseShard, type Shard } from "./benchmarks/shard.ts";
+export type { ProgressReporter, TaskProgress } from "./benchmarks/runner.ts";
+export { type MergeOptions, mergeShards } from "./benchmarks/merge.ts";
+export {
+  KUBERNETES_COUNT_VARIABLE,
+  parseShard,
+  type ScheduledShard,
+  type Shard,
+  shardFromEnvironment,
+} from "./benchmarks/shard.ts";
 export {
   ENGINE_PARITY_AP_TOLERANCE,
   type ReproduceOptions,
@@ -72,6 +104,37 @@ export {
 export {
   type BenchRequest,
   fingerprintDifferences,
+  RUN_FINGERPRINT_SCHEMA,
+  RUN_FINGERPRINT_VERSION,
   type RunFingerprint,
 } from "./benchmarks/run_fingerprint.ts";
-export { RunLockedError } from "./benchmarks/run_lock.ts";
+export { RunLockedError, type RunLockHolder } from "./benchmarks/run_lock.ts";
+
+// Run records (`run.json`) and the reports built from them.
+export {
+  type AdaptationCell,
+  type CocoSummary,
+  type ComparisonContext,
+  type MetricResult,
+  type PromptRecord,
+  readRunRecord,
+  RUN_RECORD_SCHEMA,
+  RUN_RECORD_VERSION,
+  type RunRecord,
+  type StageTiming,
+  type TaskResult,
+  validateRunRecord,
+} from "./benchmarks/run_record.ts";
+export {
+  buildSite,
+  buildSiteFromRuns,
+  readRuns,
+  resultsCsv,
+  resultsMarkdown,
+  type RunFile,
+  SITE_MARKER,
+  type SiteOptions,
+} from "./reports/site.ts";
+
+// Errors, each with its exit code in the CLI.
+export { GateError, InputError, type InputLocation, UsageError } from "./core/errors.ts";

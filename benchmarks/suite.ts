@@ -10,12 +10,9 @@
  */
 import type { DatasetCard } from "../datasets/dataset.ts";
 
-/** A caption-prompt entry (GLIP `DATASETS.CAPTION_PROMPT`): text around a category name. */
-export interface CaptionPromptEntry {
-  prefix: string;
-  name: string;
-  suffix: string;
-}
+import type { CaptionPromptEntry } from "../datasets/odinw.ts";
+
+export type { CaptionPromptEntry };
 
 /** Phrase grounding (Flickr30K Entities): one caption prompt per (image, sentence) entry. */
 export interface GroundingSettings {

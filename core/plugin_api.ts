@@ -1,6 +1,7 @@
 /**
  * The plugin API. A plugin is an ES module (a path or a URL given with `--plugin`, or listed
- * under `plugins` in a `--config` file) whose default export is a function receiving this API:
+ * under `plugins` in a `--config` file) whose default export is a function receiving a
+ * {@link PluginApi}:
  *
  * ```ts ignore
  * import type { PluginApi } from "glip-bench/plugin";
@@ -10,7 +11,34 @@
  * ```
  *
  * Entries registered by a plugin are lazy like the built-ins, carry the plugin's specifier as
- * their origin, and run through the same conformance suite (`engines/conformance.ts`).
+ * their origin, and run through the same conformance suite (`checkConformance` of
+ * `glip-bench/engines`). This module also exports the registries themselves and the contracts of
+ * what they hold (suites, protocols; engines and datasets have theirs in `glip-bench/engines` and
+ * `glip-bench/datasets`).
+ *
+ * @example Load a plugin module, then find its entry in the registry
+ * ```ts
+ * import { loadPlugin, protocols } from "./plugin_api.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   const plugin = `${dir}/plugin.ts`;
+ *   await Deno.writeTextFile(
+ *     plugin,
+ *     `export default (api) => api.protocols.register({
+ *       name: "example-protocol",
+ *       summary: "an example",
+ *       load: () => ({ name: "example-protocol", summary: "an example", adapts: false }),
+ *     });`,
+ *   );
+ *   await loadPlugin(plugin);
+ *   const entry = protocols.entry("example-protocol");
+ *   console.assert(entry.origin === plugin);
+ *   console.assert((await protocols.get("example-protocol")).adapts === false);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
  *
  * @module
  */
@@ -23,6 +51,20 @@ import { datasets, engines, protocols, suites } from "./registries.ts";
 import type { EngineFactory } from "../engines/engine.ts";
 import type { ProtocolDefinition, SuiteDefinition } from "../benchmarks/suite.ts";
 import type { DatasetDefinition } from "../datasets/dataset.ts";
+
+export { Registry, type RegistryEntry } from "./registry.ts";
+export { datasets, engines, protocols, registerBuiltins, suites } from "./registries.ts";
+export type {
+  CaptionPromptEntry,
+  CustomSuite,
+  DetectionSuite,
+  DetectionTask,
+  GroundingSettings,
+  ProtocolDefinition,
+  SuiteDefinition,
+  SuiteOptions,
+  SuiteRunContext,
+} from "../benchmarks/suite.ts";
 
 /** What a plugin may register into. `register` stamps the plugin's origin on each entry. */
 export interface PluginApi {

@@ -17,10 +17,16 @@ export interface SplitFiles {
   imgDir: string;
 }
 
-/** A caption-prompt entry. */
+/**
+ * A caption-prompt entry (GLIP `DATASETS.CAPTION_PROMPT`): text around a category name, matched
+ * to a label by its position in the list.
+ */
 export interface CaptionPromptEntry {
+  /** Text before the name. */
   prefix: string;
+  /** The name, used as written (not cleaned). */
   name: string;
+  /** Text after the name. */
   suffix: string;
 }
 

@@ -25,8 +25,19 @@ export type { VerificationReport, VerifyOptions };
 /** Engines (plugin engines included) open a graph's files only through this check. */
 export { checkedBundleFile, type CheckedGraph, checkedGraphFiles } from "./bundle_files.ts";
 
+/** Input and output names of one graph, in the order the graph declares them. */
+export interface GraphIo {
+  /** Input names. */
+  readonly inputs: readonly string[];
+  /** Output names. */
+  readonly outputs: readonly string[];
+}
+
+/** Which graph of a bundle. */
+export type GraphName = "text" | "image" | "head";
+
 /** Fixed input/output names of the three graphs. */
-export const GRAPH_IO = {
+export const GRAPH_IO: Readonly<Record<GraphName, GraphIo>> = {
   text: {
     inputs: ["input_ids", "attention_mask"],
     /** `lang_hidden`: last BERT layer, unmasked; `lang_embedded`: the same times the mask. */
@@ -56,9 +67,6 @@ export const GRAPH_IO = {
     ]),
   },
 } as const;
-
-/** Which graph of a bundle. */
-export type GraphName = keyof typeof GRAPH_IO;
 
 /** How the modulated deformable conv is expressed in a head graph. */
 export type DeformConvForm = "native" | "decomposed";

@@ -1,8 +1,59 @@
 /**
- * GLIP in TypeScript: architectures, export, checkpoints, text, images and post-processing.
+ * GLIP in TypeScript: model bundles and their export from checkpoints, GLIP's prompts and
+ * tokenizer, image decoding and preprocessing, and ATSS post-processing. Every engine shares
+ * these; engines only run the three graphs of a bundle.
+ *
+ * Training (prompt tuning, full tuning, autodiff, loss graphs) and the ONNX graph builders stay
+ * importable by path (`models/train/`, `models/autodiff/`, `models/glip/graphs.ts`) but are not
+ * part of this API.
+ *
+ * @example Export a randomly initialised nano bundle, then open it again (verified by sha256)
+ * ```ts
+ * import { exportBundle, loadBundle, presetArchitecture, RandomWeights } from "./mod.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await exportBundle({
+ *     architecture: presetArchitecture("nano"), configName: "nano", weights: new RandomWeights(0),
+ *     outDir: dir, source: { kind: "random", seed: 0 }, forms: ["native"],
+ *   });
+ *   const bundle = await loadBundle(dir);
+ *   console.assert(bundle.manifest.configName === "nano");
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ *
+ * @example GLIP's prompt for two category names
+ * ```ts
+ * import { buildPrompt, loadBertTokenizer } from "./mod.ts";
+ *
+ * const prompt = buildPrompt(await loadBertTokenizer(), ["fish", "shark"]);
+ * console.assert(prompt.query === "fish. shark.");
+ * console.assert(prompt.positiveMapLabelToToken.get(2)?.length === 1);
+ * ```
+ *
  * @module
  */
-export * from "./bundle.ts";
+export {
+  bundleDigest,
+  type BundleManifest,
+  checkedBundleFile,
+  type CheckedGraph,
+  checkedGraphFiles,
+  type DeformConvForm,
+  GRAPH_IO,
+  type GraphFile,
+  type GraphIo,
+  type GraphName,
+  loadBundle,
+  type ModelBundle,
+  type PostprocessSettings,
+  type PreprocessSettings,
+  type VerificationReport,
+  verifyBundle,
+  type VerifyOptions,
+} from "./bundle.ts";
 export {
   architectureFromGlipYaml,
   type GlipArchitecture,
@@ -10,33 +61,40 @@ export {
   PRESETS,
 } from "./glip/config.ts";
 export { exportBundle, type ExportOptions } from "./glip/export.ts";
-export { buildHeadGraph, buildImageGraph, buildTextGraph } from "./glip/graphs.ts";
-export { CheckpointWeights, RandomWeights, type WeightSource } from "./glip/weights.ts";
-export { readCheckpoint } from "./checkpoint/mod.ts";
-export { BertTokenizer, type Encoding, loadBertTokenizer } from "./text/tokenizer.ts";
+export {
+  CheckpointWeights,
+  RandomWeights,
+  WeightError,
+  type WeightSource,
+} from "./glip/weights.ts";
+export {
+  type Checkpoint,
+  type CheckpointTensor,
+  readCheckpoint,
+  type TensorDtype,
+} from "./checkpoint/mod.ts";
+export {
+  BertTokenizer,
+  type EncodeOptions,
+  type Encoding,
+  loadBertTokenizer,
+} from "./text/tokenizer.ts";
 export {
   buildCaptionPrompt,
   buildChunkedPrompts,
   buildPrompt,
+  type CaptionPrompt,
   cleanName,
   type PromptChunk,
+  type PromptOptions,
 } from "./text/prompt.ts";
-export { decodeImage, type RgbImage } from "./image/decode.ts";
+export { decodeImage, type DecodeOptions, type RgbImage } from "./image/decode.ts";
 export { glipResizeSize, resizeBilinearPil } from "./image/resize.ts";
 export { type PreprocessedImage, preprocessImage } from "./image/preprocess.ts";
-export { convertBox, type Detections, postprocessAtss } from "./post/atss.ts";
-export { readNpy, readNpyFile, writeNpy, writeNpyFile } from "./npy.ts";
-export { compareWithReference, traceBundle } from "./trace.ts";
-export { appendGradients, GradientError } from "./autodiff/backward.ts";
-export { bundleWeights, writeTunedBundle } from "./glip/bundle_weights.ts";
-export { atssTargets, decodeBox, encodeBox, type ImageTargets } from "./train/targets.ts";
-export { detectionLoss, giouLossTerms } from "./train/detection_loss.ts";
-export { GLIP_FOCAL, tokenSigmoidFocalLoss } from "./train/focal_loss.ts";
-export { buildPromptTuningStep, buildTrainStep } from "./train/prompt_tuning_graph.ts";
-export { AdamW, clipGradNorm, EarlyStopping, PlateauScheduler } from "./train/optim.ts";
 export {
-  glipPromptTuningSettings,
-  type PromptTuningSettings,
-  tunePrompt,
-} from "./train/prompt_tuner.ts";
-export { glipFullTuningSettings, tuneFullModel } from "./train/full_tuner.ts";
+  type BoxConvention,
+  convertBox,
+  type Detections,
+  type DetectionSizes,
+  postprocessAtss,
+} from "./post/atss.ts";

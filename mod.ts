@@ -86,6 +86,7 @@ export {
   type BenchRun,
   runBenchmark,
 } from "./benchmarks/bench_run.ts";
+export type { Shots } from "./benchmarks/adaptation.ts";
 export type { ProgressReporter, TaskProgress } from "./benchmarks/runner.ts";
 export { type MergeOptions, mergeShards } from "./benchmarks/merge.ts";
 export {

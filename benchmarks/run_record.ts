@@ -21,17 +21,29 @@ export const RUN_RECORD_VERSION = 1 as const;
 
 /** The 12 COCO summary numbers by name (pycocotools order). */
 export interface CocoSummary {
+  /** Mean AP over IoU 0.5:0.95. */
   AP: number;
+  /** AP at IoU 0.5. */
   AP50: number;
+  /** AP at IoU 0.75. */
   AP75: number;
+  /** AP of small objects (area < 32²). */
   APs: number;
+  /** AP of medium objects (32² to 96²). */
   APm: number;
+  /** AP of large objects (area > 96²). */
   APl: number;
+  /** Recall with 1 detection per image. */
   AR1: number;
+  /** Recall with 10 detections per image. */
   AR10: number;
+  /** Recall with 100 detections per image. */
   AR100: number;
+  /** Recall of small objects (100 detections). */
   ARs: number;
+  /** Recall of medium objects (100 detections). */
   ARm: number;
+  /** Recall of large objects (100 detections). */
   ARl: number;
 }
 
@@ -53,9 +65,11 @@ export interface MetricResult {
 
 /** One prompt chunk as it was sent to the model. */
 export interface PromptRecord {
+  /** The exact query string. */
   query: string;
   /** sha256 of the query and its label-to-token map. */
   hash: string;
+  /** Labels of this chunk, in order. */
   labels: number[];
   /** Labels whose names mapped to no token: left out of the positive map, never detected (as GLIP). */
   droppedLabels: number[];
@@ -63,12 +77,15 @@ export interface PromptRecord {
 
 /** One adaptation cell (few-shot / prompt tuning): shots x seed. */
 export interface AdaptationCell {
+  /** Shots per category (k), or "all" for full-data tuning. */
   shots: number | "all";
+  /** The sampling (and training) seed. */
   seed: number;
   /** The checkpoint or prompt offset evaluated, and its sha256. */
   checkpoint?: { path: string; sha256: string };
   /** Best validation AP used for model selection. */
   valAP?: number;
+  /** The result on the test split. */
   test: MetricResult;
   /** Training curve, where the trainer recorded one. */
   history?: { step: number; loss?: number; valAP?: number }[];
@@ -76,12 +93,19 @@ export interface AdaptationCell {
 
 /** Results of one task (an ODinW dataset, COCO val2017, LVIS minival, a Flickr split). */
 export interface TaskResult {
+  /** Task name (`Aquarium`, `val2017`). */
   name: string;
+  /** Dataset name in the datasets registry. */
   dataset: string;
+  /** The split evaluated. */
   split: string;
+  /** Images evaluated. */
   images: number;
+  /** Ground-truth annotations of those images. */
   annotations: number;
+  /** Categories of the task. */
   categories: { id: number; name: string }[];
+  /** The prompts sent to the model. */
   prompts: PromptRecord[];
   /** Zero-shot result (absent for adaptation-only records). */
   result?: MetricResult;
@@ -95,9 +119,13 @@ export interface TaskResult {
 
 /** Latency statistics of one stage, in milliseconds. */
 export interface StageTiming {
+  /** How many times the stage ran. */
   count: number;
+  /** Total time. */
   totalMs: number;
+  /** Median time of one run. */
   p50Ms: number;
+  /** 90th percentile of one run. */
   p90Ms: number;
 }
 
@@ -118,12 +146,17 @@ export interface ComparisonContext {
 
 /** A complete run record. */
 export interface RunRecord {
+  /** Always {@link RUN_RECORD_SCHEMA}. */
   schema: typeof RUN_RECORD_SCHEMA;
+  /** The schema version ({@link RUN_RECORD_VERSION}). */
   version: typeof RUN_RECORD_VERSION;
   /** Unique id: suite, model, engine, timestamp. */
   id: string;
+  /** When the record was written (ISO 8601). */
   createdAt: string;
+  /** The suite that ran (`odinw`, `coco`, `lvis`, `flickr30k`). */
   suite: string;
+  /** The protocol that ran (`zero-shot`, `few-shot`, `prompt-tuning`, `linear-probe`). */
   protocol: string;
   /** Settings that decide the numbers. */
   settings: {
@@ -146,6 +179,10 @@ export interface RunRecord {
     /** Where this run knowingly differs from GLIP's own settings, in words. */
     deliberateDifferences: string[];
   };
+  /**
+   * The model: its label, config, the sha256 of its bundle and checkpoint, and whether it is the
+   * demo model.
+   */
   model: {
     name: string;
     configName: string;
@@ -155,6 +192,7 @@ export interface RunRecord {
   };
   /** The engine as it described itself (`Engine.describe()`): name, provider, device, dtype. */
   engine: EngineDescription;
+  /** Where and how the run ran: suite version, git commit, Deno, machine, data and command line. */
   provenance: {
     suiteVersion: string;
     gitCommit?: string;
@@ -166,6 +204,7 @@ export interface RunRecord {
     /** Exact command line. */
     command: string[];
   };
+  /** Results per task. */
   tasks: TaskResult[];
   /** Mean of the tasks' headline numbers (undefined cells excluded). */
   summary: {
@@ -174,6 +213,7 @@ export interface RunRecord {
     tasks: number;
     byShots?: Record<string, { mean: number; std: number }>;
   };
+  /** Wall time, throughput, peak memory and per-stage latency, summed over the run's segments. */
   timings: {
     wallSeconds: number;
     imagesPerSecond: number;

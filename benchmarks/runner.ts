@@ -45,6 +45,7 @@ import type { StageTimer } from "./stage_timer.ts";
 export interface TaskProgress {
   /** `done` of the task's images are stored (those of earlier segments included). */
   tick(done: number): void;
+  /** The task is finished. */
   end(): void;
 }
 

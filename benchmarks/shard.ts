@@ -7,7 +7,9 @@ import { UsageError } from "../core/errors.ts";
 
 /** Shard `index` (1-based) of `count`. */
 export interface Shard {
+  /** 1-based index of this shard. */
   index: number;
+  /** Number of shards. */
   count: number;
 }
 

@@ -18,6 +18,7 @@ export type { CaptionPromptEntry };
 export interface GroundingSettings {
   /** The evaluator's ground truth: the flickr30k_entities folder (`<subset>.txt`, `Annotations/`, `Sentences/`). */
   entitiesRoot: string;
+  /** Which subset of Flickr30K Entities. */
   subset: "val" | "test";
   /** MERGED-BOXES instead of GLIP's ANY-BOX. @default false */
   merged?: boolean;
@@ -32,11 +33,13 @@ export interface DetectionTask {
   name: string;
   /** Dataset name in the datasets registry (`odinw`, `coco`, `lvis`, `demo`). */
   dataset: string;
+  /** The split evaluated (`val`, `test`, `minival`). */
   split: string;
   /** COCO-format annotation file (absolute path). */
   annotationFile: string;
   /** Folder that image `file_name`s are relative to. */
   imageRoot: string;
+  /** Which evaluator scores the task. */
   metric: "coco" | "lvis" | "flickr30k";
   /** Grounding settings (metric `flickr30k`). */
   grounding?: GroundingSettings;
@@ -71,6 +74,7 @@ export interface DetectionTask {
   valAnnotationFile?: string;
   /** Image folders of those splits (default: the annotation file's folder, ODinW's layout). */
   trainImageRoot?: string;
+  /** Image folder of the validation split. */
   valImageRoot?: string;
   /**
    * GLIP's prepared k-shot files (`--fewshot-source prepared`), absolute path patterns with
@@ -95,8 +99,11 @@ export interface SuiteOptions {
 
 /** A suite described as data: the standard runner runs its tasks. */
 export interface DetectionSuite {
+  /** Marks a suite the standard runner runs. */
   kind: "detection";
+  /** The name it is registered under. */
   name: string;
+  /** One line shown by `deno task list`. */
   summary: string;
   /** The settings this suite uses when the flags do not say (for run records and help). */
   defaults: { split: string; prompt?: string; set?: string };
@@ -116,9 +123,13 @@ export interface SuiteRunContext {
 
 /** A suite that runs itself (plugins that do not fit the detection runner). */
 export interface CustomSuite {
+  /** Marks a suite that runs itself (may be left out). */
   kind?: "custom";
+  /** The name it is registered under. */
   name: string;
+  /** One line shown by `deno task list`. */
   summary: string;
+  /** Runs the suite; returns the process exit code. */
   run(context: SuiteRunContext): Promise<number>;
 }
 
@@ -127,7 +138,9 @@ export type SuiteDefinition = DetectionSuite | CustomSuite;
 
 /** An evaluation protocol: `zero-shot`, `few-shot`, `prompt-tuning`. */
 export interface ProtocolDefinition {
+  /** The name it is registered under (`--protocol NAME`). */
   name: string;
+  /** One line shown by `deno task list`. */
   summary: string;
   /** Whether the protocol adapts the model before evaluation. */
   adapts: boolean;

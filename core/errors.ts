@@ -11,11 +11,13 @@
 
 /** The command line or configuration asks for something invalid. Exit code 2. */
 export class UsageError extends Error {
+  /** The error's name. */
   override name = "UsageError";
 }
 
 /** A comparison gate failed (report `--fail-below`, `--max-regression`). Exit code 3. */
 export class GateError extends Error {
+  /** The error's name. */
   override name = "GateError";
 }
 
@@ -55,8 +57,17 @@ export function showValue(value: unknown, max = 120): string {
  * ```
  */
 export class InputError extends Error {
+  /** The error's name. */
   override name = "InputError";
+  /** The file, field and value the problem was found at. */
   readonly location: InputLocation;
+  /**
+   * Creates the error; its message is `file: field: problem (got value)`.
+   *
+   * @param problem What is wrong, in words.
+   * @param location Where: the file, the field and the offending value.
+   * @param options The standard error options (`cause`).
+   */
   constructor(problem: string, location: InputLocation, options?: ErrorOptions) {
     const where = location.field ? `${location.file}: ${location.field}` : location.file;
     const value = "value" in location ? ` (got ${showValue(location.value)})` : "";

@@ -68,9 +68,13 @@ export type {
 
 /** What a plugin may register into. `register` stamps the plugin's origin on each entry. */
 export interface PluginApi {
+  /** The engine registry (`--engine NAME`). */
   engines: { register(entry: RegistryEntry<EngineFactory>): void };
+  /** The suite registry (`deno task bench NAME`). */
   suites: { register(entry: RegistryEntry<SuiteDefinition>): void };
+  /** The protocol registry (`--protocol NAME`). */
   protocols: { register(entry: RegistryEntry<ProtocolDefinition>): void };
+  /** The dataset registry (cards and presence checks). */
   datasets: { register(entry: RegistryEntry<DatasetDefinition>): void };
 }
 

@@ -37,7 +37,11 @@ export class Registry<T> {
   readonly #entries = new Map<string, RegistryEntry<T>>();
   readonly #loaded = new Map<string, Promise<T>>();
 
-  /** @param kind What the registry holds, for messages ("engine", "suite", ...). */
+  /**
+   * Creates an empty registry.
+   *
+   * @param kind What the registry holds, for messages ("engine", "suite", ...).
+   */
   constructor(readonly kind: string) {}
 
   /** Adds an entry; a duplicate name is an error unless `replace` is set. */

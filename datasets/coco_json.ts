@@ -12,9 +12,13 @@ import { parseJsonText } from "../core/json.ts";
 
 /** One image entry. */
 export interface CocoImage {
+  /** Unique image id. */
   id: number;
+  /** Image file, relative to the split's image folder. */
   file_name: string;
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
   /** LVIS: categories verified absent from the image. */
   neg_category_ids?: number[];
@@ -22,24 +26,35 @@ export interface CocoImage {
   not_exhaustive_category_ids?: number[];
   /** Optional caption (the demo set's grounding text). */
   caption?: string;
+  /** Other fields of the file, kept as they are. */
   [key: string]: unknown;
 }
 
 /** One annotation. */
 export interface CocoAnnotation {
+  /** Unique annotation id. */
   id: number;
+  /** The image the box is in. */
   image_id: number;
+  /** The box's category. */
   category_id: number;
+  /** The box as COCO xywh: left, top, width, height. */
   bbox: [number, number, number, number];
+  /** Object area in pixels² (COCO's size ranges use it). */
   area: number;
+  /** 1 for a crowd region, else 0. */
   iscrowd: number;
+  /** Other fields of the file, kept as they are. */
   [key: string]: unknown;
 }
 
 /** One category. */
 export interface CocoCategory {
+  /** Category id. */
   id: number;
+  /** Category name, as the file spells it. */
   name: string;
+  /** Parent category, where the file gives one. */
   supercategory?: string;
   /** LVIS: r (rare), c (common), f (frequent). */
   frequency?: "r" | "c" | "f";
@@ -47,12 +62,17 @@ export interface CocoCategory {
 
 /** A loaded, validated COCO-format file. */
 export interface CocoDataset {
+  /** The file it was loaded from. */
   path: string;
+  /** Images in file order. */
   images: CocoImage[];
+  /** Annotations in file order. */
   annotations: CocoAnnotation[];
   /** Categories sorted by id (background removed). */
   categories: CocoCategory[];
+  /** Images by id. */
   imageById: Map<number, CocoImage>;
+  /** Annotations by image id, in file order. */
   annotationsByImage: Map<number, CocoAnnotation[]>;
   /** The raw object, for evaluators that take COCO JSON. */
   raw: Record<string, unknown>;

@@ -8,7 +8,11 @@ import { resolve } from "node:path";
 
 /** How the data root was chosen. */
 export interface DataRoot {
+  /** The data root's absolute path. */
   path: string;
+  /**
+   * What chose it: the `--data` flag, the `GLIP_BENCH_DATA` variable, or the default `./DATASET`.
+   */
   source: "--data" | "GLIP_BENCH_DATA" | "default";
 }
 

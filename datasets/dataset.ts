@@ -7,7 +7,9 @@
 
 /** Human-readable facts about a dataset. */
 export interface DatasetCard {
+  /** Dataset name. */
   name: string;
+  /** One line saying what it is. */
   summary: string;
   /** Split used by default and the others available. */
   splits: string[];
@@ -21,6 +23,7 @@ export interface DatasetCard {
 
 /** What is present under a data root for one dataset. */
 export interface DatasetCheck {
+  /** Whether everything needed to run it is there. */
   present: boolean;
   /** One line per file or split: what was found or what is missing. */
   lines: string[];
@@ -28,6 +31,7 @@ export interface DatasetCheck {
 
 /** A registered dataset. */
 export interface DatasetDefinition {
+  /** What the dataset is. */
   card: DatasetCard;
   /** Checks files under `root` (sizes and sha256 where known). */
   check(root: string): Promise<DatasetCheck>;

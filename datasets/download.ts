@@ -35,8 +35,11 @@ export interface DownloadOptions {
 
 /** What {@link downloadFile} did. */
 export interface DownloadResult {
+  /** Where the file was saved. */
   path: string;
+  /** Its size in bytes. */
   bytes: number;
+  /** Its sha256 (hex). */
   sha256: string;
   /** Bytes that were already on disk from an interrupted attempt. */
   resumedFrom: number;
@@ -46,6 +49,7 @@ export interface DownloadResult {
 
 /** A download failed: the server refused, the transfer broke, or the bytes do not verify. */
 export class DownloadError extends Error {
+  /** The error's name. */
   override name = "DownloadError";
 }
 

@@ -18,6 +18,7 @@ import { crc32Update } from "../core/crc32.ts";
 
 /** An archive is malformed or unsafe. */
 export class ArchiveError extends Error {
+  /** The error's name. */
   override name = "ArchiveError";
 }
 

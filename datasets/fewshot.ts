@@ -42,13 +42,17 @@ export const K_SHOT_SOURCES: readonly KShotSource[] = ["sampled", "prepared"];
  * training, `val` for model selection (the task's val or minival split, as GLIP picks).
  */
 export interface PreparedFewShotPatterns {
+  /** Pattern of the k-shot train file. */
   train: string;
+  /** Pattern of the k-shot val file (model selection). */
   val: string;
 }
 
 /** The prepared files of one (shots, seed) cell, both present. */
 export interface PreparedFewShotCell {
+  /** Path of the k-shot train file. */
   train: string;
+  /** Path of the k-shot val file. */
   val: string;
 }
 
@@ -100,9 +104,13 @@ export async function preparedFewShotCell(
 
 /** What the samplers read: image ids, and each annotation's image, category and box. */
 export interface FewShotSource {
+  /** The file the data came from, for error messages. */
   path: string;
+  /** Every image id of the split. */
   images: { id: number }[];
+  /** Every annotation: its image, category and box (xywh). */
   annotations: Pick<CocoAnnotation, "image_id" | "category_id" | "bbox">[];
+  /** Every category id. */
   categories: { id: number }[];
 }
 

@@ -13,7 +13,9 @@ import manifest from "./manifests/odinw.json" with { type: "json" };
 
 /** One split's files, relative to the data root. */
 export interface SplitFiles {
+  /** Annotation file, relative to the data root. */
   annFile: string;
+  /** Image folder, relative to the data root. */
   imgDir: string;
 }
 
@@ -32,12 +34,15 @@ export interface CaptionPromptEntry {
 
 /** One ODinW task. */
 export interface OdinwTask {
+  /** Task name as GLIP's configs spell it (`Aquarium`, `EgoHands`). */
   name: string;
   /** The GLIP config file stem. */
   config: string;
+  /** Whether the task is one of ODinW-13. */
   odinw13: boolean;
   /** The split GLIP's README evaluates zero-shot on (`val` or `minival`). */
   zeroShotSplit: string;
+  /** Files of each split (`train`, `val`, `test`, `minival`, ...). */
   splits: Record<string, SplitFiles>;
   /** Few-shot file name patterns with `{shots}` and `{seed}`, per split. */
   fewShotFiles: Record<string, string>;

@@ -47,7 +47,11 @@ export class PythonRandom {
   readonly #mt = new Uint32Array(N);
   #index = N + 1;
 
-  /** @param seed Any integer; negative seeds use their absolute value, as in CPython. */
+  /**
+   * Creates a generator in the state CPython's `random.Random(seed)` starts in.
+   *
+   * @param seed Any integer; negative seeds use their absolute value, as in CPython.
+   */
   constructor(seed: number | bigint) {
     this.#initByArray(seedKey(seed));
   }

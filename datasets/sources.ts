@@ -13,12 +13,15 @@ import { unknownNameMessage } from "../core/did_you_mean.ts";
 
 /** One file to fetch. */
 export interface RemoteFile {
+  /** Where to fetch it. */
   url: string;
   /** Where the download is saved, relative to the data root. */
   path: string;
   /** Unpack the archive into this folder (relative to the data root), then delete it. */
   extractTo?: string;
+  /** Expected sha256 (hex), checked after the download. */
   sha256?: string;
+  /** Expected size in bytes. */
   size?: number;
   /** A group name used by `--tasks` (ODinW folders). */
   group?: string;
@@ -26,7 +29,9 @@ export interface RemoteFile {
 
 /** One dataset's downloads. */
 export interface DataSource {
+  /** Dataset name (`odinw`, `coco`, ...). */
   name: string;
+  /** The files to fetch. */
   files: RemoteFile[];
   /** What cannot be downloaded automatically, and how to get it. */
   manual?: string[];

@@ -25,13 +25,20 @@ import type { RgbImage } from "../models/image/decode.ts";
 
 /** Per-output errors and the verdict. */
 export interface ConformanceReport {
+  /** The engine checked. */
   engine: string;
+  /** Whether it passed. */
   ok: boolean;
   /** Max absolute error per output kind, over the five levels. */
   maxAbsError: { bboxRegression: number; centerness: number; tokenLogits: number };
+  /**
+   * Detections of the reference and of the engine, and how many of the reference's top ones the
+   * engine reproduced.
+   */
   detections: { reference: number; engine: number; matched: number };
   /** Engines with device reduction: whether its detections equal the dense path's exactly. */
   deviceReductionIdentical?: boolean;
+  /** What failed, one line each; empty when it passed. */
   failures: string[];
 }
 

@@ -48,6 +48,7 @@ export interface EngineOptions {
 
 /** Whether an engine can run here, and why not. */
 export interface EngineAvailability {
+  /** Whether the engine can run here. */
   available: boolean;
   /** Why it is unavailable, and how to make it available. */
   reason?: string;
@@ -57,7 +58,9 @@ export interface EngineAvailability {
 
 /** What an engine can do; asking for a missing capability fails with a clear error. */
 export interface EngineCapabilities {
+  /** Precisions it computes in. */
   dtypes: Dtype[];
+  /** Head graph forms it runs. */
   deformConvForms: DeformConvForm[];
   /** Features stay on the device between graphs. */
   deviceResidentFeatures: boolean;
@@ -69,13 +72,21 @@ export interface EngineCapabilities {
 
 /** Provenance recorded in run records. */
 export interface EngineDescription {
+  /** The engine's registry name (`onnx`, `webgpu`, `wasm`). */
   engine: string;
+  /** Execution provider that ran the graphs (`cpu`, `cuda`, `webgpu`, `wasm`). */
   executionProvider: string;
+  /** Versions of the runtime libraries used, by package name. */
   libraries: Record<string, string>;
+  /** The device, in words (CPU model, GPU adapter). */
   device: string;
+  /** GPU engines: the adapter's info as the runtime reports it. */
   adapter?: Record<string, unknown>;
+  /** Precision it computed in. */
   dtype: Dtype;
+  /** CPU threads, where the engine uses them. */
   threads?: number;
+  /** The head graph form it ran. */
   deformConv: DeformConvForm;
   /** Nodes that ran on the CPU inside a GPU session (only with allowCpuFallback). */
   cpuFallbackNodes?: string[];
@@ -85,13 +96,17 @@ export interface EngineDescription {
 
 /** Token ids and mask of one prompt, padded to the bundle's max query length. */
 export interface TextInput {
+  /** Token ids ([CLS] first), padded with zeros. */
   inputIds: Int32Array;
+  /** 1 for real tokens, 0 for padding. */
   attentionMask: Int32Array;
 }
 
 /** An opaque handle to features held by an engine. */
 export interface FeatureHandle {
+  /** Which graph produced the features. */
   readonly kind: "text" | "image";
+  /** Frees the features (on the device for GPU engines). */
   dispose(): void;
 }
 
@@ -103,10 +118,18 @@ export interface HeadOptions {
 
 /** A loaded model on one backend. */
 export interface Engine {
+  /** The engine's registry name. */
   readonly name: string;
+  /** What it can do. */
   readonly capabilities: EngineCapabilities;
+  /** Runs the text encoder on one prompt. */
   encodeText(text: TextInput): Promise<FeatureHandle>;
+  /** Runs the image backbone and FPN on one preprocessed image. */
   encodeImage(image: ImageInput): Promise<FeatureHandle>;
+  /**
+   * Runs fusion and the head on an image's and a prompt's features; reads the outputs back to the
+   * host.
+   */
   runHead(image: FeatureHandle, text: FeatureHandle, options?: HeadOptions): Promise<HeadOutput>;
   /**
    * The head with candidate reduction on the device (engines with `deviceReduction`): levels
@@ -118,19 +141,26 @@ export interface Engine {
     filter: CandidateFilter,
     options?: HeadOptions,
   ): Promise<HeadOutput>;
+  /** Provenance for the run record. */
   describe(): EngineDescription;
+  /** Releases the sessions and their memory; the engine is unusable afterwards. */
   dispose(): Promise<void>;
 }
 
 /** What the engine registry holds: a factory that probes and creates engines. */
 export interface EngineFactory {
+  /** Registry name (`--engine NAME`). */
   name: string;
+  /** One line shown by `deno task list`. */
   summary: string;
+  /** Whether the engine can run here, without loading a model. */
   probe(): Promise<EngineAvailability>;
+  /** Loads a bundle's graphs into a new engine. */
   create(bundle: ModelBundle, options?: EngineOptions): Promise<Engine>;
 }
 
 /** Thrown when an engine lacks a capability the caller asked for. */
 export class MissingCapabilityError extends Error {
+  /** The error's name. */
   override name = "MissingCapabilityError";
 }

@@ -34,7 +34,9 @@ export interface FeatureReader {
 
 /** Tolerance of one comparison: pass when maxAbs <= relative * max|reference| + absolute. */
 export interface Tolerance {
+  /** Allowed error as a fraction of the reference's largest magnitude. */
   relative: number;
+  /** Allowed error added to that, in absolute terms. */
   absolute: number;
 }
 
@@ -51,9 +53,13 @@ export const FP16_TOLERANCE: Tolerance = { relative: 2e-2, absolute: 2e-3 };
 
 /** One output of one graph, compared with the reference. */
 export interface OutputComparison {
+  /** The graph the output belongs to. */
   graph: "text" | "image" | "head";
+  /** The output's name in the graph. */
   output: string;
+  /** The output's shape. */
   dims: number[];
+  /** Largest absolute difference from the reference. */
   maxAbs: number;
   /** The reference's largest magnitude. */
   scale: number;
@@ -61,31 +67,48 @@ export interface OutputComparison {
   scaledError: number;
   /** Fraction of values outside the tolerance. */
   outOfTolerance: number;
+  /** Whether the output is within the tolerance. */
   ok: boolean;
 }
 
 /** One engine's parity with the reference. */
 export interface EngineParity {
+  /** The engine compared. */
   engine: string;
+  /** Its precision. */
   dtype: Dtype;
   /** Graphs whose outputs the engine cannot read back (compared through the head only). */
   notExposed: ("text" | "image")[];
+  /** Each compared output. */
   outputs: OutputComparison[];
+  /**
+   * Detections of the reference and of the engine, and how many of the reference's top ones matched
+   * (and how many must).
+   */
   detections: { reference: number; engine: number; top: number; matched: number; required: number };
+  /** The tolerance applied. */
   tolerance: Tolerance;
+  /** Time the engine took, in seconds. */
   seconds: number;
+  /** Whether every output and the detections passed. */
   ok: boolean;
+  /** What failed, one line each. */
   failures: string[];
 }
 
 /** The parity of several engines with the reference at one input size. */
 export interface ParityResult {
+  /** The model compared (its bundle's config name). */
   model: string;
   /** The network's input size (after padding to the size divisibility). */
   size: { height: number; width: number };
+  /** The reference engine. */
   reference: string;
+  /** Time the reference took, in seconds. */
   referenceSeconds: number;
+  /** Each engine's parity. */
   engines: EngineParity[];
+  /** Whether every engine passed. */
   ok: boolean;
 }
 
@@ -95,7 +118,7 @@ export interface ParityOptions {
   size?: { height: number; width: number };
   /** Engine precision; fp16 is compared with the fp32 reference. @default "fp32" */
   dtype?: Dtype;
-  /** @default FP32_TOLERANCE, or FP16_TOLERANCE for fp16 */
+  /** Tolerance of the comparison. @default FP32_TOLERANCE, or FP16_TOLERANCE for fp16 */
   tolerance?: Tolerance;
   /** Engine threads. */
   threads?: number;

@@ -85,30 +85,45 @@ export interface GraphFile {
 
 /** Test-time preprocessing settings (GLIP `INPUT.*`, `DATALOADER.SIZE_DIVISIBILITY`). */
 export interface PreprocessSettings {
+  /** Shorter side is resized to this (GLIP `INPUT.MIN_SIZE_TEST`). */
   minSize: number;
+  /** Longer side is capped at this (GLIP `INPUT.MAX_SIZE_TEST`). */
   maxSize: number;
+  /** Padded height and width are multiples of this. */
   sizeDivisibility: number;
   /** B, G, R means after x255 (GLIP `INPUT.PIXEL_MEAN`). */
   pixelMean: [number, number, number];
+  /** B, G, R standard deviations after x255 (GLIP `INPUT.PIXEL_STD`). */
   pixelStd: [number, number, number];
+  /** Feed BGR channels scaled to 0..255 (GLIP `INPUT.TO_BGR255`). */
   toBgr255: boolean;
 }
 
 /** ATSS post-processing settings (GLIP `MODEL.ATSS.*`, `MODEL.DYHEAD.SCORE_AGG`). */
 export interface PostprocessSettings {
+  /** Candidates below this score are dropped before NMS (`INFERENCE_TH`). */
   scoreThreshold: number;
+  /** Candidates kept per level before NMS (`PRE_NMS_TOP_N`). */
   preNmsTopN: number;
+  /** IoU threshold of the class-wise NMS (`NMS_TH`). */
   nmsThreshold: number;
+  /** Detections kept per image (`DETECTIONS_PER_IMG`). */
   detectionsPerImage: number;
+  /** How a label's token scores combine into one (`MODEL.DYHEAD.SCORE_AGG`). */
   scoreAggregation: "MEAN" | "MAX";
+  /** Anchor stride of each FPN level, P3 to P7. */
   anchorStrides: number[];
+  /** Anchor size of each FPN level, P3 to P7. */
   anchorSizes: number[];
+  /** Weights of the box coder (x, y, w, h). */
   boxCoderWeights: [number, number, number, number];
 }
 
 /** `manifest.json` of a bundle. */
 export interface BundleManifest {
+  /** Always `glip-bench-bundle`. */
   format: "glip-bench-bundle";
+  /** The manifest format's version. */
   version: 1;
   /** Config preset or a description (`glip-t`, `nano`, `yaml:config.yaml`). */
   configName: string;
@@ -118,14 +133,18 @@ export interface BundleManifest {
   maxQueryLength: number;
   /** Text feature width fed to the head (768 for BERT-base). */
   textWidth: number;
+  /** The three graph files. */
   graphs: {
     text: GraphFile;
     image: GraphFile;
     /** The head, per deformable-conv form. `native` uses ONNX DeformConv (opset 19). */
     head: Partial<Record<DeformConvForm, GraphFile>>;
   };
+  /** The vocabulary file (relative to the bundle folder) and whether text is lower-cased. */
   tokenizer: { vocab: string; lowercase: boolean };
+  /** Test-time preprocessing. */
   preprocess: PreprocessSettings;
+  /** ATSS post-processing. */
   postprocess: PostprocessSettings;
   /** sha256 of every file in the bundle, by relative path. */
   sha256: Record<string, string>;
@@ -143,12 +162,15 @@ export interface BundleManifest {
     /** Tuned bundles: the digest of the bundle they were tuned from. */
     base?: string;
   };
+  /** The program that wrote the bundle. */
   createdBy: string;
 }
 
 /** A bundle loaded from disk: its folder and manifest. */
 export interface ModelBundle {
+  /** The bundle folder. */
   dir: string;
+  /** Its manifest (verified against the files). */
   manifest: BundleManifest;
   /** How its files were verified when it was loaded (hashed now or remembered). */
   verification?: VerificationReport;

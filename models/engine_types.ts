@@ -9,14 +9,19 @@
 
 /** One preprocessed image: CHW float32, normalized, zero-padded to the size divisibility. */
 export interface ImageInput {
+  /** [3, height, width] values, channel-major. */
   data: Float32Array;
+  /** Padded height. */
   height: number;
+  /** Padded width. */
   width: number;
 }
 
 /** Head outputs for one FPN level, on the host. */
 export interface HeadLevelOutput {
+  /** The level's feature-map height. */
   height: number;
+  /** The level's feature-map width. */
   width: number;
   /** [4, H, W] after the per-level scale. */
   bboxRegression: Float32Array;
@@ -36,6 +41,7 @@ export interface HeadLevelOutput {
 export interface CandidateFilter {
   /** Token indices of each label, labels in ascending order. */
   labelTokens: number[][];
+  /** Pairs with every token logit below this are dropped. */
   logitBound: number;
 }
 
@@ -45,11 +51,14 @@ export interface LevelCandidates {
   pairs: Int32Array;
   /** Each pair's label token logits, `tokensPerPair` values per pair (zero-padded). */
   logits: Float32Array;
+  /** Logits stored per pair in `logits`. */
   tokensPerPair: number;
 }
 
 /** Head outputs for one (image, prompt) pair, levels P3..P7. */
 export interface HeadOutput {
+  /** T, the number of token positions (the max query length). */
   tokenCount: number;
+  /** One entry per FPN level, P3 to P7. */
   levels: HeadLevelOutput[];
 }

@@ -22,10 +22,15 @@ export function linspace(start: number, stop: number, num: number): number[] {
 
 /** Evaluation parameters (pycocotools `Params` for bbox). */
 export interface CocoParams {
+  /** IoU thresholds (pycocotools: 0.5 to 0.95 in steps of 0.05). */
   iouThrs: number[];
+  /** Recall thresholds at which precision is sampled (pycocotools: 0 to 1 in steps of 0.01). */
   recThrs: number[];
+  /** Detections kept per image, one evaluation per value (pycocotools: 1, 10, 100). */
   maxDets: number[];
+  /** Object area ranges in pixels² (all, small, medium, large). */
   areaRng: [number, number][];
+  /** Names of the area ranges, in the order of `areaRng`. */
   areaRngLbl: string[];
   /** Categories to evaluate. @default all GT categories, sorted */
   catIds?: number[];
@@ -46,7 +51,9 @@ export function defaultCocoParams(): CocoParams {
 
 /** COCO ground truth (the parts the evaluator reads). */
 export interface CocoGroundTruth {
+  /** Images evaluated (other fields are ignored). */
   images: { id: number; [key: string]: unknown }[];
+  /** Ground-truth boxes, COCO xywh; `iscrowd` boxes are matched but never counted as misses. */
   annotations: {
     id: number;
     image_id: number;
@@ -56,14 +63,19 @@ export interface CocoGroundTruth {
     iscrowd?: number;
     ignore?: number;
   }[];
+  /** Categories evaluated. */
   categories: { id: number; name?: string; [key: string]: unknown }[];
 }
 
 /** One detection in COCO results format. */
 export interface CocoDetection {
+  /** The image the detection is in. */
   image_id: number;
+  /** The detected category. */
   category_id: number;
+  /** The box as COCO xywh: left, top, width, height. */
   bbox: number[];
+  /** Confidence; higher ranks first. */
   score: number;
 }
 
@@ -85,7 +97,9 @@ export const COCO_STAT_NAMES = [
 
 /** Result of a COCO evaluation. */
 export interface CocoEvalResult {
+  /** The 12 summary numbers in pycocotools' `stats` order (-1 where undefined). */
   stats: number[];
+  /** The same 12 numbers by name ({@link COCO_STAT_NAMES}). */
   named: Record<(typeof COCO_STAT_NAMES)[number], number>;
   /** Per category (area all, maxDets 100): AP, AP50, AP75, APs, APm, APl, AR100. */
   perCategory: Record<string, Record<string, number>>;
@@ -93,8 +107,14 @@ export interface CocoEvalResult {
   precision: Float64Array;
   /** recall[T][K][A][M] flattened C-order. */
   recall: Float64Array;
+  /**
+   * Sizes of the precision and recall arrays: IoU thresholds, recall thresholds, categories, area
+   * ranges, maxDets.
+   */
   dims: { T: number; R: number; K: number; A: number; M: number };
+  /** The parameters the evaluation used. */
   params: CocoParams;
+  /** The categories evaluated, ascending (the K axis of the arrays). */
   catIds: number[];
 }
 
@@ -660,6 +680,12 @@ export function evaluateCoco(
  */
 export class CocoEvaluator {
   #detections: CocoDetection[] = [];
+  /**
+   * Creates an evaluator with no detections.
+   *
+   * @param gt The ground truth every batch is scored against.
+   * @param params Overrides of pycocotools' default bbox parameters.
+   */
   constructor(readonly gt: CocoGroundTruth, readonly params: Partial<CocoParams> = {}) {}
   /** Forgets the detections seen so far. */
   reset(): void {

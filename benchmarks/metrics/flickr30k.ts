@@ -13,9 +13,13 @@ import { InputError } from "../../core/errors.ts";
 
 /** One phrase of a sentence. */
 export interface FlickrPhrase {
+  /** Index of the phrase's first word in the sentence. */
   firstWordIndex: number;
+  /** The phrase's words, joined by spaces. */
   phrase: string;
+  /** The Flickr30K Entities id linking the phrase to its boxes. */
   phraseId: string;
+  /** Entity types (`people`, `animals`, ...), for recall by type. */
   phraseTypes: string[];
 }
 
@@ -110,8 +114,11 @@ function iou(a: number[], b: number[]): number {
 
 /** One prediction: ranked xyxy boxes for each evaluable phrase of a sentence. */
 export interface FlickrPrediction {
+  /** The Flickr30K image id. */
   image_id: string | number;
+  /** Index of the sentence in the image's `Sentences/<image>.txt`. */
   sentence_id: number;
+  /** Per evaluable phrase, its boxes (xyxy) ranked best first. */
   boxes: number[][][];
 }
 
@@ -122,10 +129,13 @@ export type FlickrRecall = Record<string, Record<string, number>>;
 export interface FlickrOptions {
   /** The Flickr30K Entities folder (`<subset>.txt`, `Annotations/`, `Sentences/`). */
   root: string;
+  /** Which subset's image list to evaluate. */
   subset: "test" | "val" | "train";
   /** MERGED-BOXES instead of ANY-BOX. @default false */
   merged?: boolean;
+  /** Recall@k values to compute; -1 means every box. @default [1, 5, 10, -1] */
   topK?: number[];
+  /** IoU at which a box hits a phrase. @default 0.5 */
   iouThreshold?: number;
   /** Only these images of the subset (a smoke run); default: the whole subset, as MDETR. */
   images?: string[];
@@ -239,10 +249,15 @@ export async function evaluateFlickr30k(
 export interface MdetrFlickrEntry {
   /** Flickr30K image id (`original_img_id`). */
   imageId: string;
+  /** Index of the sentence within the image's sentences. */
   sentenceId: number;
+  /** The sentence, used as the caption prompt. */
   caption: string;
+  /** Image file name (relative to the Flickr30K images folder). */
   fileName: string;
+  /** Image width in pixels. */
   width: number;
+  /** Image height in pixels. */
   height: number;
   /** Character spans of each evaluable phrase (`tokens_positive_eval`); label = index + 1 (GLIP's plus=1). */
   phraseSpans: [number, number][][];

@@ -14,7 +14,9 @@ import { numpyMean } from "./numpy_mean.ts";
 
 /** LVIS ground truth (the parts the evaluator reads). */
 export interface LvisGroundTruth {
+  /** Images, with LVIS's per-image negative and not-exhaustive category lists. */
   images: { id: number; neg_category_ids?: number[]; not_exhaustive_category_ids?: number[] }[];
+  /** Ground-truth boxes, COCO xywh. */
   annotations: {
     id: number;
     image_id: number;
@@ -22,6 +24,7 @@ export interface LvisGroundTruth {
     bbox: number[];
     area: number;
   }[];
+  /** Categories, with LVIS's frequency group (rare, common, frequent) for APr/APc/APf. */
   categories: { id: number; frequency?: "r" | "c" | "f" }[];
 }
 
@@ -29,6 +32,7 @@ export interface LvisGroundTruth {
 export interface LvisEvalResult {
   /** Keys exactly as lvis-api names them (`AR@300`, or `AR@-1` with maxDets -1). */
   results: Record<string, number>;
+  /** AP and AP50 per category, keyed by category id. */
   perCategory: Record<string, { AP: number; AP50: number }>;
 }
 

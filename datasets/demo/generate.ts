@@ -138,7 +138,9 @@ export function renderImage(
 
 /** What {@link generateDemoSet} wrote. */
 export interface DemoSet {
+  /** The data root the set was written under. */
   root: string;
+  /** The demo tasks, as ODinW tasks. */
   tasks: OdinwTask[];
 }
 

@@ -303,6 +303,7 @@ class OnnxEngine implements Engine {
 
 /** The `onnx` engine factory: {@link EngineFactory} whose `create` also takes memory settings. */
 export interface OnnxEngineFactory extends EngineFactory {
+  /** Loads a bundle's graphs into a new engine, with the memory settings of `options.memory`. */
   create(bundle: ModelBundle, options?: OnnxEngineOptions): Promise<Engine>;
 }
 

@@ -123,6 +123,7 @@ export type OrtWebEngineOptions = EngineOptions;
 
 /** A CPU fallback found where none is allowed. */
 export class CpuFallbackError extends Error {
+  /** The error's name. */
   override name = "CpuFallbackError";
 }
 

@@ -106,6 +106,7 @@ export interface LargeNode {
 
 /** A graph with a large node of an op type not verified correct past the binding limit. */
 export class OpSizeError extends MissingCapabilityError {
+  /** The error's name. */
   override name = "OpSizeError";
 }
 

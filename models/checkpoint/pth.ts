@@ -48,8 +48,11 @@ export const MAX_PICKLE_BYTES = 64 * 2 ** 20;
 
 /** A tensor of a checkpoint; its data is read on demand. */
 export interface CheckpointTensor {
+  /** Tensor name as stored (`module.` stripped). */
   name: string;
+  /** Stored element type. */
   dtype: TensorDtype;
+  /** Shape. */
   shape: number[];
   /** The values as float32 (any numeric dtype converted). */
   toFloat32(): Promise<Float32Array>;
@@ -59,9 +62,13 @@ export interface CheckpointTensor {
 
 /** A checkpoint's tensors by name (`module.` stripped). */
 export interface Checkpoint {
+  /** The checkpoint file. */
   path: string;
+  /** The file's format. */
   format: "pth-zip" | "pth-legacy" | "safetensors";
+  /** Tensors by name; their data is read only when asked for. */
   tensors: Map<string, CheckpointTensor>;
+  /** Closes the file. */
   close(): void;
 }
 

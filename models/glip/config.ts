@@ -11,6 +11,7 @@ import type { PostprocessSettings, PreprocessSettings } from "../bundle.ts";
 
 /** Every dimension and switch the graphs need. */
 export interface GlipArchitecture {
+  /** The Swin Transformer backbone. */
   swin: {
     patchSize: number;
     embedDim: number;
@@ -19,7 +20,9 @@ export interface GlipArchitecture {
     windowSize: number;
     mlpRatio: number;
   };
+  /** Channels of every FPN level. */
   fpnChannels: number;
+  /** The BERT text encoder. */
   bert: {
     vocabSize: number;
     hiddenSize: number;
@@ -30,6 +33,7 @@ export interface GlipArchitecture {
     typeVocabSize: number;
     layerNormEps: number;
   };
+  /** The dynamic head with deep fusion. */
   dyhead: {
     channels: number;
     /** Tower blocks (GLIP `MODEL.DYHEAD.NUM_CONVS`). */
@@ -45,8 +49,11 @@ export interface GlipArchitecture {
     /** Dimension of the dot-product projection (`JOINT_EMB_SIZE`). */
     jointEmbedding: number;
   };
+  /** Maximum prompt length in tokens (GLIP `MAX_QUERY_LEN`). */
   maxQueryLength: number;
+  /** Test-time preprocessing. */
   preprocess: PreprocessSettings;
+  /** ATSS post-processing. */
   postprocess: PostprocessSettings;
 }
 

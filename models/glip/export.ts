@@ -24,11 +24,15 @@ const VOCAB = new URL("../text/bert-base-uncased-vocab.txt", import.meta.url);
 
 /** What to export. */
 export interface ExportOptions {
+  /** The architecture to build. */
   architecture: GlipArchitecture;
   /** Preset name or a description of the config (`yaml:config.yaml`). */
   configName: string;
+  /** Where the parameters come from (a checkpoint, or random for tests). */
   weights: WeightSource;
+  /** The bundle folder to write (created if needed). */
   outDir: string;
+  /** Where the weights came from, recorded in the manifest. */
   source: BundleManifest["source"];
   /** Head forms to write. @default ["native", "decomposed"] */
   forms?: DeformConvForm[];

@@ -29,12 +29,13 @@ export interface WeightSource {
 
 /** A tensor is missing or has the wrong shape. */
 export class WeightError extends Error {
+  /** The error's name. */
   override name = "WeightError";
 }
 
 /** Parameters preloaded from a checkpoint. */
 export class CheckpointWeights implements WeightSource {
-  readonly requested = new Map<string, number[]>();
+  readonly requested: Map<string, number[]> = new Map<string, number[]>();
   private constructor(
     readonly source: string,
     readonly values: Map<string, { shape: number[]; data: Float32Array }>,
@@ -128,7 +129,12 @@ function hashName(name: string): number {
  * bias0 prior).
  */
 export class RandomWeights implements WeightSource {
-  readonly requested = new Map<string, number[]>();
+  readonly requested: Map<string, number[]> = new Map<string, number[]>();
+  /**
+   * Creates the source; the same seed gives the same values.
+   *
+   * @param seed Any number; it and a tensor's name decide the tensor's values.
+   */
   constructor(readonly seed: number) {}
 
   get(name: string, shape: number[]): Float32Array {

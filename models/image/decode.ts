@@ -25,8 +25,11 @@ import { imageDimensions, isJpeg, isPng } from "./dimensions.ts";
 
 /** An 8-bit RGB image, row-major, 3 bytes per pixel. */
 export interface RgbImage {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
+  /** R, G, B bytes of each pixel, row by row. */
   rgb: Uint8Array;
 }
 

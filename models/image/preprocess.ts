@@ -12,7 +12,9 @@ import { glipResizeSize, resizeBilinearPil } from "./resize.ts";
 
 /** A preprocessed image and the sizes needed to map boxes back. */
 export interface PreprocessedImage {
+  /** The network input. */
   input: ImageInput;
+  /** The image's size before resizing. */
   originalSize: { width: number; height: number };
   /** The resized size before padding (GLIP's `image_sizes`). */
   resizedSize: { width: number; height: number };

@@ -15,11 +15,13 @@ import { levelAnchors } from "./anchors.ts";
 
 /** Detections of one image. */
 export interface Detections {
+  /** Number of detections. */
   count: number;
   /** xyxy in original-image pixels, [count * 4]. */
   boxes: Float32Array;
   /** xyxy in resized-image pixels, [count * 4]. */
   boxesResized: Float32Array;
+  /** Scores, [count]. */
   scores: Float32Array;
   /** 1-based labels of the prompt. */
   labels: Int32Array;
@@ -27,7 +29,9 @@ export interface Detections {
 
 /** Image sizes for clipping and rescaling. */
 export interface DetectionSizes {
+  /** The image's size after resizing (before padding). */
   resized: { width: number; height: number };
+  /** The image's original size. */
   original: { width: number; height: number };
 }
 

@@ -10,8 +10,11 @@ import type { BertTokenizer, Encoding } from "./tokenizer.ts";
 
 /** A caption-prompt entry: text before and after a name, and the name itself (used raw). */
 export interface CaptionPrompt {
+  /** Text before the name. */
   prefix: string;
+  /** The name, used as written (not cleaned). */
   name: string;
+  /** Text after the name. */
   suffix: string;
 }
 

@@ -134,10 +134,14 @@ function preTokenize(codePoints: number[]): Word[] {
 export class BertTokenizer {
   readonly #vocab: Map<string, number>;
   readonly #unkId: number;
+  /** Id of `[CLS]`. */
   readonly clsId: number;
+  /** Id of `[SEP]`. */
   readonly sepId: number;
+  /** Id of `[PAD]`. */
   readonly padId: number;
 
+  /** Creates a tokenizer over a vocabulary (one token per id, in id order). */
   constructor(vocabulary: string[]) {
     this.#vocab = new Map(vocabulary.map((token, id) => [token, id]));
     const id = (token: string) => {

@@ -26,6 +26,7 @@
  *   buildPrompt, exportBundle, loadBertTokenizer, onnxEngineFactory, postprocessAtss,
  *   preprocessImage, presetArchitecture, RandomWeights,
  * } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
  * const bundle = await exportBundle({
@@ -43,7 +44,7 @@
  * const detections = postprocessAtss(head, prompt.positiveMapLabelToToken, bundle.manifest.postprocess, {
  *   resized: pre.resizedSize, original: pre.originalSize,
  * });
- * console.assert(detections.count <= 100);
+ * assert.ok(detections.count <= bundle.manifest.postprocess.detectionsPerImage);
  * await engine.dispose();
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -51,24 +52,27 @@
  * @example Metrics identical to pycocotools
  * ```ts
  * import { evaluateCoco } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
  * const gt = {
  *   images: [{ id: 1 }],
  *   annotations: [{ id: 1, image_id: 1, category_id: 1, bbox: [0, 0, 10, 10], area: 100 }],
  *   categories: [{ id: 1 }],
  * };
  * const result = evaluateCoco(gt, [{ image_id: 1, category_id: 1, bbox: [0, 0, 10, 10], score: 1 }]);
- * console.assert(Math.abs(result.named.AP - 1) < 1e-9);
+ * assert.ok(Math.abs(result.named.AP - 1) < 1e-9);
  * ```
  *
  * @example Engines by name, from the registry (plugins register theirs there too)
  * ```ts
  * import { engines, registerBuiltins } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * registerBuiltins();
  * const factory = await engines.get("onnx");
  * const availability = await factory.probe();
- * console.assert(typeof availability.available === "boolean");
- * console.assert(engines.names().includes("webgpu"));
+ * assert.equal(typeof availability.available, "boolean");
+ * assert.ok(engines.names().includes("webgpu"));
  * ```
  *
  * @module

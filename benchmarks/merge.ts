@@ -42,6 +42,13 @@ export interface MergeOptions {
 /**
  * Merges shard run folders into `outDir` (holding its run lock while it writes); returns the
  * merged record.
+ *
+ * @example Two shards of one run (`--shard 1/2` and `--shard 2/2`), merged
+ * ```ts ignore
+ * import { mergeShards } from "./merge.ts";
+ * const record = await mergeShards(["runs/shard-1", "runs/shard-2"], "runs/merged");
+ * console.log(record.summary.mean);
+ * ```
  */
 export async function mergeShards(
   dirs: string[],

@@ -108,6 +108,13 @@ function compareMetrics(
  * Runs the record at `recordPath` again and compares. Throws {@link InputError} for a record
  * without a fingerprint (it does not say what produced it) and {@link UsageError} for protocols
  * it cannot rerun; returns the differences otherwise (the CLI turns them into exit 3).
+ *
+ * @example Rerun a finished run and compare
+ * ```ts ignore
+ * import { reproduceRun } from "./reproduce.ts";
+ * const result = await reproduceRun("runs/smoke/run.json");
+ * if (!result.reproduced) console.error(result.differences.join("\n"));
+ * ```
  */
 export async function reproduceRun(
   recordPath: string,

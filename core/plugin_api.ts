@@ -19,6 +19,7 @@
  * @example Load a plugin module, then find its entry in the registry
  * ```ts
  * import { loadPlugin, protocols } from "./plugin_api.ts";
+ * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
  * try {
@@ -33,8 +34,8 @@
  *   );
  *   await loadPlugin(plugin);
  *   const entry = protocols.entry("example-protocol");
- *   console.assert(entry.origin === plugin);
- *   console.assert((await protocols.get("example-protocol")).adapts === false);
+ *   assert.equal(entry.origin, plugin);
+ *   assert.equal((await protocols.get("example-protocol")).adapts, false);
  * } finally {
  *   await Deno.remove(dir, { recursive: true });
  * }

@@ -6,6 +6,7 @@
  * @example GLIP's seeded few-shot sampler on a COCO-format dataset
  * ```ts
  * import { sampleFewShot } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const box: [number, number, number, number] = [0, 0, 10, 10];
  * const train = {
@@ -20,20 +21,21 @@
  *   categories: [{ id: 1 }, { id: 2 }],
  * };
  * const ids = sampleFewShot(train, 1, { sampler: "seeded", seed: 3 });
- * console.assert(ids.length === 2); // one image per category
+ * assert.equal(ids.length, 2); // one image per category
  * ```
  *
  * @example The demo set: two small ODinW-shaped tasks written to a folder
  * ```ts
  * import { demoTasks, generateDemoSet, loadCocoJson, taskSplitPaths } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
  * try {
  *   const demo = await generateDemoSet(dir);
- *   console.assert(demo.tasks.length === demoTasks().length);
+ *   assert.equal(demo.tasks.length, demoTasks().length);
  *   const { annotationFile } = taskSplitPaths(demo.tasks[0], "test", dir);
  *   const dataset = await loadCocoJson(annotationFile);
- *   console.assert(dataset.images.length > 0);
+ *   assert.ok(dataset.images.length > 0);
  * } finally {
  *   await Deno.remove(dir, { recursive: true });
  * }

@@ -15,6 +15,7 @@
  *   buildPrompt, exportBundle, loadBertTokenizer, postprocessAtss, preprocessImage,
  *   presetArchitecture, RandomWeights,
  * } from "../models/mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
  * const bundle = await exportBundle({
@@ -34,8 +35,8 @@
  *   const detections = postprocessAtss(head, prompt.positiveMapLabelToToken, bundle.manifest.postprocess, {
  *     resized: pre.resizedSize, original: pre.originalSize,
  *   });
- *   console.assert(detections.count <= bundle.manifest.postprocess.detectionsPerImage);
- *   console.assert(engine.describe().engine === "onnx");
+ *   assert.ok(detections.count <= bundle.manifest.postprocess.detectionsPerImage);
+ *   assert.equal(engine.describe().engine, "onnx");
  * } finally {
  *   await engine.dispose();
  *   await Deno.remove(dir, { recursive: true });

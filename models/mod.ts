@@ -10,6 +10,7 @@
  * @example Export a randomly initialised nano bundle, then open it again (verified by sha256)
  * ```ts
  * import { exportBundle, loadBundle, presetArchitecture, RandomWeights } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
  * try {
@@ -18,7 +19,7 @@
  *     outDir: dir, source: { kind: "random", seed: 0 }, forms: ["native"],
  *   });
  *   const bundle = await loadBundle(dir);
- *   console.assert(bundle.manifest.configName === "nano");
+ *   assert.equal(bundle.manifest.configName, "nano");
  * } finally {
  *   await Deno.remove(dir, { recursive: true });
  * }
@@ -27,10 +28,12 @@
  * @example GLIP's prompt for two category names
  * ```ts
  * import { buildPrompt, loadBertTokenizer } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const prompt = buildPrompt(await loadBertTokenizer(), ["fish", "shark"]);
- * console.assert(prompt.query === "fish. shark.");
- * console.assert(prompt.positiveMapLabelToToken.get(2)?.length === 1);
+ * assert.equal(prompt.query, "fish. shark");
+ * // label 2 ("shark") is token 3: [CLS] fish . shark
+ * assert.deepEqual(prompt.positiveMapLabelToToken.get(2), [3]);
  * ```
  *
  * @module

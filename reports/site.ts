@@ -151,7 +151,16 @@ export interface SiteOptions {
 /** The file a report folder holds so that a later report may replace the folder. */
 export const SITE_MARKER = ".glip-bench-report";
 
-/** Builds the site into `outDir` from run folders or records; returns the path of index.html. */
+/**
+ * Builds the site into `outDir` from run folders or records; returns the path of index.html.
+ *
+ * @example A report of two runs of the same benchmark (their folders hold run.json)
+ * ```ts ignore
+ * import { buildSite } from "./site.ts";
+ * const index = await buildSite(["runs/odinw-onnx", "runs/odinw-webgpu"], "site");
+ * console.log(`open ${index}`);
+ * ```
+ */
 export async function buildSite(
   inputs: string[],
   outDir: string,

@@ -106,6 +106,21 @@ export function checkLvisGroundTruth(gt: LvisGroundTruth, file = "(ground truth)
 /**
  * Evaluates detections as lvis-api does. `maxDets` 300 by default; -1 for no per-image cap.
  * Ground truth without LVIS's per-image fields is refused ({@link checkLvisGroundTruth}).
+ *
+ * @example One exact detection on a frequent category
+ * ```ts
+ * import { evaluateLvis } from "./lvis.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gt = {
+ *   images: [{ id: 1, neg_category_ids: [], not_exhaustive_category_ids: [] }],
+ *   annotations: [{ id: 1, image_id: 1, category_id: 3, bbox: [0, 0, 10, 10], area: 100 }],
+ *   categories: [{ id: 3, frequency: "f" as const }],
+ * };
+ * const result = evaluateLvis(gt, [{ image_id: 1, category_id: 3, bbox: [0, 0, 10, 10], score: 1 }]);
+ * assert.ok(Math.abs(result.results.AP - 1) < 1e-9);
+ * assert.ok(Math.abs(result.results.APf - 1) < 1e-9);
+ * ```
  */
 export function evaluateLvis(
   gt: LvisGroundTruth,

@@ -7,6 +7,7 @@
  * @example COCO AP of one detection
  * ```ts
  * import { evaluateCoco } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const gt = {
  *   images: [{ id: 1 }],
@@ -14,13 +15,15 @@
  *   categories: [{ id: 1 }],
  * };
  * const result = evaluateCoco(gt, [{ image_id: 1, category_id: 1, bbox: [1, 1, 10, 10], score: 0.9 }]);
- * console.assert(result.named.AP50 === 1); // IoU 0.68: a hit at 0.5, a miss from 0.7 on
- * console.assert(result.named.AP < 1);
+ * // IoU 81/119 = 0.68: a hit at the thresholds 0.5 to 0.65, a miss from 0.7 on
+ * assert.ok(Math.abs(result.named.AP50 - 1) < 1e-9);
+ * assert.ok(Math.abs(result.named.AP - 0.4) < 1e-9);
  * ```
  *
  * @example A streaming evaluator: process batches as they come, evaluate once
  * ```ts
  * import { CocoEvaluator } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const evaluator = new CocoEvaluator({
  *   images: [{ id: 1 }, { id: 2 }],
@@ -32,7 +35,7 @@
  * });
  * evaluator.process([{ image_id: 1, category_id: 1, bbox: [0, 0, 10, 10], score: 0.9 }]);
  * evaluator.process([{ image_id: 2, category_id: 1, bbox: [5, 5, 10, 10], score: 0.8 }]);
- * console.assert(Math.abs(evaluator.evaluate().named.AP - 1) < 1e-9);
+ * assert.ok(Math.abs(evaluator.evaluate().named.AP - 1) < 1e-9);
  * ```
  *
  * @module

@@ -68,7 +68,31 @@ async function writeGraph(
   };
 }
 
-/** Exports a bundle into `outDir` (created if needed) and returns it. */
+/**
+ * Exports a bundle into `outDir` (created if needed) and returns it, verified. From an official
+ * checkpoint, the weights are `CheckpointWeights` read from the `.pth` and the architecture is a
+ * preset (`glip-t`, `glip-l`) or `architectureFromGlipYaml`.
+ *
+ * @example A randomly initialised nano bundle with the native head only
+ * ```ts
+ * import { exportBundle } from "./export.ts";
+ * import { presetArchitecture } from "./config.ts";
+ * import { RandomWeights } from "./weights.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   const bundle = await exportBundle({
+ *     architecture: presetArchitecture("nano"), configName: "nano", weights: new RandomWeights(0),
+ *     outDir: dir, source: { kind: "random", seed: 0 }, forms: ["native"],
+ *   });
+ *   assert.ok(bundle.manifest.graphs.head.native);
+ *   assert.equal(bundle.manifest.graphs.head.decomposed, undefined);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ */
 export async function exportBundle(options: ExportOptions): Promise<ModelBundle> {
   const { architecture: arch, weights, outDir } = options;
   const log = options.log ?? (() => {});

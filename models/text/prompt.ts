@@ -76,6 +76,18 @@ function codePointLength(text: string): number {
 /**
  * Builds one prompt from category names, exactly as GLIP's `create_queries_and_maps`.
  * Names are cleaned; caption-prompt names replace them and are used as given.
+ *
+ * @example Two names, joined by GLIP's separator; each label maps to its name's tokens
+ * ```ts
+ * import { buildPrompt } from "./prompt.ts";
+ * import { loadBertTokenizer } from "./tokenizer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const prompt = buildPrompt(await loadBertTokenizer(), ["fish", "stingray"]);
+ * assert.equal(prompt.query, "fish. stingray");
+ * assert.deepEqual(prompt.positiveMapLabelToToken.get(1), [1]); // [CLS] fish . sting ##ray
+ * assert.deepEqual(prompt.positiveMapLabelToToken.get(2), [3, 4]);
+ * ```
  */
 export function buildPrompt(
   tokenizer: BertTokenizer,

@@ -219,6 +219,21 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
  * Runs a benchmark: every model on every engine over the suite's tasks. Usage errors (unknown
  * names, missing data or splits, a resume of something else) throw {@link UsageError} before
  * any inference; another writer in the run folder throws `RunLockedError`.
+ *
+ * @example Two images per task of the embedded demo, on onnxruntime-node
+ * ```ts ignore
+ * import { runBenchmark } from "./bench_run.ts";
+ * const result = await runBenchmark({
+ *   suite: "odinw",
+ *   demo: true,
+ *   limit: 2,
+ *   engines: ["onnx"],
+ *   outDir: "runs/smoke",
+ * });
+ * for (const { record } of result.runs) {
+ *   console.log(record.engine.engine, record.summary.metric, record.summary.mean);
+ * }
+ * ```
  */
 export async function runBenchmark(options: BenchOptions): Promise<BenchResult> {
   registerBuiltins();

@@ -116,6 +116,16 @@ export function sameDetections(a: Detections, b: Detections): boolean {
 /**
  * Runs the conformance check of `factory` on `bundle` against onnxruntime-node CPU; engines with
  * device reduction must also give exactly their dense path's detections with it.
+ *
+ * @example A plugin's engine against the reference, on a bundle
+ * ```ts ignore
+ * import { checkConformance } from "./conformance.ts";
+ * import { loadBundle } from "../models/bundle.ts";
+ * import { myEngineFactory } from "./my_engine.ts";
+ *
+ * const report = await checkConformance(myEngineFactory, await loadBundle("bundles/nano"));
+ * if (!report.ok) throw new Error(report.failures.join("\n"));
+ * ```
  */
 export async function checkConformance(
   factory: EngineFactory,

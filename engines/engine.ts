@@ -76,7 +76,7 @@ export interface EngineDescription {
   engine: string;
   /** Execution provider that ran the graphs (`cpu`, `cuda`, `webgpu`, `wasm`). */
   executionProvider: string;
-  /** Versions of the runtime libraries used, by package name. */
+  /** Versions of the runtimes used, by name (`onnxruntime-node`, `onnxruntime-web`, `deno`). */
   libraries: Record<string, string>;
   /** The device, in words (CPU model, GPU adapter). */
   device: string;

@@ -181,8 +181,12 @@ type Sharp = (
     }>;
   };
 };
-/** Imported by name at run time, so its typings stay out of type checking. */
-const SHARP_SPECIFIER = "sharp";
+/**
+ * Imported by name at run time, so its typings stay out of type checking. A full `npm:`
+ * specifier rather than the import map's bare name, so that it resolves in the published
+ * package too (tests/image/sharp_specifier_test.ts keeps it equal to deno.json's entry).
+ */
+export const SHARP_SPECIFIER = "npm:sharp@0.34.5";
 let sharpModule: Promise<Sharp> | undefined;
 
 function loadSharp(): Promise<Sharp> {

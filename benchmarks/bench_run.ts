@@ -62,6 +62,7 @@ import type { Shard } from "./shard.ts";
 import type { DetectionSuite, DetectionTask } from "./suite.ts";
 import { pathExists } from "../core/fs.ts";
 import { checkReferenceKey } from "../reports/comparison.ts";
+import { checkRunParity, earlierParityChecks } from "./bench_parity.ts";
 
 /** What to run. Everything but `suite` has the CLI's default. */
 export interface BenchOptions {
@@ -132,6 +133,14 @@ export interface BenchOptions {
   command?: string[];
   /** Let the engines' own logs reach stderr (onnxruntime-web's shader dumps). @default false */
   verbose?: boolean;
+  /**
+   * After the run, check its engine against onnxruntime-node CPU at full size and record it in
+   * the run record's `engineParity` (benchmarks/bench_parity.ts). Zero-shot runs only; not part
+   * of the fingerprint (it changes no detection). @default false
+   */
+  checkParity?: boolean;
+  /** `checkParity`'s network input size. @default the bundle's largest input (800x1344 for GLIP) */
+  paritySize?: { height: number; width: number };
   /** Progress lines. @default none */
   log?: (line: string) => void;
   /** Per-task progress (the CLI's bar). @default none */
@@ -215,6 +224,27 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
   return { trainer, sampler, fewShotSource };
 }
 
+/** The refusals of `checkParity` and `paritySize`. */
+function checkParityOptions(options: BenchOptions, protocol: string, adapts: boolean): void {
+  if (options.paritySize && !options.checkParity) {
+    throw new UsageError("bench: --parity-size applies to --check-parity; add --check-parity");
+  }
+  if (options.checkParity && adapts) {
+    throw new UsageError(
+      `bench: --check-parity checks the run's model, and ${protocol} evaluates adapted ` +
+        "checkpoints: check the base model with --protocol zero-shot --check-parity",
+    );
+  }
+  const size = options.paritySize;
+  if (
+    size && ![size.height, size.width].every((n) => Number.isInteger(n) && n >= 1 && n <= 8192)
+  ) {
+    throw new UsageError(
+      `bench: the parity size must be integers from 1 to 8192 (got ${size.height}x${size.width})`,
+    );
+  }
+}
+
 /**
  * Runs a benchmark: every model on every engine over the suite's tasks. Usage errors (unknown
  * names, missing data or splits, a resume of something else) throw {@link UsageError} before
@@ -243,6 +273,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   const engineNames = options.engines ?? ["onnx"];
   for (const name of engineNames) engines.entry(name);
   if (options.reference !== undefined) checkReferenceKey(options.reference);
+  checkParityOptions(options, protocol, adapts);
   if (options.resume && !options.outDir) {
     throw new UsageError("bench: --resume continues the run in --out DIR; give --out");
   }
@@ -439,7 +470,20 @@ async function runOne(input: {
     await engine.dispose();
   }
   const recordPath = join(dir, "run.json");
-  if (resume && segments.images === 0 && await pathExists(recordPath)) {
+  // after the engine is gone: a full-size check holds a second copy of the model
+  const parity = options.checkParity
+    ? await checkRunParity({
+      bundle: model.bundle,
+      engineName,
+      description,
+      dtype: input.dtype,
+      size: options.paritySize,
+      threads: options.threads,
+      shard: shard && `${shard.index}/${shard.count}`,
+      log: input.log,
+    })
+    : undefined;
+  if (resume && segments.images === 0 && !parity && await pathExists(recordPath)) {
     // Nothing was left to run: a finished run stays exactly as it was (timings included).
     const existing = await readRunRecord(recordPath);
     if (
@@ -473,6 +517,11 @@ async function runOne(input: {
     command: input.command,
     reference: options.reference,
   });
+  const checks = [
+    ...(resume ? await earlierParityChecks(recordPath) : []),
+    ...(parity ? [parity] : []),
+  ];
+  if (checks.length) record.engineParity = checks;
   const serverTasks = prepared.filter((p) => isServerEvaluated(p.task));
   for (const task of serverTasks) {
     const zip = await writeTestDevSubmission(

@@ -422,5 +422,5 @@ async function mergeCommand(args: string[]): Promise<number> {
   const record = await mergeShards(parsed.positionals, outDir, { warn, log: info });
   if (!booleanFlag(parsed, "no-report")) await buildReport([outDir], join(outDir, "report"));
   printResults([record], booleanFlag(parsed, "json"));
-  return 0;
+  return reportParityFailures([{ dir: outDir, record }]) ? 1 : 0;
 }

@@ -25,6 +25,8 @@ export interface RunParityInput {
   /** Network input size. @default largestInputSize(bundle's preprocessing), 800x1344 for GLIP */
   size?: { height: number; width: number };
   threads?: number;
+  /** The run let its GPU engine run nodes on the CPU: so does the check. */
+  allowCpuFallback?: boolean;
   /** The run's shard, "i/n". */
   shard?: string;
   log?: (line: string) => void;
@@ -79,6 +81,7 @@ export async function checkRunParity(input: RunParityInput): Promise<ParityCheck
       size,
       dtype: input.dtype,
       threads: input.threads,
+      allowCpuFallback: input.allowCpuFallback,
       log: input.log,
     });
     return parityCheckOf(result, result.engines[0], {

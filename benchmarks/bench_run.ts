@@ -479,6 +479,7 @@ async function runOne(input: {
       dtype: input.dtype,
       size: options.paritySize,
       threads: options.threads,
+      allowCpuFallback,
       shard: shard && `${shard.index}/${shard.count}`,
       log: input.log,
     })

@@ -92,6 +92,8 @@ export interface ParityOptions {
   tolerance?: Tolerance;
   /** Engine threads. */
   threads?: number;
+  /** Let GPU engines run nodes on the CPU, as the run being checked did. @default false */
+  allowCpuFallback?: boolean;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -315,6 +317,7 @@ export async function checkEngineParity(
       const engine = await factory.create(bundle, {
         dtype,
         ...(options.threads ? { threads: options.threads } : {}),
+        ...(options.allowCpuFallback ? { allowCpuFallback: true } : {}),
       });
       try {
         const { executionProvider, libraries } = engine.describe();

@@ -9,7 +9,7 @@
 import type { Dtype, EngineDescription } from "../engines/engine.ts";
 import { checkEngineParity, largestInputSize } from "../engines/parity.ts";
 import type { ModelBundle } from "../models/bundle.ts";
-import { engines } from "../core/registries.ts";
+import { engines, registerBuiltins } from "../core/registries.ts";
 import { type ParityCheck, parityCheckOf, standardTolerance } from "./parity_record.ts";
 import { readRunRecord } from "./run_record.ts";
 import { pathExists } from "../core/fs.ts";
@@ -71,12 +71,14 @@ export async function checkRunParity(input: RunParityInput): Promise<ParityCheck
       ...shard,
     };
   }
+  registerBuiltins();
   const started = performance.now();
   input.log?.(
     `engine parity: ${input.engineName} ${input.dtype} against onnxruntime-node CPU at ${size.height}x${size.width}`,
   );
+  // an unknown engine is a usage error, not a failed check
+  const factory = await engines.get(input.engineName);
   try {
-    const factory = await engines.get(input.engineName);
     const result = await checkEngineParity(input.bundle, [factory], {
       size,
       dtype: input.dtype,

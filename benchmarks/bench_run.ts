@@ -470,9 +470,10 @@ async function runOne(input: {
     await engine.dispose();
   }
   const recordPath = join(dir, "run.json");
-  // after the engine is gone: a full-size check holds a second copy of the model
-  const parity = options.checkParity
-    ? await checkRunParity({
+  // After the engine is gone (a full-size check holds a second copy of the model) and after the
+  // run's timings end (the check's time and memory are not the run's).
+  const checkParity = () =>
+    checkRunParity({
       bundle: model.bundle,
       engineName,
       description,
@@ -482,16 +483,22 @@ async function runOne(input: {
       allowCpuFallback,
       shard: shard && `${shard.index}/${shard.count}`,
       log: input.log,
-    })
-    : undefined;
-  if (resume && segments.images === 0 && !parity && await pathExists(recordPath)) {
-    // Nothing was left to run: a finished run stays exactly as it was (timings included).
+    });
+  if (resume && segments.images === 0 && await pathExists(recordPath)) {
+    // Nothing was left to run: a finished run stays exactly as it was (timings included),
+    // but for a parity check asked for now.
     const existing = await readRunRecord(recordPath);
     if (
       existing.fingerprint && fingerprintDifferences(existing.fingerprint, fingerprint).length === 0
     ) {
-      input.log(`nothing left to run in ${dir}: its run record is unchanged`);
-      return { dir, record: existing, unchanged: true };
+      if (!options.checkParity) {
+        input.log(`nothing left to run in ${dir}: its run record is unchanged`);
+        return { dir, record: existing, unchanged: true };
+      }
+      existing.engineParity = [...existing.engineParity ?? [], await checkParity()];
+      await writeRunRecord(recordPath, existing);
+      input.log(`nothing left to run in ${dir}: its run record gained a parity check`);
+      return { dir, record: existing, unchanged: false };
     }
   }
   const taskResults = [];
@@ -501,6 +508,7 @@ async function runOne(input: {
     taskResults.push(taskResult(task, scored ? await scoreTask(task) : undefined, dir));
   }
   const timings = await segments.finish();
+  const parity = options.checkParity ? await checkParity() : undefined;
   const record = await buildRunRecord({
     suite: input.suite.name,
     protocol: input.protocol,

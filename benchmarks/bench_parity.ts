@@ -16,19 +16,23 @@ import { pathExists } from "../core/fs.ts";
 
 /** What {@link checkRunParity} checks. */
 export interface RunParityInput {
+  /** The run's model bundle. */
   bundle: ModelBundle;
   /** The engine as the run requested it (a registry name). */
   engineName: string;
   /** How the run's engine described itself after the run. */
   description: EngineDescription;
+  /** The run's precision: fp16 is checked against the fp32 reference at the fp16 tolerance. */
   dtype: Dtype;
   /** Network input size. @default largestInputSize(bundle's preprocessing), 800x1344 for GLIP */
   size?: { height: number; width: number };
+  /** CPU threads of the engine and the reference. */
   threads?: number;
   /** The run let its GPU engine run nodes on the CPU: so does the check. */
   allowCpuFallback?: boolean;
   /** The run's shard, "i/n". */
   shard?: string;
+  /** Progress lines. */
   log?: (line: string) => void;
 }
 

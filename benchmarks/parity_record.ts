@@ -17,8 +17,11 @@ export const PARITY_GRAPHS = ["text", "image", "head"] as const;
 
 /** One output of one graph as a record keeps it. */
 export interface RecordedOutput {
+  /** The model part (graph) the output belongs to. */
   graph: (typeof PARITY_GRAPHS)[number];
+  /** The graph output's name, e.g. dot_product_logits_l0. */
   output: string;
+  /** Its shape. */
   dims: number[];
   /** Largest absolute difference; `null` when there is no finite one (NaN, missing, wrong size). */
   maxAbs: number | null;
@@ -28,6 +31,7 @@ export interface RecordedOutput {
   scaledError: number | null;
   /** Fraction of values outside the tolerance (0..1). */
   outOfTolerance: number;
+  /** Every value within the tolerance. */
   ok: boolean;
 }
 
@@ -42,6 +46,7 @@ export interface ParityCheck {
   engine: string;
   /** The engine's execution provider. */
   executionProvider: string;
+  /** The engine's precision (fp16 is compared with the fp32 reference). */
   dtype: Dtype;
   /** The network input size checked. */
   size: { height: number; width: number };
@@ -53,6 +58,7 @@ export interface ParityCheck {
   tolerance?: Tolerance;
   /** Graphs whose features the engine cannot read back (compared through the head only). */
   notExposed: ("text" | "image")[];
+  /** Every output compared (none for the reference). */
   outputs: RecordedOutput[];
   /** The reference's top detections reproduced by the engine (absent for the reference). */
   detections?: {
@@ -64,6 +70,7 @@ export interface ParityCheck {
   };
   /** Seconds the check took (the reference run and the engine's). */
   seconds: number;
+  /** Every output within tolerance and enough detections reproduced (or the reference). */
   ok: boolean;
   /** Why it failed, in words (empty when ok). */
   failures: string[];

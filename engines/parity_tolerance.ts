@@ -7,7 +7,9 @@
 
 /** Tolerance of one comparison: pass when maxAbs <= relative * max|reference| + absolute. */
 export interface Tolerance {
+  /** Multiplies the reference's largest magnitude. */
   relative: number;
+  /** The floor added to it. */
   absolute: number;
 }
 

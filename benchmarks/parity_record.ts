@@ -25,9 +25,9 @@ export interface RecordedOutput {
   dims: number[];
   /** Largest absolute difference; `null` when there is no finite one (NaN, missing, wrong size). */
   maxAbs: number | null;
-  /** The reference's largest magnitude. */
-  scale: number;
-  /** maxAbs / scale; `null` with maxAbs. */
+  /** The reference's largest magnitude; `null` when the reference itself is not finite. */
+  scale: number | null;
+  /** maxAbs / scale; `null` when either is. */
   scaledError: number | null;
   /** Fraction of values outside the tolerance (0..1). */
   outOfTolerance: number;
@@ -120,7 +120,7 @@ export function parityCheckOf(
       output: o.output,
       dims: o.dims,
       maxAbs: finiteOrNull(o.maxAbs),
-      scale: o.scale,
+      scale: finiteOrNull(o.scale),
       scaledError: finiteOrNull(o.scaledError),
       outOfTolerance: o.outOfTolerance,
       ok: o.ok,
@@ -221,17 +221,21 @@ function checkOutput(f: Fields, field: string, value: unknown, tolerance: Tolera
   f.oneOf(`${field}.graph`, o.graph, PARITY_GRAPHS);
   f.is(`${field}.output`, o.output, "string");
   f.list(`${field}.dims`, o.dims, 16).forEach((d, i) => f.count(`${field}.dims[${i}]`, d));
-  const scale = f.nonNegative(`${field}.scale`, o.scale);
+  const scale = o.scale === null ? null : f.nonNegative(`${field}.scale`, o.scale);
   if (o.maxAbs !== null) f.nonNegative(`${field}.maxAbs`, o.maxAbs);
   if (o.scaledError !== null) f.nonNegative(`${field}.scaledError`, o.scaledError);
-  if ((o.maxAbs === null) !== (o.scaledError === null)) {
-    f.fail(`${field}.scaledError`, "null exactly when maxAbs is null", o.scaledError);
+  if ((o.maxAbs === null || scale === null) !== (o.scaledError === null)) {
+    f.fail(
+      `${field}.scaledError`,
+      "null exactly when maxAbs or scale is null",
+      o.scaledError,
+    );
   }
   const fraction = f.nonNegative(`${field}.outOfTolerance`, o.outOfTolerance);
   if (fraction > 1) f.fail(`${field}.outOfTolerance`, "expected a fraction from 0 to 1", fraction);
   f.is(`${field}.ok`, o.ok, "boolean");
   // the verdict follows from the numbers: every value within the bound iff the largest is
-  const within = o.maxAbs !== null &&
+  const within = o.maxAbs !== null && scale !== null &&
     o.maxAbs <= tolerance.relative * scale + tolerance.absolute && fraction === 0;
   if (o.ok !== within) {
     f.fail(

@@ -109,7 +109,7 @@ Deno.test("validateParityChecks() refuses malformed entries, naming the field an
   refused(
     changed((c) => (c.outputs[0].scaledError = null)),
     "engineParity[0].outputs[0].scaledError",
-    "null exactly when maxAbs is null",
+    "null exactly when maxAbs or scale is null",
   );
   refused(
     changed((c) => (c.outputs[0].outOfTolerance = 2)),
@@ -183,6 +183,25 @@ Deno.test("parityCheckOf() keeps a non-finite error as null, which a record can 
   assertEquals([read.outputs[0].maxAbs, read.outputs[0].scaledError, read.ok], [null, null, false]);
   assertEquals([read.seconds, read.shard, read.size], [3, "1/2", { height: 64, width: 96 }]);
   assertEquals(worstByGraph(read), { head: null });
+  // a reference that is not finite itself (a broken bundle) is recorded as a failure too
+  const broken = compareOutput(
+    "head",
+    "x",
+    { dims: [1], data: Float32Array.of(NaN) },
+    Float32Array.of(1),
+    tolerance,
+  );
+  const withBroken = parityCheckOf(result, { ...result.engines[0], outputs: [broken] }, {
+    engine: "webgpu",
+    checkedAt: "2026-12-02T00:00:00Z",
+  });
+  const [readBroken] = validateParityChecks(JSON.parse(JSON.stringify([withBroken])), "f", {
+    engine: "webgpu",
+    executionProvider: "webgpu",
+    dtype: "fp32",
+  });
+  assertEquals([readBroken.outputs[0].scale, readBroken.outputs[0].scaledError], [null, null]);
+  assertEquals(readBroken.outputs[0].ok, false);
   assertEquals(worstByGraph(passingCheck()), { text: 1e-6, image: 2e-6, head: 3e-4 / 2.5 });
 });
 

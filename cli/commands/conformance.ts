@@ -74,6 +74,13 @@ function printResult(result: ParityResult): void {
     rows,
   ));
   out("(err: max abs error over the reference's largest magnitude, worst output of the graph)");
+  const versions = (libraries: Record<string, string>) =>
+    Object.entries(libraries).map(([name, version]) => `${name} ${version}`).join(", ");
+  out(
+    `versions: reference ${versions(result.referenceLibraries)}; ${
+      result.engines.map((e) => `${e.engine} ${versions(e.libraries) || "(not loaded)"}`).join("; ")
+    }`,
+  );
   for (const engine of result.engines) {
     for (const failure of engine.failures) out(`${engine.engine}: ${failure}`);
   }

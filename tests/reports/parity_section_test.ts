@@ -3,7 +3,10 @@
  * vs reference, size, dtype, worst scaled error per model part, detections, a verdict), says
  * "not checked at full size" for a run that has none, and a failed check flags the page.
  */
+import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
+import { runCli } from "../cli_helpers.ts";
+import { withTestDir } from "../temp_dir.ts";
 import { renderReportPage } from "../../reports/page.ts";
 import type { RunRecord } from "../../benchmarks/run_record.ts";
 import { makeRecord } from "./records.ts";
@@ -88,3 +91,18 @@ Deno.test("a merged run shows each shard's check with its shard", () => {
   assertStringIncludes(text, "model · wasm |shard 1/2|");
   assertStringIncludes(text, "model · wasm |shard 2/2|");
 });
+
+Deno.test("deno task report refuses a record whose parity check claims a pass its numbers contradict", () =>
+  withTestDir(async (root) => {
+    const check = passingCheck();
+    check.outputs[2] = { ...check.outputs[2], maxAbs: 0.6, scaledError: 0.24 };
+    const dir = join(root, "run");
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(
+      join(dir, "run.json"),
+      JSON.stringify(run("wasm", (r) => (r.engineParity = [check]))),
+    );
+    const result = await runCli(["report", dir, "--out", join(root, "site")]);
+    assertEquals(result.code, 1, result.stderr);
+    assertStringIncludes(result.stderr, "run.json: engineParity[0].outputs[2].ok: says pass");
+  }, { prefix: "report-parity-" }));

@@ -130,6 +130,37 @@ Deno.test("bench merge keeps each shard's parity check, naming its shard", async
   ]);
 });
 
+Deno.test("bench merge of shards whose checks failed exits 1, the merged record saying so", async () => {
+  const perturbed = [
+    "--engine",
+    "onnx-perturbed",
+    "--plugin",
+    "tests/engines/fixtures/perturbed_engine_plugin.ts",
+    "--check-parity",
+    "--parity-size",
+    "64x96",
+    "--no-report",
+  ];
+  for (const i of [1, 2]) {
+    const shard = await bench(`bad${i}`, [...perturbed, "--shard", `${i}/2`]);
+    assertEquals(shard.code, 1, shard.stderr);
+  }
+  const out = join(base, "bad-merged");
+  const merged = await runCli([
+    "bench",
+    "merge",
+    join(base, "bad1"),
+    join(base, "bad2"),
+    "--out",
+    out,
+    "--no-report",
+  ]);
+  assertEquals(merged.code, 1, merged.stderr);
+  assertStringIncludes(merged.stderr, "engine parity FAILED for onnx-perturbed");
+  const record = await readRunRecord(join(out, "run.json"));
+  assertEquals(record.engineParity!.map((c) => [c.ok, c.shard]), [[false, "1/2"], [false, "2/2"]]);
+});
+
 Deno.test("--check-parity usage errors exit 2 before any inference, saying what is wrong", async () => {
   const cases: [string[], string][] = [
     [["--parity-size", "128x160"], "--parity-size applies to --check-parity"],

@@ -275,10 +275,14 @@ function checkEntry(f: Fields, field: string, value: unknown): void {
   if (c.shard !== undefined) f.is(`${field}.shard`, c.shard, "string");
   const outputs = f.list(`${field}.outputs`, c.outputs, MAX_OUTPUTS);
   if (role === "reference") {
-    if (c.ok !== true || outputs.length > 0 || c.failures.length > 0 || dtype !== "fp32") {
+    if (
+      c.ok !== true || outputs.length > 0 || c.failures.length > 0 || dtype !== "fp32" ||
+      c.tolerance !== undefined || c.detections !== undefined
+    ) {
       f.fail(
         `${field}.role`,
-        "a reference entry is the fp32 CPU reference itself: ok, with no outputs or failures",
+        "a reference entry is the fp32 CPU reference itself: ok, with no outputs, tolerance, " +
+          "detections or failures",
         c.role,
       );
     }

@@ -53,6 +53,12 @@ Deno.test("validateParityChecks() accepts passing and failing checks and the CPU
     dtype: "fp32",
   });
   refused([reference], "engineParity[0].role", "only an onnx CPU fp32 run is the reference");
+  refused(
+    [{ ...reference, detections: passingCheck().detections }],
+    "engineParity[0].role",
+    "a reference entry is the fp32 CPU reference itself",
+    { engine: "onnx", executionProvider: "cpu", dtype: "fp32" },
+  );
 });
 
 Deno.test("validateParityChecks() refuses a pass that the check's own numbers contradict", () => {

@@ -17,6 +17,7 @@ export {
   type EngineParity,
   FP16_TOLERANCE,
   FP32_TOLERANCE,
+  largestInputSize,
   type ParityOptions,
   type ParityResult,
   type Tolerance,

@@ -131,6 +131,12 @@ export {
   validateRunRecord,
 } from "./benchmarks/run_record.ts";
 export {
+  PARITY_GRAPHS,
+  type ParityCheck,
+  parityFailed,
+  type RecordedOutput,
+} from "./benchmarks/parity_record.ts";
+export {
   buildSite,
   buildSiteFromRuns,
   readRuns,

@@ -62,6 +62,7 @@ import type { Shard } from "./shard.ts";
 import type { DetectionSuite, DetectionTask } from "./suite.ts";
 import { pathExists } from "../core/fs.ts";
 import { checkReferenceKey } from "../reports/comparison.ts";
+import { checkRunParity, earlierParityChecks } from "./bench_parity.ts";
 
 /** What to run. Everything but `suite` has the CLI's default. */
 export interface BenchOptions {
@@ -132,6 +133,14 @@ export interface BenchOptions {
   command?: string[];
   /** Let the engines' own logs reach stderr (onnxruntime-web's shader dumps). @default false */
   verbose?: boolean;
+  /**
+   * After the run, check its engine against onnxruntime-node CPU at full size and record it in
+   * the run record's `engineParity` (benchmarks/bench_parity.ts). Zero-shot runs only; not part
+   * of the fingerprint (it changes no detection). @default false
+   */
+  checkParity?: boolean;
+  /** `checkParity`'s network input size. @default the bundle's largest input (800x1344 for GLIP) */
+  paritySize?: { height: number; width: number };
   /** Progress lines. @default none */
   log?: (line: string) => void;
   /** Per-task progress (the CLI's bar). @default none */
@@ -215,6 +224,27 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
   return { trainer, sampler, fewShotSource };
 }
 
+/** The refusals of `checkParity` and `paritySize`. */
+function checkParityOptions(options: BenchOptions, protocol: string, adapts: boolean): void {
+  if (options.paritySize && !options.checkParity) {
+    throw new UsageError("bench: --parity-size applies to --check-parity; add --check-parity");
+  }
+  if (options.checkParity && adapts) {
+    throw new UsageError(
+      `bench: --check-parity checks the run's model, and ${protocol} evaluates adapted ` +
+        "checkpoints: check the base model with --protocol zero-shot --check-parity",
+    );
+  }
+  const size = options.paritySize;
+  if (
+    size && ![size.height, size.width].every((n) => Number.isInteger(n) && n >= 1 && n <= 8192)
+  ) {
+    throw new UsageError(
+      `bench: the parity size must be integers from 1 to 8192 (got ${size.height}x${size.width})`,
+    );
+  }
+}
+
 /**
  * Runs a benchmark: every model on every engine over the suite's tasks. Usage errors (unknown
  * names, missing data or splits, a resume of something else) throw {@link UsageError} before
@@ -258,6 +288,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   const engineNames = options.engines ?? ["onnx"];
   for (const name of engineNames) engines.entry(name);
   if (options.reference !== undefined) checkReferenceKey(options.reference);
+  checkParityOptions(options, protocol, adapts);
   if (options.resume && !options.outDir) {
     throw new UsageError("bench: --resume continues the run in --out DIR; give --out");
   }
@@ -454,14 +485,35 @@ async function runOne(input: {
     await engine.dispose();
   }
   const recordPath = join(dir, "run.json");
+  // After the engine is gone (a full-size check holds a second copy of the model) and after the
+  // run's timings end (the check's time and memory are not the run's).
+  const checkParity = () =>
+    checkRunParity({
+      bundle: model.bundle,
+      engineName,
+      description,
+      dtype: input.dtype,
+      size: options.paritySize,
+      threads: options.threads,
+      allowCpuFallback,
+      shard: shard && `${shard.index}/${shard.count}`,
+      log: input.log,
+    });
   if (resume && segments.images === 0 && await pathExists(recordPath)) {
-    // Nothing was left to run: a finished run stays exactly as it was (timings included).
+    // Nothing was left to run: a finished run stays exactly as it was (timings included),
+    // but for a parity check asked for now.
     const existing = await readRunRecord(recordPath);
     if (
       existing.fingerprint && fingerprintDifferences(existing.fingerprint, fingerprint).length === 0
     ) {
-      input.log(`nothing left to run in ${dir}: its run record is unchanged`);
-      return { dir, record: existing, unchanged: true };
+      if (!options.checkParity) {
+        input.log(`nothing left to run in ${dir}: its run record is unchanged`);
+        return { dir, record: existing, unchanged: true };
+      }
+      existing.engineParity = [...existing.engineParity ?? [], await checkParity()];
+      await writeRunRecord(recordPath, existing);
+      input.log(`nothing left to run in ${dir}: its run record gained a parity check`);
+      return { dir, record: existing, unchanged: false };
     }
   }
   const taskResults = [];
@@ -471,6 +523,7 @@ async function runOne(input: {
     taskResults.push(taskResult(task, scored ? await scoreTask(task) : undefined, dir));
   }
   const timings = await segments.finish();
+  const parity = options.checkParity ? await checkParity() : undefined;
   const record = await buildRunRecord({
     suite: input.suite.name,
     protocol: input.protocol,
@@ -488,6 +541,11 @@ async function runOne(input: {
     command: input.command,
     reference: options.reference,
   });
+  const checks = [
+    ...(resume ? await earlierParityChecks(recordPath) : []),
+    ...(parity ? [parity] : []),
+  ];
+  if (checks.length) record.engineParity = checks;
   const serverTasks = prepared.filter((p) => isServerEvaluated(p.task));
   for (const task of serverTasks) {
     const zip = await writeTestDevSubmission(

@@ -8,7 +8,9 @@
  * What differs from an unsharded run's record, and why: `id` and `createdAt` (when the merge
  * ran); `timings` (summed over the shards: each loaded its own engine); `invocations` (each
  * shard encodes every prompt once, so `text` counts once per shard); `provenance.command` (the
- * first shard's command line) and `settings.deliberateDifferences` (which says the run was merged).
+ * first shard's command line) and `settings.deliberateDifferences` (which says the run was merged);
+ * `engineParity` holds every shard's parity checks (`bench --check-parity`), each naming its
+ * shard: each shard ran its own engine, so each check stands, and a failed one fails the merge's.
  * The HTML report (built by the CLI) shows these fields too.
  *
  * @module
@@ -197,7 +199,11 @@ async function mergeLocked(
     }
   }
   const { shard: _shard, ...settings } = first.settings;
-  const { fingerprint: _fingerprint, ...firstRest } = first;
+  const { fingerprint: _fingerprint, engineParity: _parity, ...firstRest } = first;
+  // every shard's parity checks, each saying which shard made it
+  const engineParity = records.flatMap((r) =>
+    (r.engineParity ?? []).map((check) => ({ ...check, shard: check.shard ?? r.settings.shard }))
+  );
   // the merged run is the unsharded run: its fingerprint says so, and --reproduce reruns that
   const fingerprint = records.every((r) => r.fingerprint)
     ? unsharded(first.fingerprint)
@@ -226,6 +232,7 @@ async function mergeLocked(
     }),
     taskSpecs: mergedSpecs,
     ...(fingerprint ? { fingerprint } : {}),
+    ...(engineParity.length ? { engineParity } : {}),
   };
   await writeRunRecord(join(outDir, "run.json"), record);
   if (segments) await writeSegments(outDir, segments);

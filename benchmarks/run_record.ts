@@ -13,6 +13,7 @@ import { parseJsonText } from "../core/json.ts";
 import type { EngineDescription } from "../engines/engine.ts";
 import { type RunFingerprint, validateFingerprint } from "./run_fingerprint.ts";
 import { writeFileAtomic } from "../core/atomic_file.ts";
+import { type ParityCheck, validateParityChecks } from "./parity_record.ts";
 
 /** The schema identifier and version written into every record. */
 export const RUN_RECORD_SCHEMA = "glip-bench/run-record" as const;
@@ -230,6 +231,12 @@ export interface RunRecord {
   fingerprint?: RunFingerprint;
   /** What the comparison with published numbers needs beyond the other fields. */
   comparison?: ComparisonContext;
+  /**
+   * Full-size parity checks of the run's engine against onnxruntime-node CPU
+   * (`bench --check-parity`): one per check, kept across resumed segments and merged shards.
+   * Absent: never checked.
+   */
+  engineParity?: ParityCheck[];
 }
 
 function fail(file: string, field: string, problem: string, value?: unknown): never {
@@ -308,6 +315,9 @@ export function validateRunRecord(data: unknown, file: string): RunRecord {
   expectType(file, "summary.mean", record.summary.mean, "number");
   if (record.fingerprint !== undefined) {
     validateFingerprint(record.fingerprint, `${file}: fingerprint`);
+  }
+  if (record.engineParity !== undefined) {
+    validateParityChecks(record.engineParity, file, record.engine);
   }
   return record;
 }

@@ -88,6 +88,7 @@ export {
   type EngineParity,
   FP16_TOLERANCE,
   FP32_TOLERANCE,
+  largestInputSize,
   type OutputComparison,
   type ParityOptions,
   type ParityResult,

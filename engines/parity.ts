@@ -20,36 +20,21 @@
  */
 import { join } from "node:path";
 import type { Dtype, EngineFactory, FeatureHandle, HeadOutput } from "./engine.ts";
+import { UsageError } from "../core/errors.ts";
 import type { ModelBundle, PreprocessSettings } from "../models/bundle.ts";
 import { conformanceImage, matchDetections } from "./conformance.ts";
 import { loadBertTokenizer } from "../models/text/tokenizer.ts";
 import { buildPrompt } from "../models/text/prompt.ts";
 import { type PreprocessedImage, preprocessImage } from "../models/image/preprocess.ts";
 import { postprocessAtss } from "../models/post/atss.ts";
+import { FP16_TOLERANCE, FP32_TOLERANCE, type Tolerance } from "./parity_tolerance.ts";
+
+export { FP16_TOLERANCE, FP32_TOLERANCE, type Tolerance };
 
 /** An engine that can read back its opaque text and image features (by graph output name). */
 export interface FeatureReader {
   readFeatures(handle: FeatureHandle): Promise<Record<string, Float32Array>>;
 }
-
-/** Tolerance of one comparison: pass when maxAbs <= relative * max|reference| + absolute. */
-export interface Tolerance {
-  /** Allowed error as a fraction of the reference's largest magnitude. */
-  relative: number;
-  /** Allowed error added to that, in absolute terms. */
-  absolute: number;
-}
-
-/**
- * fp32 engines. A correct engine differs from the reference by float32 reordering only: wasm on
- * a random-weight GLIP-T at 800x1344 measured 1.2e-6 (text), 1.1e-6 (image) and 1.2e-4 (head,
- * bbox_reg_l0) of the reference's largest magnitude (2026-12-01); the WebGPU Softmax fault of
- * issue #21 shows as about 0.2. 1e-3 sits eightfold above that noise and 200-fold below the
- * fault.
- */
-export const FP32_TOLERANCE: Tolerance = { relative: 1e-3, absolute: 1e-5 };
-/** fp16 engines against the fp32 reference: half the mantissa. */
-export const FP16_TOLERANCE: Tolerance = { relative: 2e-2, absolute: 2e-3 };
 
 /** One output of one graph, compared with the reference. */
 export interface OutputComparison {
@@ -77,6 +62,10 @@ export interface EngineParity {
   engine: string;
   /** Its precision. */
   dtype: Dtype;
+  /** The execution provider the engine reported (`describe()`); "" when it failed to load. */
+  executionProvider: string;
+  /** The engine's libraries and versions (`describe().libraries`, e.g. onnxruntime-web). */
+  libraries: Record<string, string>;
   /** Graphs whose outputs the engine cannot read back (compared through the head only). */
   notExposed: ("text" | "image")[];
   /** Each compared output. */
@@ -104,6 +93,8 @@ export interface ParityResult {
   size: { height: number; width: number };
   /** The reference engine. */
   reference: string;
+  /** The reference's library and version. */
+  referenceLibraries: Record<string, string>;
   /** Time the reference took, in seconds. */
   referenceSeconds: number;
   /** Each engine's parity. */
@@ -122,6 +113,8 @@ export interface ParityOptions {
   tolerance?: Tolerance;
   /** Engine threads. */
   threads?: number;
+  /** Let GPU engines run nodes on the CPU, as the run being checked did. @default false */
+  allowCpuFallback?: boolean;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -141,6 +134,43 @@ export function testImageAtSize(
     minSize: Math.min(size.height, size.width),
     maxSize: Math.max(size.height, size.width),
   });
+}
+
+/**
+ * The largest network input the bundle's test-time preprocessing produces: the shorter side
+ * resized to `minSize`, the longer to at most `maxSize`, both padded up to the size
+ * divisibility (GLIP's 800 / 1333 / 32 give 800x1344). Landscape (height <= width).
+ *
+ * @example
+ * ```ts
+ * import { largestInputSize } from "./parity.ts";
+ * const size = largestInputSize({ minSize: 800, maxSize: 1333, sizeDivisibility: 32 });
+ * console.assert(size.height === 800 && size.width === 1344);
+ * ```
+ */
+export function largestInputSize(
+  preprocess: Pick<PreprocessSettings, "minSize" | "maxSize" | "sizeDivisibility">,
+): { height: number; width: number } {
+  const pad = (n: number) => {
+    const d = Math.max(1, preprocess.sizeDivisibility);
+    return Math.ceil(n / d) * d;
+  };
+  return { height: pad(preprocess.minSize), width: pad(preprocess.maxSize) };
+}
+
+/**
+ * Parses a network input size `HxW` (integers from 1 to 8192); `flag` names the option in the
+ * {@link UsageError} a bad value throws, e.g. "conformance: --size".
+ */
+export function parseInputSize(text: string, flag: string): { height: number; width: number } {
+  const match = /^(\d+)x(\d+)$/.exec(text);
+  const [height, width] = match ? [Number(match[1]), Number(match[2])] : [0, 0];
+  if (!match || height < 1 || width < 1 || height > 8192 || width > 8192) {
+    throw new UsageError(
+      `${flag} must be HxW with sizes from 1 to 8192, e.g. 800x1344 (got '${text}')`,
+    );
+  }
+  return { height, width };
 }
 
 type Outputs = Record<string, { dims: number[]; data: Float32Array }>;
@@ -205,7 +235,9 @@ async function runReference(
     image: { data: Float32Array; height: number; width: number };
   },
   threads: number | undefined,
-): Promise<{ text: Outputs; image: Outputs; head: Outputs; headOutput: HeadOutput }> {
+): Promise<
+  { text: Outputs; image: Outputs; head: Outputs; headOutput: HeadOutput; version: string }
+> {
   const ort = await import("onnxruntime-node");
   const m = bundle.manifest;
   const options = threads ? { intraOpNumThreads: threads } : {};
@@ -257,7 +289,7 @@ async function runReference(
       tokenLogits: head[`dot_product_logits_l${l}`].data,
     })),
   };
-  return { text, image, head, headOutput };
+  return { text, image, head, headOutput, version: String(ort.env.versions.node) };
 }
 
 /**
@@ -300,13 +332,17 @@ export async function checkEngineParity(
     const failures: string[] = [];
     const outputs: OutputComparison[] = [];
     const notExposed: ("text" | "image")[] = [];
+    let described = { executionProvider: "", libraries: {} as Record<string, string> };
     let detections = { reference: refDets.count, engine: 0, top: 0, matched: 0, required: 0 };
     try {
       const engine = await factory.create(bundle, {
         dtype,
         ...(options.threads ? { threads: options.threads } : {}),
+        ...(options.allowCpuFallback ? { allowCpuFallback: true } : {}),
       });
       try {
+        const { executionProvider, libraries } = engine.describe();
+        described = { executionProvider, libraries: { ...libraries } };
         const text = await engine.encodeText(prompt.encoding);
         const image = await engine.encodeImage(pre.input);
         const stages = [["text", text, reference.text], ["image", image, reference.image]] as const;
@@ -362,6 +398,7 @@ export async function checkEngineParity(
     results.push({
       engine: factory.name,
       dtype,
+      ...described,
       notExposed,
       outputs,
       detections,
@@ -375,6 +412,7 @@ export async function checkEngineParity(
     model: m.configName,
     size,
     reference: "onnxruntime-node CPU (fp32)",
+    referenceLibraries: { "onnxruntime-node": reference.version },
     referenceSeconds,
     engines: results,
     ok: results.every((r) => r.ok),

@@ -23,6 +23,13 @@ import {
   runExclusion,
 } from "./comparison.ts";
 import { cspHash, escapeHtml, jsonForScript } from "./html.ts";
+import {
+  isStandardOrStricter,
+  PARITY_GRAPHS,
+  type ParityCheck,
+  parityFailed,
+  worstByGraph,
+} from "../benchmarks/parity_record.ts";
 
 /** Δ of the headline number (AP, or R@1) above which engine parity is flagged. */
 export const PARITY_THRESHOLD = 0.001;
@@ -205,6 +212,12 @@ function header(title: string, records: RunRecord[], differences: string[]): str
       differences.map((d) => `<li>${esc(d)}</li>`).join("")
     }</ul></div>`
     : "";
+  const parityFailures = records.filter(parityFailed);
+  const parityBanner = parityFailures.length
+    ? `<div class="banner" role="alert"><strong>Engine parity failed</strong> for ${
+      parityFailures.map((r) => esc(runLabel(r))).join("; ")
+    }: the engine's outputs differ from the reference's beyond tolerance, so these numbers may not be the model's (see Engine parity).</div>`
+    : "";
   const demo = records.some((r) => r.model.demo)
     ? `<div class="banner">${esc(DEMO_BANNER)}</div>`
     : "";
@@ -214,7 +227,7 @@ function header(title: string, records: RunRecord[], differences: string[]): str
     esc(date)
   } · ${records.length} run(s)</p><p class="verdict">${
     esc(verdict(records))
-  }</p>${banner}${demo}</header>`;
+  }</p>${parityBanner}${banner}${demo}</header>`;
 }
 
 /** The Δ text of a match, e.g. "Δ vs published +1.2 (46.5 ± 0.3; source)". */
@@ -638,7 +651,108 @@ function categoryBars(
   }, charts);
 }
 
+/** A scaled error for a parity table: "1.2e-5", "none finite" or "—". */
+function scaledErrorText(value: number | null | undefined): string {
+  if (value === undefined) return "—";
+  return value === null ? "no finite value" : value.toExponential(1);
+}
+
+/** The verdict of one recorded parity check: its text and whether it is flagged. */
+export function parityVerdict(check: ParityCheck): { text: string; flagged: boolean } {
+  if (check.role === "reference") return { text: "reference itself", flagged: false };
+  if (!check.ok) return { text: "✗ FAIL", flagged: true };
+  if (!isStandardOrStricter(check.tolerance!, check.dtype)) {
+    return { text: "⚠ pass at a tolerance looser than the standard", flagged: true };
+  }
+  return { text: "✓ pass", flagged: false };
+}
+
+/** One row per recorded full-size parity check; "not checked at full size" for a run without. */
+function fullSizeParity(records: RunRecord[]): string {
+  const rows = records.map((r) => {
+    const checks = r.engineParity ?? [];
+    if (checks.length === 0) {
+      const cpuReference = r.engine.engine === "onnx" && r.engine.executionProvider === "cpu" &&
+        (r.engine.dtype ?? "fp32") === "fp32";
+      return `<tr><th scope="row">${esc(runLabel(r))}</th><td colspan="10" class="${
+        cpuReference ? "" : "flag"
+      }">${
+        cpuReference
+          ? "the reference engine itself (onnxruntime-node CPU, fp32); not checked at full size"
+          : "not checked at full size (bench --check-parity)"
+      }</td></tr>`;
+    }
+    return checks.map((check) => {
+      const { text, flagged } = parityVerdict(check);
+      const worst = worstByGraph(check);
+      const graphCells = PARITY_GRAPHS.map((graph) =>
+        `<td>${
+          check.role === "reference"
+            ? "—"
+            : check.notExposed.includes(graph as "text" | "image")
+            ? "not exposed (checked through the head)"
+            : esc(scaledErrorText(worst[graph]))
+        }</td>`
+      ).join("");
+      const d = check.detections;
+      const versions = Object.entries(check.libraries).map(([k, v]) => `${k} ${v}`).join(", ");
+      const referenceVersions = Object.entries(check.reference.libraries).map(([k, v]) =>
+        `${k} ${v}`
+      ).join(", ");
+      return `<tr><th scope="row">${esc(runLabel(r))}${
+        check.shard ? ` <span class="delta">shard ${esc(check.shard)}</span>` : ""
+      }</th><td>${esc(check.engine)} (${esc(check.executionProvider)}) vs ${
+        esc(check.reference.description)
+      }</td><td>${esc(check.size.height)}x${esc(check.size.width)}</td><td>${
+        esc(check.dtype)
+      }</td>${graphCells}<td>${
+        d ? `${esc(d.matched)}/${esc(d.top)} (${esc(d.required)} required)` : "—"
+      }</td><td>${
+        check.tolerance
+          ? `${esc(check.tolerance.relative)} × max + ${esc(check.tolerance.absolute)}`
+          : "—"
+      }</td><td>${esc(check.checkedAt.slice(0, 19).replace("T", " "))}; ${esc(versions)}${
+        check.role === "checked" ? `; reference ${esc(referenceVersions)}` : ""
+      }; ${esc(check.seconds.toFixed(1))} s</td><td class="${flagged ? "flag" : ""}">${
+        esc(text)
+      }</td></tr>`;
+    }).join("");
+  }).join("");
+  const failures = records.flatMap((r) =>
+    (r.engineParity ?? []).filter((c) => !c.ok).map((c) =>
+      `<li>${esc(runLabel(r))}, ${esc(c.engine)} ${esc(c.dtype)} at ${esc(c.size.height)}x${
+        esc(c.size.width)
+      }:<ul>${c.failures.map((f) => `<li>${esc(f)}</li>`).join("")}</ul></li>`
+    )
+  );
+  return `<h3>Full-size parity with the reference</h3><p class="note">bench --check-parity: the run's bundle on its engine at a full network input size, every text, image and head output compared with onnxruntime-node on the CPU (fp32; fp16 engines at the fp16 tolerance), and the detections compared as sets. Errors are the worst output's max abs error over the reference's largest magnitude, per model part.</p><table class="sortable"><thead><tr>${
+    [
+      "Run",
+      "Engine vs reference",
+      "Size",
+      "dtype",
+      "text err",
+      "image err",
+      "head err",
+      "top detections matched",
+      "tolerance",
+      "checked; versions; time",
+      "verdict",
+    ].map((c) => `<th scope="col">${esc(c)}</th>`).join("")
+  }</tr></thead><tbody>${rows}</tbody></table>${
+    failures.length ? `<p>Failed checks:</p><ul>${failures.join("")}</ul>` : ""
+  }`;
+}
+
+/** The engine-parity section: recorded full-size checks, then headline numbers across engines. */
 function parity(records: RunRecord[]): string {
+  return `<section aria-labelledby="h-parity"><h2 id="h-parity">Engine parity</h2>${
+    fullSizeParity(records)
+  }${headlineParity(records)}</section>`;
+}
+
+/** The headline number of each task across engines that ran the same bundle. */
+function headlineParity(records: RunRecord[]): string {
   const pairs: [RunRecord, RunRecord][] = [];
   for (let i = 0; i < records.length; i++) {
     for (let j = i + 1; j < records.length; j++) {
@@ -672,9 +786,9 @@ function parity(records: RunRecord[]): string {
       esc(a.summary.metric.split(" ")[0])
     }</th></tr></thead><tbody>${rows}</tbody></table>`;
   });
-  return `<section aria-labelledby="h-parity"><h2 id="h-parity">Engine parity</h2><p class="note">Same model bundle on different engines. |Δ| of the headline number above ${
+  return `<h3>Headline numbers across engines</h3><p class="note">Same model bundle on different engines. |Δ| of the headline number above ${
     100 * PARITY_THRESHOLD
-  } points is flagged.</p>${tables.join("")}</section>`;
+  } points is flagged.</p>${tables.join("")}`;
 }
 
 function timing(records: RunRecord[], charts: Record<string, ChartSpec>): string {

@@ -9,6 +9,7 @@
 import type { MetricResult, RunRecord } from "../benchmarks/run_record.ts";
 import { InputError } from "../core/errors.ts";
 import { readComparisonContext } from "./comparison.ts";
+import { validateParityChecks } from "../benchmarks/parity_record.ts";
 
 /** The largest run record a report reads (bytes). */
 export const MAX_RECORD_BYTES = 256 * 2 ** 20;
@@ -132,4 +133,8 @@ export function checkRecordForReport(record: RunRecord, file: string): void {
     }
   });
   readComparisonContext(record, file);
+  // the parity section renders every field and recomputes no verdict it has not checked
+  if (record.engineParity !== undefined) {
+    validateParityChecks(record.engineParity, file, record.engine);
+  }
 }

@@ -27,12 +27,17 @@ const PUBLIC_MODULES: Record<string, readonly string[]> = {
     "benchmarks/run_fingerprint.ts",
     "benchmarks/run_lock.ts",
   ],
-  "run records and reports": ["benchmarks/run_record.ts", "reports/site.ts"],
+  "run records and reports": [
+    "benchmarks/run_record.ts",
+    "benchmarks/parity_record.ts",
+    "reports/site.ts",
+  ],
   "engines and their contract": [
     "engines/engine.ts",
     "engines/onnx_node/engine.ts",
     "engines/ort_web/engine.ts",
     "engines/ort_web/op_size_audit.ts",
+    "engines/parity_tolerance.ts",
     "engines/auto.ts",
     "engines/conformance.ts",
     "engines/parity.ts",

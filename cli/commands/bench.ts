@@ -34,6 +34,8 @@ import { reproduceRun } from "../../benchmarks/reproduce.ts";
 import { mergeShards } from "../../benchmarks/merge.ts";
 import type { FewShotSampler, KShotSource } from "../../datasets/fewshot.ts";
 import type { RunRecord } from "../../benchmarks/run_record.ts";
+import { parityFailed } from "../../benchmarks/parity_record.ts";
+import { parseInputSize } from "../../engines/parity.ts";
 import type { ProgressReporter } from "../../benchmarks/runner.ts";
 
 const HELP = `deno task bench <suite> [options]
@@ -76,6 +78,14 @@ Options:
   --threads N          CPU threads per engine
   --dtype fp32|fp16    compute precision (fp16: webgpu on adapters with shader-f16)
   --allow-cpu-fallback let GPU engines run nodes on the CPU (reported in the run record)
+  --check-parity       after the run, check its engine against onnxruntime-node CPU on the run's
+                       bundle at full size (text, image and head outputs, detections as sets;
+                       fp16 against the fp32 reference at the fp16 tolerance) and record it as
+                       engineParity; a failed check keeps the results, flags the report and
+                       exits 1. An onnx CPU fp32 run is recorded as the reference itself
+  --parity-size HxW    the check's network input size (default: the largest input the bundle's
+                       test preprocessing makes, 800x1344 for GLIP's 800/1333: the largest
+                       tensors, where GPU binding limits bite)
   --checkpoints PAT    (adapting protocols) adapted checkpoints or bundles, e.g.
                        'ckpts/{task}/{shots}_{seed}.pth', evaluated on --split (default test)
   --trainer CMD        (adapting protocols) an external trainer run once per cell, e.g.
@@ -136,6 +146,8 @@ export const command: Command = {
       threads: { type: "string" },
       dtype: { type: "string" },
       "allow-cpu-fallback": { type: "boolean" },
+      "check-parity": { type: "boolean" },
+      "parity-size": { type: "string" },
       "no-report": { type: "boolean" },
       checkpoints: { type: "string" },
       trainer: { type: "string" },
@@ -193,6 +205,8 @@ export const command: Command = {
       threads: integerFlag("bench", parsed, "threads", { min: 1 }),
       dtype: stringFlag(parsed, "dtype") as "fp32" | "fp16" | undefined,
       allowCpuFallback: booleanFlag(parsed, "allow-cpu-fallback"),
+      checkParity: booleanFlag(parsed, "check-parity"),
+      paritySize: paritySizeFlag(parsed),
       checkpoints: stringFlag(parsed, "checkpoints"),
       trainer: stringFlag(parsed, "trainer"),
       epochs: integerFlag("bench", parsed, "epochs", { min: 1 }),
@@ -213,9 +227,29 @@ export const command: Command = {
     }
     if (result.adapted) printAdapted(result, json);
     else printResults(result.runs.map((r) => r.record), json);
-    return 0;
+    return reportParityFailures(result.runs) ? 1 : 0;
   },
 };
+
+/** `--parity-size HxW`, parsed. */
+function paritySizeFlag(parsed: ParsedArgs): { height: number; width: number } | undefined {
+  const text = stringFlag(parsed, "parity-size");
+  return text === undefined ? undefined : parseInputSize(text, "bench: --parity-size");
+}
+
+/** Warns about each run whose record holds a failed parity check; true when there is one. */
+function reportParityFailures(runs: { dir: string; record: RunRecord }[]): boolean {
+  const failed = runs.filter((run) => parityFailed(run.record));
+  for (const { dir, record } of failed) {
+    const bad = record.engineParity!.filter((c) => !c.ok);
+    const failures = bad.flatMap((c) => c.failures);
+    warn(
+      `engine parity FAILED for ${bad[0].engine} (${dir}); its results are recorded, ` +
+        `flagged:\n  ${failures.slice(0, 10).join("\n  ")}`,
+    );
+  }
+  return failed.length > 0;
+}
 
 /** `bench --reproduce RECORD`: exit 0 when reproduced, 3 (GateError) when not. */
 async function reproduceCommand(recordPath: string, parsed: ParsedArgs): Promise<number> {
@@ -388,5 +422,5 @@ async function mergeCommand(args: string[]): Promise<number> {
   const record = await mergeShards(parsed.positionals, outDir, { warn, log: info });
   if (!booleanFlag(parsed, "no-report")) await buildReport([outDir], join(outDir, "report"));
   printResults([record], booleanFlag(parsed, "json"));
-  return 0;
+  return reportParityFailures([{ dir: outDir, record }]) ? 1 : 0;
 }

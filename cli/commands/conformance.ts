@@ -12,7 +12,7 @@ import { UsageError } from "../../core/errors.ts";
 import { unknownNameMessage } from "../../core/did_you_mean.ts";
 import { engines } from "../../core/registries.ts";
 import { loadBundle } from "../../models/bundle.ts";
-import { checkEngineParity, type ParityResult } from "../../engines/parity.ts";
+import { checkEngineParity, type ParityResult, parseInputSize } from "../../engines/parity.ts";
 import type { Dtype } from "../../engines/engine.ts";
 
 const HELP = `deno task conformance --model DIR --engine E[,E] [--size HxW] [--dtype fp32|fp16]
@@ -41,16 +41,9 @@ Options:
   --threads N     CPU threads of the engines and the reference
   --json          print the full result as JSON`;
 
-/** Parses `HxW` (positive integers). */
+/** Parses `HxW` (positive integers up to 8192) given to `conformance --size`. */
 export function parseSize(text: string): { height: number; width: number } {
-  const match = /^(\d+)x(\d+)$/.exec(text);
-  const [height, width] = match ? [Number(match[1]), Number(match[2])] : [0, 0];
-  if (!match || height < 1 || width < 1 || height > 8192 || width > 8192) {
-    throw new UsageError(
-      `conformance: --size must be HxW with sizes from 1 to 8192, e.g. 800x1344 (got '${text}')`,
-    );
-  }
-  return { height, width };
+  return parseInputSize(text, "conformance: --size");
 }
 
 function printResult(result: ParityResult): void {
@@ -81,6 +74,13 @@ function printResult(result: ParityResult): void {
     rows,
   ));
   out("(err: max abs error over the reference's largest magnitude, worst output of the graph)");
+  const versions = (libraries: Record<string, string>) =>
+    Object.entries(libraries).map(([name, version]) => `${name} ${version}`).join(", ");
+  out(
+    `versions: reference ${versions(result.referenceLibraries)}; ${
+      result.engines.map((e) => `${e.engine} ${versions(e.libraries) || "(not loaded)"}`).join("; ")
+    }`,
+  );
   for (const engine of result.engines) {
     for (const failure of engine.failures) out(`${engine.engine}: ${failure}`);
   }

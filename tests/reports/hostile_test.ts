@@ -11,6 +11,7 @@ import { buildSite } from "../../reports/site.ts";
 import type { RunRecord } from "../../benchmarks/run_record.ts";
 import { chromiumAvailable, renderPage } from "./chromium.ts";
 import { makeRecord } from "./records.ts";
+import { failingCheck } from "./parity_checks.ts";
 
 const skipBrowser = !chromiumAvailable() && !Deno.env.get("CI");
 if (skipBrowser) {
@@ -121,6 +122,17 @@ function hostileRecord(origin: string, engine: string): RunRecord {
       }];
       task.card = { summary: payload("card"), quirks: [payload("quirk")] };
       task.result!.perCategory = { "1": { AP: 0.5 } };
+      // every string of a recorded parity check reaches the engine-parity section
+      const check = failingCheck(payload("parity-engine"));
+      check.executionProvider = payload("parity-ep");
+      check.reference.description = payload("parity-reference");
+      check.reference.libraries = { [payload("ref-lib")]: payload("ref-version") };
+      check.libraries = { [payload("lib")]: payload("version") };
+      check.outputs[0].output = payload("output");
+      check.failures = [payload("failure")];
+      check.checkedAt = payload("checked-at");
+      check.shard = payload("parity-shard");
+      r.engineParity = [check];
     },
   });
 }
@@ -159,6 +171,8 @@ Deno.test({
         const html = await Deno.readTextFile(file);
         assertEquals((html.match(/<script/gi) ?? []).length, 3, `${name}: script elements`);
         assert(!/<img|<a href="javascript|<style>body/i.test(html), `${name}: payload markup`);
+        // the parity check's strings reached the page (as text)
+        if (name !== "index.html") assertStringIncludes(html, "/img-failure");
         const { check, dom } = await renderPage(file);
         // A payload that ran sets data-pwned="..." on <body>; the escaped payload text only
         // holds setAttribute('data-pwned', ...), and attribute values escape their quotes.

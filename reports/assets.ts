@@ -45,6 +45,7 @@ tbody th { background: none; font-weight: 600; cursor: default; }
 tr.average td, tr.average th { font-weight: 650; border-top: 2px solid var(--fg); }
 td.up { background: var(--goodbg); } td.down { background: var(--badbg); } .delta { color: var(--muted); font-size: .85em; }
 td.flag { color: var(--bad); font-weight: 650; }
+.parity-failed { color: var(--bad); font-weight: 650; font-size: .85em; }
 .undefined { color: var(--muted); cursor: help; }
 details { border: 1px solid var(--line); border-radius: 6px; padding: 6px 12px; margin: 8px 0; }
 summary { cursor: pointer; font-weight: 600; } .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }

@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { InputError, UsageError } from "../core/errors.ts";
 import { pathExists } from "../core/fs.ts";
 import { readRunRecord, type RunRecord } from "../benchmarks/run_record.ts";
+import { parityFailed } from "../benchmarks/parity_record.ts";
 import { headlineNumbers, page, renderReportPage, runLabel } from "./page.ts";
 import { comparabilityDifferences } from "./compare.ts";
 import { escapeHtml as esc, relativeHref } from "./html.ts";
@@ -338,9 +339,12 @@ function leaderboardPage(
           : undefined,
       )
     ).join("");
+    const parity = parityFailed(r)
+      ? ` <span class="parity-failed" title="a full-size engine parity check failed: see the run's page">engine parity failed</span>`
+      : "";
     return `<tr><th scope="row"><a href="${relativeHref(fileOf(i))}">${
       esc(runLabel(r))
-    }</a></th><td>${esc(r.suite)}</td><td>${esc(r.protocol)}</td>${
+    }</a>${parity}</th><td>${esc(r.suite)}</td><td>${esc(r.protocol)}</td>${
       hasAp ? ap || valueCell(undefined) : ""
     }${recalls}<td data-value="${esc(r.timings.imagesPerSecond)}">${
       esc(r.timings.imagesPerSecond.toFixed(2))

@@ -8,6 +8,7 @@ import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { runCli } from "../cli_helpers.ts";
 import { withTestDir } from "../temp_dir.ts";
 import { renderReportPage } from "../../reports/page.ts";
+import { buildSiteFromRuns } from "../../reports/site.ts";
 import type { RunRecord } from "../../benchmarks/run_record.ts";
 import { makeRecord } from "./records.ts";
 import { failingCheck, passingCheck } from "./parity_checks.ts";
@@ -106,3 +107,18 @@ Deno.test("deno task report refuses a record whose parity check claims a pass it
     assertEquals(result.code, 1, result.stderr);
     assertStringIncludes(result.stderr, "run.json: engineParity[0].outputs[2].ok: says pass");
   }, { prefix: "report-parity-" }));
+
+Deno.test("the leaderboard marks the row of a run whose parity check failed, and only that row", () =>
+  withTestDir(async (root) => {
+    const runs = [
+      run("webgpu", (r) => (r.engineParity = [failingCheck()])),
+      run("wasm", (r) => (r.engineParity = [passingCheck()])),
+    ].map((record, i) => ({ path: join(root, `run-${i}`, "run.json"), record }));
+    const index = await buildSiteFromRuns(runs, join(root, "site"), { force: true });
+    const rows = (await Deno.readTextFile(index)).split("<tr>").filter((row) =>
+      row.includes('scope="row"')
+    );
+    assertEquals(rows.length, 2);
+    const flagged = rows.map((row) => row.includes("engine parity failed"));
+    assertEquals(flagged, [true, false]);
+  }, { prefix: "report-parity-board-" }));

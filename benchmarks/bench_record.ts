@@ -17,6 +17,7 @@ import type { SegmentTimings } from "./run_segments.ts";
 import type { DetectionTask } from "./suite.ts";
 import { writeFileAtomic } from "../core/atomic_file.ts";
 import { sha256File } from "../core/hash.ts";
+import { DEFAULT_MAX_IMAGE_PIXELS, maxImagePixels } from "../models/image/decode.ts";
 
 /** What a run record is built from. */
 export interface RunRecordInput {
@@ -41,6 +42,25 @@ export interface RunRecordInput {
   command: string[];
   /** `--reference KEY`: the published model the user says this checkpoint is. */
   reference?: string;
+}
+
+/**
+ * The image pixel limit as a run record holds it: nothing at PIL's default, else
+ * `{ maxImagePixels }` (`"none"` for no limit). The limit decides which images are refused (the
+ * run fails on them), never a number, so it is recorded but not part of the fingerprint.
+ *
+ * @example
+ * ```ts
+ * import { pixelLimitSetting } from "./bench_record.ts";
+ * console.assert(pixelLimitSetting(1000).maxImagePixels === 1000);
+ * console.assert(pixelLimitSetting(Infinity).maxImagePixels === "none");
+ * ```
+ */
+export function pixelLimitSetting(
+  limit: number = maxImagePixels(),
+): Pick<RunRecord["settings"], "maxImagePixels"> {
+  if (limit === DEFAULT_MAX_IMAGE_PIXELS) return {};
+  return { maxImagePixels: Number.isFinite(limit) ? limit : "none" };
 }
 
 /** Builds the run record of a finished run (zero-shot results; adaptation adds its cells). */
@@ -76,6 +96,7 @@ export async function buildRunRecord(input: RunRecordInput): Promise<RunRecord> 
       preprocess: { ...manifest.preprocess },
       ...(input.limit ? { limit: input.limit } : {}),
       ...(input.shard ? { shard: `${input.shard.index}/${input.shard.count}` } : {}),
+      ...pixelLimitSetting(),
       deliberateDifferences,
     },
     model: {

@@ -177,6 +177,11 @@ export interface RunRecord {
      * sampler, or GLIP's `prepared` fewshot_*_shot{k}_seed{s}.json files).
      */
     fewShotSource?: "sampled" | "prepared";
+    /**
+     * `--max-image-pixels` (or `$GLIP_BENCH_MAX_IMAGE_PIXELS`) when not PIL's default; `"none"`:
+     * no limit. It decides which images are refused, not the numbers.
+     */
+    maxImagePixels?: number | "none";
     /** Where this run knowingly differs from GLIP's own settings, in words. */
     deliberateDifferences: string[];
   };
@@ -301,6 +306,10 @@ export function validateRunRecord(data: unknown, file: string): RunRecord {
     record.settings.deliberateDifferences,
     "array",
   );
+  const pixels = record.settings.maxImagePixels;
+  if (pixels !== undefined && pixels !== "none" && !(Number.isSafeInteger(pixels) && pixels > 0)) {
+    fail(file, "settings.maxImagePixels", 'expected a positive whole number or "none"', pixels);
+  }
   expectType(file, "tasks", record.tasks, "array");
   record.tasks.forEach((task, i) => {
     const field = `tasks[${i}]`;

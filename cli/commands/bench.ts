@@ -37,6 +37,7 @@ import type { RunRecord } from "../../benchmarks/run_record.ts";
 import { parityFailed } from "../../benchmarks/parity_record.ts";
 import { parseInputSize } from "../../engines/parity.ts";
 import type { ProgressReporter } from "../../benchmarks/runner.ts";
+import { parseMaxImagePixels } from "../../models/image/decode.ts";
 
 const HELP = `deno task bench <suite> [options]
 deno task bench merge SHARD_DIR... --out DIR
@@ -86,6 +87,9 @@ Options:
   --parity-size HxW    the check's network input size (default: the largest input the bundle's
                        test preprocessing makes, 800x1344 for GLIP's 800/1333: the largest
                        tensors, where GPU binding limits bite)
+  --max-image-pixels N PIL's MAX_IMAGE_PIXELS: warn above N pixels, refuse images above 2N before
+                       decoding (default 89478485; 'none': no limit); the same as
+                       GLIP_BENCH_MAX_IMAGE_PIXELS=N, recorded in run.json when not the default
   --checkpoints PAT    (adapting protocols) adapted checkpoints or bundles, e.g.
                        'ckpts/{task}/{shots}_{seed}.pth', evaluated on --split (default test)
   --trainer CMD        (adapting protocols) an external trainer run once per cell, e.g.
@@ -161,10 +165,17 @@ export const command: Command = {
       "progress-every": { type: "string" },
       quiet: { type: "boolean" },
       verbose: { type: "boolean" },
+      "max-image-pixels": { type: "string" },
     });
     if (booleanFlag(parsed, "help")) {
       out(HELP);
       return 0;
+    }
+    const pixelLimit = stringFlag(parsed, "max-image-pixels");
+    if (pixelLimit !== undefined) {
+      // The flag is the variable: every image decoder of this run reads it, trainers inherit it.
+      parseMaxImagePixels(pixelLimit, "bench: --max-image-pixels");
+      Deno.env.set("GLIP_BENCH_MAX_IMAGE_PIXELS", pixelLimit);
     }
     const reporter = progressReporter(parsed);
     await preparePlugins(parsed);

@@ -62,18 +62,32 @@ export interface DecodeOptions {
   onWarning?: (line: string) => void;
 }
 
+/**
+ * Reads a pixel limit as `--max-image-pixels` and `$GLIP_BENCH_MAX_IMAGE_PIXELS` write it: a
+ * positive whole number, or `none` for no limit (`Infinity`). `source` names the flag or variable
+ * in the {@link UsageError} a bad value gets.
+ *
+ * @example
+ * ```ts
+ * import { parseMaxImagePixels } from "./decode.ts";
+ * console.assert(parseMaxImagePixels("1000000", "--max-image-pixels") === 1_000_000);
+ * console.assert(parseMaxImagePixels("none", "--max-image-pixels") === Infinity);
+ * ```
+ */
+export function parseMaxImagePixels(text: string, source: string): number {
+  if (text === "none") return Infinity;
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new UsageError(`${source} must be a positive whole number or 'none' (got '${text}')`);
+  }
+  return value;
+}
+
 /** The pixel limit in use: `$GLIP_BENCH_MAX_IMAGE_PIXELS` (`none` = no limit), else PIL's. */
 export function maxImagePixels(): number {
   const text = Deno.env.get("GLIP_BENCH_MAX_IMAGE_PIXELS");
   if (text === undefined || text === "") return DEFAULT_MAX_IMAGE_PIXELS;
-  if (text === "none") return Infinity;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new UsageError(
-      `GLIP_BENCH_MAX_IMAGE_PIXELS must be a positive whole number or 'none' (got '${text}')`,
-    );
-  }
-  return value;
+  return parseMaxImagePixels(text, "GLIP_BENCH_MAX_IMAGE_PIXELS");
 }
 
 /**

@@ -31,6 +31,8 @@ Deno.test({
   name: "a GLIP-T-shaped .pth exports and its three graphs run at full size in onnxruntime-node",
   ignore: skip,
   async fn() {
+    const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
+    let started = performance.now();
     const arch = presetArchitecture("glip-t");
     const recorder = new ShapeRecorder();
     buildTextGraph(arch, recorder);
@@ -38,6 +40,7 @@ Deno.test({
     buildHeadGraph(arch, recorder, "native");
     const names = [...recorder.requested.keys()];
     assert(names.length > 600, `${names.length} parameters`);
+    console.log(`recorded ${names.length} parameter shapes in ${seconds(started)} s`);
     const specs: TensorSpec[] = names.map((name) => ({
       name: `module.${name}`,
       dtype: "float32",
@@ -68,7 +71,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "glip-t-pth-" });
     try {
       const pth = `${dir}/glip_t_random.pth`;
-      let started = performance.now();
+      started = performance.now();
       await writeTorchZipCheckpoint(pth, specs, (i) => {
         if (i >= names.length) {
           const ints = BigInt64Array.from(index, (v) => BigInt(v));
@@ -98,25 +101,33 @@ Deno.test({
       assertEquals(exported.code, 0, exported.stderr);
       console.log(`export from .pth: ${((performance.now() - started) / 1000).toFixed(1)} s`);
       await Deno.remove(pth);
+      started = performance.now();
       const bundle = await loadBundle(`${dir}/bundle`);
       assertEquals(bundle.manifest.configName, "glip-t");
       const engine = await onnxEngineFactory.create(bundle);
+      console.log(`bundle loaded, sessions created: ${seconds(started)} s`);
       try {
         const L = bundle.manifest.maxQueryLength;
         assertEquals(L, 256);
         const ids = new Int32Array(L).fill(1012);
         ids[0] = 101;
         ids[L - 1] = 102;
+        started = performance.now();
         const text = await engine.encodeText({
           inputIds: ids,
           attentionMask: new Int32Array(L).fill(1),
         });
+        console.log(`text encoder: ${seconds(started)} s`);
+        started = performance.now();
         const image = await engine.encodeImage({
           data: Float32Array.from({ length: 3 * 800 * 1344 }, (_, i) => Math.sin(i / 97)),
           height: 800,
           width: 1344,
         });
+        console.log(`image backbone: ${seconds(started)} s`);
+        started = performance.now();
         const head = await engine.runHead(image, text);
+        console.log(`head: ${seconds(started)} s`);
         assertEquals(head.levels.map((l) => [l.height, l.width]), [
           [100, 168],
           [50, 84],

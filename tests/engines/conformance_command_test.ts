@@ -7,11 +7,8 @@ import { runCli } from "../cli_helpers.ts";
 import { nanoBundle } from "../../benchmarks/models.ts";
 import type { ParityResult } from "../../engines/parity.ts";
 import { compareOutput } from "../../engines/parity.ts";
-import { requestAdapter } from "../../engines/ort_web/engine.ts";
 
 const bundle = await nanoBundle(0);
-const { adapter, reason } = await requestAdapter();
-if (!adapter) console.log(`webgpu conformance-command test skipped: ${reason}`);
 
 Deno.test("conformance: wasm on the nano model passes, text, image and head compared", async () => {
   const result = await runCli([
@@ -37,30 +34,28 @@ Deno.test("conformance: wasm on the nano model passes, text, image and head comp
   assert(wasm.detections.top > 0 && wasm.detections.matched === wasm.detections.top);
 });
 
-Deno.test({
-  name: "conformance: webgpu fp16 is compared with the fp32 reference the same way, and passes",
-  ignore: !adapter || !adapter.features.has("shader-f16"),
-  async fn() {
-    const result = await runCli([
-      "conformance",
-      "--model",
-      bundle.dir,
-      "--engine",
-      "webgpu",
-      "--dtype",
-      "fp16",
-      "--size",
-      "128x160",
-      "--json",
-    ]);
-    assertEquals(result.code, 0, result.stderr);
-    const [webgpu] = (JSON.parse(result.stdout) as ParityResult).engines;
-    assertEquals([webgpu.dtype, webgpu.failures, webgpu.notExposed], ["fp16", [], []]);
-    assertEquals(webgpu.outputs.length, 21);
-    // half precision shows: float32 engines stay near 1e-6 of the reference's scale
-    const worst = Math.max(...webgpu.outputs.map((o) => o.scaledError));
-    assert(worst > 1e-4 && worst < 2e-2, `worst scaled error ${worst}`);
-  },
+// webgpu fp16 against the fp32 reference is checked once, through bench --check-parity
+// (tests/engines/webgpu_fp16_parity_test.ts): lavapipe is slow. Here: --dtype reaches the engines.
+Deno.test("conformance: --dtype fp16 reaches the engines (wasm has no fp16 and fails, saying so)", async () => {
+  const result = await runCli([
+    "conformance",
+    "--model",
+    bundle.dir,
+    "--engine",
+    "wasm",
+    "--dtype",
+    "fp16",
+    "--size",
+    "64x96",
+    "--json",
+  ]);
+  assertEquals(result.code, 1, result.stderr);
+  const [wasm] = (JSON.parse(result.stdout) as ParityResult).engines;
+  assertEquals(wasm.dtype, "fp16");
+  assert(
+    wasm.failures.some((f) => f.includes("fp16 runs on the webgpu engine")),
+    wasm.failures.join("\n"),
+  );
 });
 
 Deno.test("conformance: an engine with perturbed token logits exits 1, naming the output", async () => {

@@ -9,6 +9,10 @@
  * The graphs run in sessions without onnxruntime's CPU memory arena: with an arena each session
  * would keep its own peak allocated, and the peaks of all segments would add up.
  *
+ * The tuners (prompt tuning, linear probing, full-model tuning) get their steps from
+ * {@link PlannedSteps}: a step whose plan is one segment is the one-graph step byte for byte on
+ * the run's runtime, so a budget that holds the whole graph changes nothing.
+ *
  * @example
  * ```ts ignore
  * const step = await RecomputingStep.create(forward, { memoryBudgetBytes: 16 * 2 ** 30 });

@@ -140,6 +140,7 @@ export async function runAdaptation(
     promptOffset?: Float32Array;
     valAP?: number;
     history?: AdaptationCell["history"];
+    memory?: AdaptationCell["memory"];
   };
   const adapt = async (
     task: DetectionTask,
@@ -171,6 +172,7 @@ export async function runAdaptation(
         ? await loadPromptOffset(trained.checkpoint, manifest.maxQueryLength, manifest.textWidth)
         : undefined,
       valAP: trained.bestValAp,
+      memory: trained.memory,
       history: [
         { step: 0, valAP: trained.zeroShotValAp },
         ...trained.epochs.map((e) => ({ step: e.epoch, loss: e.meanLoss, valAP: e.valAp })),
@@ -256,6 +258,7 @@ export async function runAdaptation(
           },
           ...(adapted.valAP !== undefined ? { valAP: adapted.valAP } : {}),
           ...(adapted.history ? { history: adapted.history } : {}),
+          ...(adapted.memory ? { memory: adapted.memory } : {}),
           test,
         });
       }

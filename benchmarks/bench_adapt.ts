@@ -25,6 +25,7 @@ import { buildRunRecord, writeLeaderboard } from "./bench_record.ts";
 import type { BenchRun } from "./bench_run.ts";
 import { resolveModel } from "./models.ts";
 import { type NativeMode, trainingRuntime } from "./native_trainer.ts";
+import { defaultMemoryBudgetBytes } from "../models/train/recompute.ts";
 import { readRunRecord, type RunRecord, writeRunRecord } from "./run_record.ts";
 import { RunSegments } from "./run_segments.ts";
 import {
@@ -56,6 +57,8 @@ export interface AdaptedBenchInput {
   dtype: Dtype;
   checkpoints?: string;
   epochs?: number;
+  /** Native trainer: peak memory of each train graph in bytes. @default 80% of what is available */
+  trainMemoryBytes?: number;
   shots?: Shots[];
   seeds?: number[];
   limit?: number;
@@ -108,6 +111,8 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     return base.bundle;
   };
   const fewShotSource = input.fewShotSource ?? "sampled";
+  // one budget for every cell of the run, resolved once
+  const trainMemoryBytes = input.trainMemoryBytes ?? defaultMemoryBudgetBytes();
   // GLIP's prepared files: all present before anything runs, and their digests in the
   // fingerprint, so a resume with changed files is refused.
   const preparedFiles = fewShotSource === "prepared"
@@ -167,6 +172,12 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           trainer: trainer ?? null,
           sampler,
           ...(fewShotSource === "prepared" ? { fewShotSource, preparedFiles } : {}),
+          // a different budget may plan other segments, whose gradients differ in float32
+          // rounding: a resume keeps the budget it was started with (the default, when not
+          // given, is left out: older fingerprints have no such field)
+          ...(input.trainMemoryBytes !== undefined
+            ? { trainMemoryBytes: input.trainMemoryBytes }
+            : {}),
         },
         request: {
           suite: input.suite.name,
@@ -185,6 +196,9 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           dtype: input.dtype,
           allowCpuFallback: engineOptions.allowCpuFallback,
           ...(epochs !== undefined ? { epochs } : {}),
+          ...(input.trainMemoryBytes !== undefined
+            ? { trainMemoryBytes: input.trainMemoryBytes }
+            : {}),
         },
       });
       if (input.resume) await checkEpochCap(dir, epochs);
@@ -224,6 +238,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
             sampler,
             fewShotSource,
             overrides: epochs === undefined ? {} : { maxEpochs: epochs },
+            memoryBudgetBytes: trainMemoryBytes,
             log: input.log,
           },
         }
@@ -357,7 +372,15 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       record.settings.deliberateDifferences.push(
         `Training graphs ran on ${
           trainingRuntime(engineName, engineOptions).description
-        }; model selection on val and the test evaluation ran on the ${engineName} engine.`,
+        }; model selection on val and the test evaluation ran on the ${engineName} engine. ` +
+          `Each train graph was planned for a memory budget of ${
+            (trainMemoryBytes / 1e9).toFixed(2)
+          } GB (${
+            input.trainMemoryBytes === undefined
+              ? "80% of the memory available at the start; --train-memory sets it"
+              : "--train-memory"
+          }); a graph over it is recomputed by segments (gradients equal within float32 ` +
+          `rounding); each cell's memory field lists its graphs' segments and planned peaks.`,
       );
     }
     record.taskSpecs = input.tasks.map((t) => ({ ...t, card: undefined }));

@@ -108,6 +108,12 @@ export interface BenchOptions {
   trainer?: string;
   /** `trainer: "native"`: at most this many epochs. */
   epochs?: number;
+  /**
+   * `trainer: "native"`: peak memory each train graph may use, in bytes; graphs that do not fit
+   * are recomputed by segments (models/train/recompute.ts). Part of the fingerprint when given.
+   * @default 80% of the memory available when the run starts
+   */
+  trainMemoryBytes?: number;
   /** k-shot sampler of the trainers. @default "seeded" */
   sampler?: FewShotSampler;
   /**
@@ -195,6 +201,18 @@ function adaptationSource(options: BenchOptions, protocol: string, adapts: boole
   if (adapts && options.shots !== undefined) checkShots(options.shots);
   if (options.epochs !== undefined && trainer !== "native") {
     throw new UsageError("bench: --epochs applies to --trainer native only");
+  }
+  if (options.trainMemoryBytes !== undefined) {
+    if (trainer !== "native" || !adapts) {
+      throw new UsageError("bench: --train-memory applies to --trainer native only");
+    }
+    if (!(options.trainMemoryBytes > 0)) {
+      throw new UsageError(
+        `bench: --train-memory must be a positive number of GB (got ${
+          options.trainMemoryBytes / 1e9
+        })`,
+      );
+    }
   }
   const sampler = options.sampler ?? "seeded";
   if (!FEW_SHOT_SAMPLERS.includes(sampler)) {

@@ -28,6 +28,7 @@ import { readCheckpoint, writeSafetensors } from "../models/checkpoint/mod.ts";
 import { bundleWeights, writeTunedBundle } from "../models/glip/bundle_weights.ts";
 import { sha256File } from "../core/hash.ts";
 import { onnxRuntime, type TrainingRuntime } from "../models/train/runtime.ts";
+import type { TrainingMemory } from "../models/train/recompute.ts";
 import { webgpuTrainingRuntime } from "../engines/ort_web/training.ts";
 import {
   type FullTrainingView,
@@ -77,6 +78,11 @@ export interface NativeTrainerOptions {
   fewShotSource?: KShotSource;
   /** Overrides of GLIP's settings (e.g. `maxEpochs` for a short run). */
   overrides?: Partial<PromptTuningSettings>;
+  /**
+   * Peak memory each train graph may use, in bytes (models/train/recompute.ts).
+   * @default 80% of the memory available when a cell starts
+   */
+  memoryBudgetBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -91,6 +97,8 @@ export interface NativeCellResult {
   images: number;
   /** Where the training graphs ran. */
   trainedOn: string;
+  /** The memory budget and each train graph's plan (segments, planned peak). */
+  memory?: TrainingMemory;
   /**
    * sha256 of every file the cell produced, by path relative to the cell folder (for the
    * `model_best/` bundle: its bundle digest); `done.json` is trusted only while they match.
@@ -341,6 +349,10 @@ export async function finishedCell(
     log(`${doneFile} names no file digests; finishing the cell again`);
     return undefined;
   }
+  if (record.memory !== undefined && !isTrainingMemory(record.memory)) {
+    log(`${doneFile}: memory is not a budget with plans; finishing the cell again`);
+    return undefined;
+  }
   for (const [name, digest] of Object.entries(record.files)) {
     const actual = await producedDigest(dir, name).catch((error) => `unreadable: ${error.message}`);
     if (actual !== digest) {
@@ -349,6 +361,18 @@ export async function finishedCell(
     }
   }
   return record;
+}
+
+/** Whether `value` has the shape of a {@link TrainingMemory} (it reaches the run record). */
+function isTrainingMemory(value: unknown): value is TrainingMemory {
+  const memory = value as TrainingMemory;
+  const finite = (n: unknown) => typeof n === "number" && Number.isFinite(n) && n > 0;
+  return typeof memory === "object" && memory !== null && finite(memory.budgetBytes) &&
+    Array.isArray(memory.plans) &&
+    memory.plans.every((p) =>
+      typeof p?.graph === "string" && Number.isInteger(p.segments) && p.segments >= 1 &&
+      finite(p.plannedPeakBytes)
+    );
 }
 
 /** The digest done.json records for a produced file: a bundle folder's digest, else sha256. */
@@ -470,6 +494,7 @@ export async function trainPromptCell(
         evaluate,
         stateDir: join(dir, "state"),
         runtime,
+        memoryBudgetBytes: options.memoryBudgetBytes,
         log,
       },
       settings,
@@ -502,6 +527,7 @@ export async function trainPromptCell(
     settings,
     images: imageIds.length,
     trainedOn: runtime.description,
+    memory: result.memory,
   };
   return await writeDone(dir, record, ["prompt.safetensors"]);
 }
@@ -570,6 +596,7 @@ export async function trainFullCell(
         stateDir: join(dir, "state"),
         log: context.log,
         runtime,
+        memoryBudgetBytes: options.memoryBudgetBytes,
       },
       settings,
       seed,
@@ -582,6 +609,7 @@ export async function trainFullCell(
     settings,
     images: context.imageIds.length,
     trainedOn: runtime.description,
+    memory: result.memory,
   });
 }
 
@@ -671,6 +699,7 @@ export async function trainLinearProbeCell(
           ),
         stateDir: join(dir, "state"),
         runtime,
+        memoryBudgetBytes: options.memoryBudgetBytes,
         log: context.log,
       },
       settings,
@@ -685,6 +714,7 @@ export async function trainLinearProbeCell(
     settings,
     images: context.imageIds.length,
     trainedOn: runtime.description,
+    memory: result.memory,
   });
 }
 
@@ -703,7 +733,9 @@ async function finishTunedCell(
     bestEpoch: number;
     epochs: NativeCellResult["epochs"];
   },
-  run: { working: string } & Pick<NativeCellResult, "settings" | "images" | "trainedOn">,
+  run:
+    & { working: string }
+    & Pick<NativeCellResult, "settings" | "images" | "trainedOn" | "memory">,
 ): Promise<NativeCellResult> {
   const best = await writeBestModel(dir, bundle, result.weights, cell);
   await Deno.remove(run.working, { recursive: true }).catch(() => {});
@@ -716,6 +748,7 @@ async function finishTunedCell(
     settings: run.settings,
     images: run.images,
     trainedOn: run.trainedOn,
+    memory: run.memory,
   };
   return await writeDone(dir, record, ["model_best.safetensors", "model_best"]);
 }

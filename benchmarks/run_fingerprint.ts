@@ -68,6 +68,8 @@ export interface BenchRequest {
    * (each unfinished cell continues), never lower it.
    */
   epochs?: number;
+  /** Native trainer: the `--train-memory` budget in bytes, where one was given. */
+  trainMemoryBytes?: number;
 }
 
 /** What produces a run's results. Every field but `request` must match on resume. */

@@ -90,6 +90,14 @@ export interface AdaptationCell {
   test: MetricResult;
   /** Training curve, where the trainer recorded one. */
   history?: { step: number; loss?: number; valAP?: number }[];
+  /**
+   * Native trainer: the memory budget of its train graphs (bytes) and each graph's plan: the
+   * segments it ran in (1: the plain graph) and the planned peak in bytes.
+   */
+  memory?: {
+    budgetBytes: number;
+    plans: { graph: string; segments: number; plannedPeakBytes: number }[];
+  };
 }
 
 /** Results of one task (an ODinW dataset, COCO val2017, LVIS minival, a Flickr split). */

@@ -10,6 +10,7 @@ import {
   integerFlag,
   integerListFlag,
   listFlag,
+  numberFlag,
   parseCommandArgs,
   type ParsedArgs,
   stringFlag,
@@ -101,6 +102,12 @@ Options:
                        box, centerness and text-projection layers train; lr 1e-4, wd 0.05);
                        batch 4, multi-scale + flip, plateau and early stopping
   --epochs N           (--trainer native) at most N epochs (GLIP: 200, with early stopping)
+  --train-memory GB    (--trainer native) peak memory of each train graph (default 80% of the
+                       memory available at the start); a graph over it (GLIP-T at 800x1333) is
+                       recomputed by layer segments, whose gradients equal the plain graph's
+                       within float32 rounding, not bit for bit: the value given is part of the
+                       fingerprint, so --resume refuses another one (give it for runs to
+                       reproduce exactly); a budget below one layer's need fails before training
   --sampler NAME       k-shot sampler for --trainer: seeded (COCODataset, default) or sorted
                        (CocoGrounding, GLIP's README path: the same images for every seed)
   --fewshot-source S   for --trainer: sampled (default: k-shot images drawn by --sampler from the
@@ -156,6 +163,7 @@ export const command: Command = {
       checkpoints: { type: "string" },
       trainer: { type: "string" },
       epochs: { type: "string" },
+      "train-memory": { type: "string" },
       sampler: { type: "string" },
       "fewshot-source": { type: "string" },
       shots: { type: "string" },
@@ -221,6 +229,7 @@ export const command: Command = {
       checkpoints: stringFlag(parsed, "checkpoints"),
       trainer: stringFlag(parsed, "trainer"),
       epochs: integerFlag("bench", parsed, "epochs", { min: 1 }),
+      trainMemoryBytes: trainMemoryFlag(parsed),
       sampler: stringFlag(parsed, "sampler") as FewShotSampler | undefined,
       fewShotSource: stringFlag(parsed, "fewshot-source") as KShotSource | undefined,
       shots: shotsFlag(parsed),
@@ -260,6 +269,16 @@ function reportParityFailures(runs: { dir: string; record: RunRecord }[]): boole
     );
   }
   return failed.length > 0;
+}
+
+/** `--train-memory GB` in bytes (1 GB = 1e9 bytes); a non-positive or non-number value is a usage error. */
+function trainMemoryFlag(parsed: ParsedArgs): number | undefined {
+  const gb = numberFlag("bench", parsed, "train-memory");
+  if (gb === undefined) return undefined;
+  if (!(gb > 0)) {
+    throw new UsageError(`bench: --train-memory must be a positive number of GB (got ${gb})`);
+  }
+  return gb * 1e9;
 }
 
 /** `bench --reproduce RECORD`: exit 0 when reproduced, 3 (GateError) when not. */

@@ -10,13 +10,16 @@
  * @module
  */
 import type { GraphBuilder, Value } from "../graph/builder.ts";
-import { appendGradients } from "../autodiff/backward.ts";
 import { inferStaticShapes } from "../graph/static_shapes.ts";
 import type { GlipArchitecture } from "../glip/config.ts";
 import { buildImageGraph, buildTextGraph } from "../glip/graphs.ts";
 import type { WeightSource } from "../glip/weights.ts";
-import type { SegmentableGraph } from "../autodiff/segments.ts";
-import { type RecomputeOptions, RecomputingStep } from "./recompute.ts";
+import {
+  appendWholeBackward,
+  type RecomputeOptions,
+  RecomputingStep,
+  type TrainForwardGraph,
+} from "./recompute.ts";
 
 /** A graph with weights promoted to inputs. */
 export interface WeightedGraph {
@@ -48,15 +51,7 @@ export function vjpGraph(
   inputDims: Record<string, number[]>,
 ): WeightedGraph {
   const forward = vjpForward(which, arch, weights, select, inputDims);
-  const { graph: g, trainable } = forward;
-  const loss: Value = { name: forward.loss, dtype: "float32", shape: [] };
-  const gradients = appendGradients(g, loss, trainable.map((t) => t.value), inputDims);
-  for (const { value } of trainable) {
-    const gradient = gradients.get(value.name);
-    if (!gradient) throw new Error(`${which} graph: ${value.name} does not reach its outputs`);
-    g.output(gradient, `grad/${value.name}`);
-  }
-  return { graph: g, trainable };
+  return { graph: appendWholeBackward(forward), trainable: forward.trainable };
 }
 
 /**
@@ -69,7 +64,7 @@ export function vjpForward(
   weights: WeightSource,
   select: (name: string) => boolean,
   inputDims: Record<string, number[]>,
-): WeightedGraph & SegmentableGraph & { gradientOutputs: Map<string, string> } {
+): WeightedGraph & TrainForwardGraph {
   const { graph: g, trainable } = forwardGraph(which, arch, weights, select);
   const outputs = which === "image" ? [3, 4, 5, 6, 7].map((l) => `fpn_p${l}`) : ["lang_hidden"];
   const shapes = inferStaticShapes(g, inputDims);

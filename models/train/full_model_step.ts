@@ -11,8 +11,15 @@
 import * as ort from "onnxruntime-node";
 import type { GlipArchitecture } from "../glip/config.ts";
 import type { WeightSource } from "../glip/weights.ts";
-import { buildTrainStep, type LevelSizes } from "./prompt_tuning_graph.ts";
-import { forwardGraph, vjpGraph } from "./backbone_graphs.ts";
+import { buildTrainForward, type LevelSizes } from "./prompt_tuning_graph.ts";
+import { forwardGraph, vjpForward } from "./backbone_graphs.ts";
+import {
+  checkMemoryBudget,
+  defaultMemoryBudgetBytes,
+  PlannedSteps,
+  type TrainingMemory,
+} from "./recompute.ts";
+import { stepKey } from "./prompt_tuner.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import type { TrainableTensor } from "./optim.ts";
@@ -46,13 +53,35 @@ export function levelSizesOf(height: number, width: number): LevelSizes {
   return levels;
 }
 
+/** Options of {@link FullModelStep.create}. */
+export interface FullModelStepOptions {
+  /**
+   * Peak memory each train graph (the head step, the image and text vector-Jacobian graphs) may
+   * use, in bytes; one that does not fit is recomputed by segments (models/train/recompute.ts).
+   * @default {@link defaultMemoryBudgetBytes}
+   */
+  memoryBudgetBytes?: number;
+  /** Hears of each graph recomputed by segments. */
+  log?: (line: string) => void;
+  /**
+   * The largest level sizes training will use: a budget that cannot hold a train graph at these
+   * sizes is refused before any graph is built ({@link FullModelStep.checkMemoryBudget}).
+   */
+  largestLevels?: LevelSizes;
+}
+
+const HEAD_INPUT_GRADIENTS = [...[3, 4, 5, 6, 7].map((l) => `fpn_p${l}`), "lang_hidden"];
+
 /** The graphs of a full-model step and the trainable tensors they share. */
 export class FullModelStep {
   /** Trainable tensors (text, then image, then head), with their optimiser settings. */
   readonly tensors: TrainableTensor[] = [];
   readonly shapes = new Map<string, number[]>();
   readonly #graphOf = new Map<string, GraphName>();
+  /** The forward graphs (no gradient: nothing to recompute). */
   readonly #sessions: SessionCache;
+  /** The graphs that differentiate, each planned within the memory budget. */
+  readonly #steps: PlannedSteps;
   #textForward?: TrainingSession;
   #imageForward?: TrainingSession;
 
@@ -62,8 +91,11 @@ export class FullModelStep {
     readonly select: (name: string) => boolean,
     readonly hyper: (name: string) => { lr: number; weightDecay: number },
     runtime: TrainingRuntime,
+    readonly memoryBudgetBytes: number,
+    log: (line: string) => void,
   ) {
     this.#sessions = new SessionCache(runtime);
+    this.#steps = new PlannedSteps({ memoryBudgetBytes, runtime }, log);
   }
 
   /** Builds the forward graphs and the head step for `levels` (which fixes the head's tensors). */
@@ -74,8 +106,18 @@ export class FullModelStep {
     hyper: (name: string) => { lr: number; weightDecay: number },
     levels: LevelSizes,
     runtime: TrainingRuntime = onnxRuntime(),
+    options: FullModelStepOptions = {},
   ): Promise<FullModelStep> {
-    const step = new FullModelStep(arch, weights, select, hyper, runtime);
+    const step = new FullModelStep(
+      arch,
+      weights,
+      select,
+      hyper,
+      runtime,
+      options.memoryBudgetBytes ?? defaultMemoryBudgetBytes(),
+      options.log ?? (() => {}),
+    );
+    if (options.largestLevels) step.checkMemoryBudget(options.largestLevels);
     const forward = (which: "text" | "image") => {
       const { graph, trainable } = forwardGraph(which, arch, weights[which], select);
       trainable.forEach((t) =>
@@ -96,17 +138,56 @@ export class FullModelStep {
     this.#graphOf.set(name, graph);
   }
 
+  /**
+   * Refuses a budget that cannot hold one of the train graphs at `levels` (an input of
+   * 8 x the P3 size) with a {@link MemoryBudgetError} naming the graph; builds nothing.
+   */
+  checkMemoryBudget(levels: LevelSizes): void {
+    const [height, width] = [levels[0][0] * 8, levels[0][1] * 8];
+    checkMemoryBudget(
+      `full-model tuning: ${stepKey("head step", levels)}`,
+      this.#headForward(levels),
+      this.memoryBudgetBytes,
+    );
+    checkMemoryBudget(
+      `full-model tuning: image vector-Jacobian ${height}x${width}`,
+      this.#vjpForward("image", height, width),
+      this.memoryBudgetBytes,
+    );
+    checkMemoryBudget(
+      "full-model tuning: text vector-Jacobian",
+      this.#vjpForward("text"),
+      this.memoryBudgetBytes,
+    );
+  }
+
+  /** The budget and the plan of each train graph built so far. */
+  get memory(): TrainingMemory {
+    return { budgetBytes: this.memoryBudgetBytes, plans: this.#steps.plans };
+  }
+
+  #headForward(levels: LevelSizes) {
+    return buildTrainForward(this.arch, this.weights.head, levels, {
+      promptOffset: false,
+      trainWeights: this.select,
+      inputGradients: HEAD_INPUT_GRADIENTS,
+    });
+  }
+
+  #vjpForward(which: "image" | "text", height = 0, width = 0) {
+    const dims: Record<string, number[]> = which === "image"
+      ? { image: [1, 3, height, width] }
+      : {};
+    return vjpForward(which, this.arch, this.weights[which], this.select, dims);
+  }
+
   #head(levels: LevelSizes): Promise<TrainingSession> {
-    return this.#sessions.get(`head:${levels.join(";")}`, () => {
-      const step = buildTrainStep(this.arch, this.weights.head, levels, {
-        promptOffset: false,
-        trainWeights: this.select,
-        inputGradients: [...[3, 4, 5, 6, 7].map((l) => `fpn_p${l}`), "lang_hidden"],
-      });
-      step.trainable.forEach((t) =>
+    return this.#steps.get(stepKey("head step", levels), () => {
+      const forward = this.#headForward(levels);
+      forward.trainable.forEach((t) =>
         this.#add("head", t.value.name, t.value.shape as number[], t.initial)
       );
-      return step.graph.build().model;
+      return forward;
     });
   }
 
@@ -171,12 +252,9 @@ export class FullModelStep {
       loss += Number((out.loss as ort.Tensor).data[0]);
       accumulate(out);
       const { height, width } = item.view.image;
-      const imageVjp = await this.#sessions.get(
-        `image-vjp:${height}x${width}`,
-        () =>
-          vjpGraph("image", this.arch, this.weights.image, this.select, {
-            image: [1, 3, height, width],
-          }).graph.build().model,
+      const imageVjp = await this.#steps.get(
+        `image vector-Jacobian ${height}x${width}`,
+        () => this.#vjpForward("image", height, width),
       );
       accumulate(
         await imageVjp.run({
@@ -190,10 +268,7 @@ export class FullModelStep {
       const hiddenGrad = (out["grad/lang_hidden"] as ort.Tensor).data as Float32Array;
       for (let k = 0; k < hiddenGrad.length; k++) textUpstream[k] += hiddenGrad[k];
     }
-    const textVjp = await this.#sessions.get(
-      "text-vjp",
-      () => vjpGraph("text", this.arch, this.weights.text, this.select, {}).graph.build().model,
-    );
+    const textVjp = await this.#steps.get("text vector-Jacobian", () => this.#vjpForward("text"));
     accumulate(
       await textVjp.run({
         input_ids: ids,
@@ -205,7 +280,9 @@ export class FullModelStep {
     return { loss, gradients };
   }
 
-  release(): Promise<void> {
-    return this.#sessions.release();
+  /** Releases every graph's session. */
+  async release(): Promise<void> {
+    await this.#steps.release();
+    await this.#sessions.release();
   }
 }

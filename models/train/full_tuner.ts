@@ -23,7 +23,13 @@ import type { TrainingRuntime } from "./runtime.ts";
 import type { WeightSource } from "../glip/weights.ts";
 import { readFloatTensors, writeSafetensors } from "../checkpoint/mod.ts";
 import { FullModelStep, type FullTrainingView, levelSizesOf } from "./full_model_step.ts";
-import { epochPlan, type EpochRecord, type PromptTuningSettings } from "./prompt_tuner.ts";
+import {
+  epochPlan,
+  type EpochRecord,
+  largestTrainingLevels,
+  type PromptTuningSettings,
+} from "./prompt_tuner.ts";
+import type { TrainingMemory } from "./recompute.ts";
 import { AdamW, clipGradNorm, type TrainableTensor, ValSelection } from "./optim.ts";
 import { StateStore } from "./state_store.ts";
 
@@ -80,6 +86,12 @@ export interface FullTuningProblem {
   afterStateWrite?: (what: string) => void | Promise<void>;
   /** Where the training graphs run (default: onnxruntime-node on the CPU). */
   runtime?: TrainingRuntime;
+  /**
+   * Peak memory each train graph may use, in bytes: one that does not fit is recomputed by
+   * segments (models/train/recompute.ts); a budget below what one layer needs at the largest
+   * training size is refused before training. @default defaultMemoryBudgetBytes()
+   */
+  memoryBudgetBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -91,6 +103,8 @@ export interface FullTuningResult {
   zeroShotValAp: number;
   epochs: EpochRecord[];
   stoppedEarly: boolean;
+  /** The memory budget and the plan of each train graph this run built. */
+  memory: TrainingMemory;
 }
 
 interface SavedState {
@@ -129,6 +143,11 @@ export async function tuneFullModel(
       return levelSizesOf(image.height, image.width);
     })(),
     problem.runtime,
+    {
+      memoryBudgetBytes: problem.memoryBudgetBytes,
+      log,
+      largestLevels: largestTrainingLevels(settings),
+    },
   );
   const { tensors, shapes } = step;
   const current = () => new Map(tensors.map((t) => [t.name, t.values]));
@@ -244,6 +263,7 @@ export async function tuneFullModel(
     zeroShotValAp,
     epochs,
     stoppedEarly,
+    memory: step.memory,
   };
 }
 

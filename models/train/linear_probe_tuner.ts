@@ -20,12 +20,24 @@
 import * as ort from "onnxruntime-node";
 import type { GlipArchitecture } from "../glip/config.ts";
 import type { WeightSource } from "../glip/weights.ts";
-import { buildTrainStep, type LevelSizes } from "./prompt_tuning_graph.ts";
-import { onnxRuntime, SessionCache, type TrainingRuntime } from "./runtime.ts";
+import { buildTrainForward, type LevelSizes } from "./prompt_tuning_graph.ts";
+import type { TrainingRuntime } from "./runtime.ts";
+import {
+  checkMemoryBudget,
+  defaultMemoryBudgetBytes,
+  PlannedSteps,
+  type TrainingMemory,
+} from "./recompute.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import { AdamW, clipGradNorm, type TrainableTensor, ValSelection } from "./optim.ts";
 import { StateStore } from "./state_store.ts";
-import { epochPlan, type EpochRecord, type TrainingView } from "./prompt_tuner.ts";
+import {
+  epochPlan,
+  type EpochRecord,
+  largestTrainingLevels,
+  stepKey,
+  type TrainingView,
+} from "./prompt_tuner.ts";
 import { commitState, type FullTuningSettings, readTensors } from "./full_tuner.ts";
 
 /** The substrings GLIP's `MODEL.LINEAR_PROB` keeps trainable in the head's parameter names. */
@@ -67,6 +79,13 @@ export interface LinearProbeProblem {
   afterStateWrite?: (what: string) => void | Promise<void>;
   /** Where the step graphs run (default: onnxruntime-node on the CPU). */
   runtime?: TrainingRuntime;
+  /**
+   * Peak memory a train step may use, in bytes: a step that does not fit is recomputed by
+   * segments (models/train/recompute.ts; only the prediction layers carry a gradient, so no
+   * tower segment runs backward); a budget below what one layer needs at the largest training
+   * size is refused before training. @default {@link defaultMemoryBudgetBytes}
+   */
+  memoryBudgetBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -78,6 +97,8 @@ export interface LinearProbeResult {
   zeroShotValAp: number;
   epochs: EpochRecord[];
   stoppedEarly: boolean;
+  /** The memory budget and the plan of each step graph this run built. */
+  memory: TrainingMemory;
 }
 
 interface SavedState {
@@ -102,15 +123,26 @@ export async function tuneLinearProbe(
   const D = arch.bert.hiddenSize;
   const C = arch.fpnChannels;
   const log = problem.log ?? (() => {});
-  const sessions = new SessionCache(problem.runtime ?? onnxRuntime());
-  const stepModel = (levels: LevelSizes) =>
-    buildTrainStep(arch, problem.weights, levels, {
+  const stepForward = (levels: LevelSizes) =>
+    buildTrainForward(arch, problem.weights, levels, {
       promptOffset: false,
       trainWeights: linearProbeTrains,
     });
+  // a budget that cannot hold the largest step fails here, before anything runs
+  const budgetBytes = problem.memoryBudgetBytes ?? defaultMemoryBudgetBytes();
+  const largest = largestTrainingLevels(settings);
+  checkMemoryBudget(
+    `linear probing at the largest training size (${stepKey("P3..P7", largest)})`,
+    stepForward(largest),
+    budgetBytes,
+  );
+  const sessions = new PlannedSteps(
+    { memoryBudgetBytes: budgetBytes, runtime: problem.runtime },
+    log,
+  );
   // the probed tensors and their initial values, from one step graph
   const first = await problem.view(0, settings.trainSizes.at(-1)!, false);
-  const { trainable } = stepModel(first.levels.map((l) => [l.height, l.width]));
+  const { trainable } = stepForward(first.levels.map((l) => [l.height, l.width]));
   if (trainable.length === 0) {
     throw new Error("linear probing: the head has none of GLIP's linear-probe parameters");
   }
@@ -201,8 +233,8 @@ export async function tuneLinearProbe(
         let batchLoss = 0;
         for (const { view, step } of items) {
           const session = await sessions.get(
-            step.levels.map(([h, w]) => `${h}x${w}`).join(","),
-            () => stepModel(step.levels).graph.build().model,
+            stepKey("head step", step.levels),
+            () => stepForward(step.levels),
           );
           const feeds: Record<string, ort.Tensor> = {
             lang_hidden: langHidden,
@@ -279,5 +311,6 @@ export async function tuneLinearProbe(
     zeroShotValAp,
     epochs,
     stoppedEarly,
+    memory: { budgetBytes, plans: sessions.plans },
   };
 }

@@ -18,8 +18,14 @@ import * as ort from "onnxruntime-node";
 import type { GlipArchitecture } from "../glip/config.ts";
 import type { WeightSource } from "../glip/weights.ts";
 import { SeededRandom } from "../glip/weights.ts";
-import { buildPromptTuningStep } from "./prompt_tuning_graph.ts";
-import { onnxRuntime, SessionCache, type TrainingRuntime } from "./runtime.ts";
+import { buildTrainForward, type LevelSizes } from "./prompt_tuning_graph.ts";
+import type { TrainingRuntime } from "./runtime.ts";
+import {
+  checkMemoryBudget,
+  defaultMemoryBudgetBytes,
+  PlannedSteps,
+  type TrainingMemory,
+} from "./recompute.ts";
 import type { TargetBox } from "./targets.ts";
 import { batchNormalizers, imageStepTargets, lossFeeds } from "./step_inputs.ts";
 import { AdamW, clipGradNorm, ValSelection } from "./optim.ts";
@@ -103,6 +109,12 @@ export interface PromptTuningProblem {
   afterStateWrite?: (what: string) => void | Promise<void>;
   /** Where the step graphs run (default: onnxruntime-node on the CPU). */
   runtime?: TrainingRuntime;
+  /**
+   * Peak memory a train step may use, in bytes: a step that does not fit is recomputed by
+   * segments (models/train/recompute.ts); a budget below what one layer needs at the largest
+   * training size is refused before training. @default {@link defaultMemoryBudgetBytes}
+   */
+  memoryBudgetBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -126,6 +138,31 @@ export interface PromptTuningResult {
   zeroShotValAp: number;
   epochs: EpochRecord[];
   stoppedEarly: boolean;
+  /** The memory budget and the plan of each step graph this run built. */
+  memory: TrainingMemory;
+}
+
+/**
+ * FPN level sizes of the largest input a schedule can make: the largest short side by the
+ * longest side, each padded to GLIP's size divisibility (32). Every training view fits in it, so
+ * a budget that holds a step at these sizes holds every step.
+ */
+export function largestTrainingLevels(settings: PromptTuningSettings): LevelSizes {
+  const pad = (n: number) => Math.ceil(n / 32) * 32;
+  const short = Math.max(...settings.trainSizes);
+  const [h, w] = [pad(Math.min(short, settings.maxSize)), pad(settings.maxSize)];
+  const levels: LevelSizes = [];
+  let [lh, lw] = [h / 8, w / 8];
+  for (let l = 0; l < 5; l++) {
+    levels.push([lh, lw]);
+    [lh, lw] = [Math.ceil(lh / 2), Math.ceil(lw / 2)];
+  }
+  return levels;
+}
+
+/** The key of a step graph: `what` and its level sizes (`head 100x168,50x84,...`). */
+export function stepKey(what: string, levels: LevelSizes): string {
+  return `${what} ${levels.map(([h, w]) => `${h}x${w}`).join(",")}`;
 }
 
 interface SavedState {
@@ -174,6 +211,14 @@ export async function tunePrompt(
   const D = arch.bert.hiddenSize;
   const C = arch.fpnChannels;
   const log = problem.log ?? (() => {});
+  // a budget that cannot hold the largest step fails here, before anything runs
+  const budgetBytes = problem.memoryBudgetBytes ?? defaultMemoryBudgetBytes();
+  const largest = largestTrainingLevels(settings);
+  checkMemoryBudget(
+    `prompt tuning at the largest training size (${stepKey("P3..P7", largest)})`,
+    buildTrainForward(arch, problem.weights, largest),
+    budgetBytes,
+  );
   const offset = new Float32Array(T * D);
   const tensor = {
     name: "prompt_offset",
@@ -209,7 +254,10 @@ export async function tunePrompt(
     zeroShotValAp = await problem.evaluate(offset);
     log(`zero-shot val AP ${zeroShotValAp.toFixed(4)}`);
   }
-  const sessions = new SessionCache(problem.runtime ?? onnxRuntime());
+  const sessions = new PlannedSteps(
+    { memoryBudgetBytes: budgetBytes, runtime: problem.runtime },
+    log,
+  );
   const mask = BigInt64Array.from(problem.attentionMask, (v) => BigInt(v));
   const langHidden = new ort.Tensor("float32", problem.langHidden, [1, T, D]);
   const maskTensor = new ort.Tensor("int64", mask, [1, T]);
@@ -235,8 +283,8 @@ export async function tunePrompt(
         let batchLoss = 0;
         for (const { view, step } of prepared) {
           const session = await sessions.get(
-            step.levels.map(([h, w]) => `${h}x${w}`).join(","),
-            () => buildPromptTuningStep(arch, problem.weights, step.levels).build().model,
+            stepKey("prompt step", step.levels),
+            () => buildTrainForward(arch, problem.weights, step.levels),
           );
           const feeds: Record<string, ort.Tensor> = {
             lang_hidden: langHidden,
@@ -305,5 +353,6 @@ export async function tunePrompt(
     zeroShotValAp,
     epochs,
     stoppedEarly,
+    memory: { budgetBytes, plans: sessions.plans },
   };
 }

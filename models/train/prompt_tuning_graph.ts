@@ -15,13 +15,16 @@
  * @module
  */
 import { GraphBuilder, type Value } from "../graph/builder.ts";
-import { appendGradients } from "../autodiff/backward.ts";
 import type { GlipArchitecture } from "../glip/config.ts";
 import { vlDyHead } from "../glip/head.ts";
 import type { WeightSource } from "../glip/weights.ts";
 import { detectionLoss } from "./detection_loss.ts";
-import type { SegmentableGraph } from "../autodiff/segments.ts";
-import { type RecomputeOptions, RecomputingStep } from "./recompute.ts";
+import {
+  appendWholeBackward,
+  type RecomputeOptions,
+  RecomputingStep,
+  type TrainForwardGraph,
+} from "./recompute.ts";
 
 /** FPN level sizes [height, width] for P3..P7. */
 export type LevelSizes = [number, number][];
@@ -72,20 +75,7 @@ export function buildTrainStep(
   options: TrainStepOptions = {},
 ): TrainStep {
   const forward = buildTrainForward(arch, weights, levels, options);
-  const g = forward.graph;
-  const loss = { name: forward.loss, dtype: "float32" as const, shape: [] };
-  const values = forward.wrt.map((name) => {
-    const value = g.inputs.find((v) => v.name === name);
-    if (!value) throw new Error(`train step: no input ${name}`);
-    return value;
-  });
-  const gradients = appendGradients(g, loss, values, {});
-  for (const [name, output] of forward.gradientOutputs) {
-    const gradient = gradients.get(name);
-    if (!gradient) throw new Error(`train step: ${name} does not reach the loss`);
-    g.output(gradient, output);
-  }
-  return { graph: g, trainable: forward.trainable };
+  return { graph: appendWholeBackward(forward), trainable: forward.trainable };
 }
 
 /**
@@ -93,10 +83,8 @@ export function buildTrainStep(
  * and the output name of each gradient, for a step that recomputes by segments
  * ({@link promptTuningRecomputingStep}).
  */
-export interface TrainForward extends SegmentableGraph {
+export interface TrainForward extends TrainForwardGraph {
   trainable: { value: Value; initial: Float32Array }[];
-  /** Gradient output names by differentiated input, in the order the one-graph step outputs them. */
-  gradientOutputs: Map<string, string>;
 }
 
 /** The train step's forward graph (loss and its parts as outputs) and what it differentiates. */

@@ -9,6 +9,10 @@
  * The graphs run in sessions without onnxruntime's CPU memory arena: with an arena each session
  * would keep its own peak allocated, and the peaks of all segments would add up.
  *
+ * The tuners (prompt tuning, linear probing, full-model tuning) get their steps from
+ * {@link PlannedSteps}: a step whose plan is one segment is the one-graph step byte for byte on
+ * the run's runtime, so a budget that holds the whole graph changes nothing.
+ *
  * @example
  * ```ts ignore
  * const step = await RecomputingStep.create(forward, { memoryBudgetBytes: 16 * 2 ** 30 });
@@ -19,7 +23,7 @@
  * @module
  */
 import type * as ort from "onnxruntime-node";
-import type { GraphBuilder } from "../graph/builder.ts";
+import type { GraphBuilder, Value } from "../graph/builder.ts";
 import { inferStaticShapes, type StaticTensor } from "../graph/static_shapes.ts";
 import {
   checkpointName,
@@ -29,6 +33,7 @@ import {
   segmentGraphs,
   upstreamName,
 } from "../autodiff/segments.ts";
+import { appendGradients } from "../autodiff/backward.ts";
 import { onnxRuntime, type TrainingRuntime, type TrainingSession } from "./runtime.ts";
 
 /** The step's budget cannot hold the largest layer. */
@@ -132,7 +137,9 @@ export function planSegments(
         `${largest.key || "(nodes outside the layers)"} needs about ${
           gib(working(largest.bytes))
         } ` +
-        `at these sizes; raise the budget (--train-memory) or train at a smaller size`,
+        `at these sizes: the step needs a budget of at least ${
+          gib(fixed + working(largest.bytes))
+        }; raise the budget (--train-memory GB) or train at a smaller size`,
     );
   }
   const segments: PlannedSegment[] = [];
@@ -203,7 +210,8 @@ export interface RecomputeOptions {
    */
   memoryBudgetBytes?: number;
   /**
-   * Where the segment graphs run.
+   * Where the segment graphs run; its {@link TrainingRuntime.withoutMemoryArena} variant when it
+   * has one (the same engine and options without onnxruntime's CPU arena).
    * @default onnxruntime-node CPU without the memory arena
    */
   runtime?: TrainingRuntime;
@@ -251,7 +259,9 @@ export class RecomputingStep implements TrainingSession {
       }
     }
     const plan = planSegments(source, budget, { everyLayer: options.everyLayer });
-    const runtime = options.runtime ?? onnxRuntime({ enableCpuMemArena: false });
+    const runtime = options.runtime
+      ? options.runtime.withoutMemoryArena?.() ?? options.runtime
+      : onnxRuntime({ enableCpuMemArena: false });
     const segments: RunnableSegment[] = [];
     try {
       for (const graphs of segmentGraphs(source, plan.cuts)) {
@@ -330,5 +340,163 @@ export class RecomputingStep implements TrainingSession {
       await segment.forward?.release();
       await segment.backward?.release();
     }
+  }
+}
+
+/** A forward graph with the output name of each gradient (`prompt_offset` -> `grad_prompt_offset`). */
+export interface TrainForwardGraph extends SegmentableGraph {
+  /** Gradient output names by differentiated input, in the order the one-graph step outputs them. */
+  gradientOutputs: Map<string, string>;
+}
+
+/**
+ * Turns a forward graph into the one-graph train step, in place: the backward pass of the whole
+ * graph appended, each gradient an output under its name in `gradientOutputs`. Builders of the
+ * plain steps (models/train/prompt_tuning_graph.ts, backbone_graphs.ts) use it, so a step planned
+ * as one segment ({@link plannedTrainStep}) is their graph byte for byte.
+ */
+export function appendWholeBackward(forward: TrainForwardGraph): GraphBuilder {
+  const g = forward.graph;
+  const loss: Value = { name: forward.loss, dtype: "float32", shape: [] };
+  const wrt = forward.wrt.map((name) => {
+    const value = g.inputs.find((v) => v.name === name);
+    if (!value) throw new RangeError(`${g.name}: no input ${name} to differentiate`);
+    return value;
+  });
+  const gradients = appendGradients(g, loss, wrt, forward.inputDims ?? {});
+  for (const [name, output] of forward.gradientOutputs) {
+    const gradient = gradients.get(name);
+    if (!gradient) throw new RangeError(`${g.name}: ${name} does not reach the loss`);
+    g.output(gradient, output);
+  }
+  return g;
+}
+
+/**
+ * Plans `forward` for the budget without building anything, to refuse a budget before training
+ * starts: throws a {@link MemoryBudgetError} whose message begins with `what` (the step and the
+ * sizes it was planned at) when the budget cannot hold the largest layer.
+ */
+export function checkMemoryBudget(
+  what: string,
+  forward: SegmentableGraph,
+  budgetBytes: number,
+): SegmentPlan {
+  try {
+    return planSegments(forward, budgetBytes);
+  } catch (error) {
+    if (error instanceof MemoryBudgetError) {
+      throw new MemoryBudgetError(`${what}: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/** What a tuner records about the memory of its steps (run records, logs). */
+export interface TrainingMemory {
+  /** The budget every step was planned for, in bytes. */
+  budgetBytes: number;
+  /** The plan of each step graph built, in the order they were built. */
+  plans: PlanRecord[];
+}
+
+/** A planned graph of a training run, for logs and run records. */
+export interface PlanRecord {
+  /** Which graph at which sizes (`head 100x168,50x84,...`, `image-vjp 800x1344`). */
+  graph: string;
+  /** Segments the step runs in (1: the plain one-graph step). */
+  segments: number;
+  /** The plan's estimated peak of the step in bytes. */
+  plannedPeakBytes: number;
+}
+
+/** Options of {@link plannedTrainStep}. */
+export interface PlannedStepOptions {
+  /** Peak memory the step may use, in bytes. */
+  memoryBudgetBytes: number;
+  /**
+   * Where the step runs: as given for the one-graph step; for segments its
+   * {@link TrainingRuntime.withoutMemoryArena} variant where it has one.
+   * @default onnxruntime-node on the CPU
+   */
+  runtime?: TrainingRuntime;
+}
+
+/**
+ * The train step of `forward` within a memory budget: when the plan is one segment, the
+ * one-graph step (the forward graph with its whole backward pass appended, on `runtime` as it
+ * is), else a {@link RecomputingStep} of the planned segments. Throws a
+ * {@link MemoryBudgetError} when the budget cannot hold the largest layer.
+ */
+export async function plannedTrainStep(
+  forward: TrainForwardGraph,
+  options: PlannedStepOptions,
+): Promise<{ session: TrainingSession; plan: SegmentPlan }> {
+  const plan = planSegments(forward, options.memoryBudgetBytes);
+  if (plan.segments.length === 1) {
+    const runtime = options.runtime ?? onnxRuntime();
+    const session = await runtime.create(appendWholeBackward(forward).build().model);
+    return { session, plan };
+  }
+  const step = await RecomputingStep.create(forward, forward.gradientOutputs, {
+    memoryBudgetBytes: options.memoryBudgetBytes,
+    runtime: options.runtime,
+  });
+  return { session: step, plan: step.plan };
+}
+
+/**
+ * Train steps planned within one budget, built on first use and kept by key (a graph per shape
+ * signature), with the plan of each for the run record.
+ */
+export class PlannedSteps {
+  readonly #steps = new Map<string, Promise<TrainingSession>>();
+  readonly #plans: PlanRecord[] = [];
+
+  /**
+   * `options`: the budget every step is planned for and where the steps run; `log` hears of each
+   * step that is recomputed by segments.
+   */
+  constructor(
+    readonly options: PlannedStepOptions,
+    readonly log: (line: string) => void = () => {},
+  ) {}
+
+  /** The step of `key`, planning and building it from `forward` the first time. */
+  get(key: string, forward: () => TrainForwardGraph): Promise<TrainingSession> {
+    let step = this.#steps.get(key);
+    if (!step) {
+      step = plannedTrainStep(forward(), this.options).then(({ session, plan }) => {
+        this.#plans.push({
+          graph: key,
+          segments: plan.segments.length,
+          plannedPeakBytes: plan.estimatedPeakBytes,
+        });
+        if (plan.segments.length > 1) {
+          this.log(
+            `${key}: recomputed in ${plan.segments.length} segments, planned peak ${
+              gib(plan.estimatedPeakBytes)
+            } (budget ${gib(plan.budgetBytes)})`,
+          );
+        }
+        return session;
+      });
+      this.#steps.set(key, step);
+    }
+    return step;
+  }
+
+  /** The plans of the steps built so far, in the order they were built. */
+  get plans(): PlanRecord[] {
+    return [...this.#plans];
+  }
+
+  /** Releases every step built (a step that failed to build has nothing to release). */
+  async release(): Promise<void> {
+    for (const step of this.#steps.values()) {
+      const session = await step.catch(() => null);
+      await session?.release();
+    }
+    this.#steps.clear();
   }
 }

@@ -24,6 +24,13 @@ export interface TrainingRuntime {
   /** Where the graphs run, for run records (`onnxruntime-node (cpu)`, `webgpu (...)`). */
   readonly description: string;
   create(model: Uint8Array): Promise<TrainingSession>;
+  /**
+   * The same engine and options with onnxruntime's CPU memory arena off, for a step recomputed
+   * by segments (models/train/recompute.ts): with an arena each segment's session would keep its
+   * own peak allocated and the peaks would add up. Absent where there is no such arena (WebGPU);
+   * the runtime is then used as it is.
+   */
+  withoutMemoryArena?(): TrainingRuntime;
 }
 
 /** onnxruntime-node with the given session options (execution provider, threads). */
@@ -42,6 +49,7 @@ export function onnxRuntime(
         release: () => session.release(),
       };
     },
+    withoutMemoryArena: () => onnxRuntime({ ...options, enableCpuMemArena: false }),
   };
 }
 

@@ -62,14 +62,14 @@ function scaledDifference(actual: ort.Tensor, expected: ort.Tensor): number {
 
 /**
  * Runs the one-graph step and the recomputing step with one segment per layer and compares
- * every output; returns the number of segments.
+ * every output; returns the number of segments and the names of the weights trained.
  */
 async function compareSteps(
   arch: GlipArchitecture,
   levels: LevelSizes,
   options: TrainStepOptions,
   feeds: Record<string, ort.Tensor>,
-): Promise<number> {
+): Promise<{ segments: number; trained: string[] }> {
   const weights = new RandomWeights(5);
   const plain = buildTrainStep(arch, weights, levels, options);
   for (const t of plain.trainable) {
@@ -91,7 +91,10 @@ async function compareSteps(
       // float32 rounding: the segment graphs may get other kernels than the one graph
       assert(difference <= 1e-5, `${name}: recomputed differs by ${difference} of its scale`);
     }
-    return step.plan.segments.length;
+    return {
+      segments: step.plan.segments.length,
+      trained: plain.trainable.map((t) => t.value.name),
+    };
   } finally {
     await step.release();
   }
@@ -107,19 +110,31 @@ Deno.test("recomputed nano step: loss and every gradient equal the one-graph ste
       name === "rpn.head.bbox_pred.weight",
     inputGradients: ["fpn_p3", "fpn_p5", "lang_hidden"],
   };
-  const segments = await compareSteps(arch, NANO_LEVELS, options, stepFeeds(arch, NANO_LEVELS));
+  const { segments } = await compareSteps(arch, NANO_LEVELS, options, stepFeeds(arch, NANO_LEVELS));
   const towerModules = arch.dyhead.numConvs * 3;
   assert(segments > towerModules, `${segments} segments for ${towerModules} tower modules`);
 });
 
-Deno.test("recomputed GLIP-T-shaped prompt step equals the one-graph step at a small size", async () => {
+Deno.test("recomputed GLIP-T-shaped step equals the one-graph step at a small size: prompt, head weights, inputs", async () => {
   // GLIP-T's widths (256 channels, 768-wide text, 256 tokens) with two of its six blocks, to keep
-  // the test short; every block is built alike
+  // the test short; every block is built alike. Besides the prompt offset (prompt tuning), the
+  // gradients of head weights in the fusion, the tower and the box branch and of the step's
+  // inputs (what full-model tuning passes on to the backbones' vector-Jacobians)
   const arch = structuredClone(presetArchitecture("glip-t"));
   arch.dyhead.numConvs = 2;
   const levels: LevelSizes = [[8, 8], [4, 4], [2, 2], [1, 1], [1, 1]];
-  const segments = await compareSteps(arch, levels, {}, stepFeeds(arch, levels));
-  assert(segments > arch.dyhead.numConvs * 3, `only ${segments} segments`);
+  const trained = new Set([
+    "rpn.head.dyhead_tower.0.b_attn.attn.l_proj.weight",
+    "rpn.head.dyhead_tower.2.DyConv.1.conv.weight",
+    "rpn.head.bbox_pred.weight",
+  ]);
+  const options: TrainStepOptions = {
+    trainWeights: (name) => trained.has(name),
+    inputGradients: ["fpn_p3", "fpn_p7", "lang_hidden"],
+  };
+  const result = await compareSteps(arch, levels, options, stepFeeds(arch, levels));
+  assertEquals(result.trained.sort(), [...trained].sort());
+  assert(result.segments > arch.dyhead.numConvs * 3, `only ${result.segments} segments`);
 });
 
 Deno.test("the plan packs layers into as few segments as the budget allows", () => {

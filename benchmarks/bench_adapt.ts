@@ -98,6 +98,27 @@ async function checkEpochCap(dir: string, epochs: number | undefined): Promise<v
   }
 }
 
+/**
+ * The native trainer's memory budget for the run in `dir`: `--train-memory` when given; on
+ * `--resume`, the budget the run started with (its fingerprint holds it, the default resolved
+ * then included, so a resume plans the same segments wherever it runs); else the default, 80% of
+ * the memory available now. `recordTrainMemory` says whether the fingerprint holds it: always for
+ * the native trainer, except when resuming a run whose fingerprint predates the field.
+ */
+async function trainMemoryBudget(
+  input: AdaptedBenchInput,
+  dir: string,
+): Promise<{ trainMemoryBytes: number; recordTrainMemory: boolean }> {
+  const stored = input.resume ? await readFingerprint(dir) : undefined;
+  const storedBudget = stored?.adaptation?.trainMemoryBytes;
+  const startedWith = typeof storedBudget === "number" ? storedBudget : undefined;
+  return {
+    trainMemoryBytes: input.trainMemoryBytes ?? startedWith ?? defaultMemoryBudgetBytes(),
+    recordTrainMemory: input.trainer === "native" &&
+      (input.trainMemoryBytes !== undefined || startedWith !== undefined || !stored),
+  };
+}
+
 /** Runs an adapting protocol on every engine; returns a run per engine. */
 export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<BenchRun[]> {
   const shots = input.shots ?? [1, 3, 5, 10];
@@ -111,8 +132,6 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
     return base.bundle;
   };
   const fewShotSource = input.fewShotSource ?? "sampled";
-  // one budget for every cell of the run, resolved once
-  const trainMemoryBytes = input.trainMemoryBytes ?? defaultMemoryBudgetBytes();
   // GLIP's prepared files: all present before anything runs, and their digests in the
   // fingerprint, so a resume with changed files is refused.
   const preparedFiles = fewShotSource === "prepared"
@@ -135,6 +154,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
       verbose: input.verbose,
     };
     await Deno.mkdir(dir, { recursive: true });
+    const { trainMemoryBytes, recordTrainMemory } = await trainMemoryBudget(input, dir);
     // The 0-shot point of the curve: the base model (--model, or the demo's nano) on the same split.
     const base = input.models[0];
     const zeroShotDir = join(dir, "zero-shot");
@@ -173,11 +193,8 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
           sampler,
           ...(fewShotSource === "prepared" ? { fewShotSource, preparedFiles } : {}),
           // a different budget may plan other segments, whose gradients differ in float32
-          // rounding: a resume keeps the budget it was started with (the default, when not
-          // given, is left out: older fingerprints have no such field)
-          ...(input.trainMemoryBytes !== undefined
-            ? { trainMemoryBytes: input.trainMemoryBytes }
-            : {}),
+          // rounding: a resume keeps the budget it was started with
+          ...(recordTrainMemory ? { trainMemoryBytes } : {}),
         },
         request: {
           suite: input.suite.name,
@@ -377,7 +394,7 @@ export async function runAdaptedBenchmark(input: AdaptedBenchInput): Promise<Ben
             (trainMemoryBytes / 1e9).toFixed(2)
           } GB (${
             input.trainMemoryBytes === undefined
-              ? "80% of the memory available at the start; --train-memory sets it"
+              ? "80% of the memory available when the run started; --train-memory sets it"
               : "--train-memory"
           }); a graph over it is recomputed by segments (gradients equal within float32 ` +
           `rounding); each cell's memory field lists its graphs' segments and planned peaks.`,

@@ -103,11 +103,11 @@ Options:
                        batch 4, multi-scale + flip, plateau and early stopping
   --epochs N           (--trainer native) at most N epochs (GLIP: 200, with early stopping)
   --train-memory GB    (--trainer native) peak memory of each train graph (default 80% of the
-                       memory available at the start); a graph over it (GLIP-T at 800x1333) is
-                       recomputed by layer segments, whose gradients equal the plain graph's
-                       within float32 rounding, not bit for bit: the value given is part of the
-                       fingerprint, so --resume refuses another one (give it for runs to
-                       reproduce exactly); a budget below one layer's need fails before training
+                       memory available when the run starts); a graph over it (GLIP-T at
+                       800x1333) is recomputed by layer segments, whose gradients equal the plain
+                       graph's within float32 rounding, not bit for bit: the budget (given or
+                       default) is in the fingerprint, so --resume keeps it and refuses another;
+                       a budget below one layer's need fails before training
   --sampler NAME       k-shot sampler for --trainer: seeded (COCODataset, default) or sorted
                        (CocoGrounding, GLIP's README path: the same images for every seed)
   --fewshot-source S   for --trainer: sampled (default: k-shot images drawn by --sampler from the

@@ -2,9 +2,9 @@
  * `bench --train-memory GB` on the demo's native prompt tuning: the budget reaches the tuner (a
  * budget just above one layer's need recomputes the larger steps by segments, and the run record
  * says the budget and each plan), the tuned prompt equals the default budget's within float32
- * rounding, a resume with another budget is refused (the budget is in the fingerprint), a budget
- * below one layer's need fails before training, and a value that is not a positive number is a
- * usage error.
+ * rounding, a resume keeps the budget the run started with (given or default) and refuses
+ * another (the budget is in the fingerprint), a budget below one layer's need fails before
+ * training, and a value that is not a positive number is a usage error.
  */
 import { join } from "node:path";
 import { presetArchitecture } from "../../models/glip/config.ts";
@@ -50,6 +50,14 @@ Deno.test("--train-memory reaches the prompt tuner: segments, the same prompt wi
   assertEquals((await benchNativeCell("prompt-tuning", plain, 1)).code, 0);
   const plainMemory = (await readRunRecord(join(plain, "run.json"))).tasks[0].cells![0].memory!;
   assert(plainMemory.plans.every((p) => p.segments === 1), JSON.stringify(plainMemory.plans));
+  // the default budget, resolved from the memory available at the start, is in the fingerprint
+  // too, and a resume without --train-memory keeps it (the memory available now differs)
+  assertEquals(
+    (await readFingerprint(plain))?.adaptation?.trainMemoryBytes,
+    plainMemory.budgetBytes,
+  );
+  const resumed = await benchNativeCell("prompt-tuning", plain, 1, ["--resume"]);
+  assertEquals(resumed.code, 0, resumed.stderr);
   const cell = (dir: string) => join(dir, "trainer", "DemoColors", "3_3", "prompt.safetensors");
   const recomputed = await loadPromptOffset(cell(small), 256, 64);
   const expected = await loadPromptOffset(cell(plain), 256, 64);

@@ -21,6 +21,7 @@ import { sha256Hex, SUITE_VERSION } from "./provenance.ts";
 import type { PreparedTask } from "./runner.ts";
 import type { Shard } from "./shard.ts";
 import { writeFileAtomic } from "../core/atomic_file.ts";
+import { readTextIfPresent } from "../core/fs.ts";
 
 /** The schema identifier written into every fingerprint. */
 export const RUN_FINGERPRINT_SCHEMA = "glip-bench/run-fingerprint" as const;
@@ -299,13 +300,8 @@ export function validateFingerprint(data: unknown, file: string): RunFingerprint
 /** Reads a run folder's fingerprint; undefined when it has none. */
 export async function readFingerprint(dir: string): Promise<RunFingerprint | undefined> {
   const file = join(dir, FINGERPRINT_FILE);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw new InputError(`cannot read (${(error as Error).message})`, { file });
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return undefined;
   return validateFingerprint(parseJsonText(text, file), file);
 }
 

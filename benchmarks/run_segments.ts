@@ -11,6 +11,8 @@ import { InputError } from "../core/errors.ts";
 import type { StageTiming } from "./run_record.ts";
 import { peakRssBytes, StageTimer } from "./stage_timer.ts";
 import { writeFileAtomic } from "../core/atomic_file.ts";
+import { readTextIfPresent } from "../core/fs.ts";
+import { parseJsonText } from "../core/json.ts";
 
 /** The file name inside a run folder. */
 export const SEGMENTS_FILE = "timings.json";
@@ -164,19 +166,9 @@ export class RunSegments {
  */
 export async function readSegments(dir: string): Promise<SegmentRecord[] | undefined> {
   const file = join(dir, SEGMENTS_FILE);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw new InputError(`cannot read (${(error as Error).message})`, { file });
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new InputError(`not valid JSON: ${(error as Error).message}`, { file });
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return undefined;
+  const data = parseJsonText(text, file);
   return validateSegments(data, file);
 }
 

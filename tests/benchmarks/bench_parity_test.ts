@@ -13,6 +13,18 @@ import { readRunRecord } from "../../benchmarks/run_record.ts";
 const base = await makeTestDir({ prefix: "bench-parity-" });
 
 /** `bench odinw --demo` on DemoShapes, first two images, into `base/name`. */
+/** `bench merge` of the shard folders named under the test's base folder into `out`. */
+function merge(shards: string[], out: string) {
+  return runCli([
+    "bench",
+    "merge",
+    ...shards.map((name) => join(base, name)),
+    "--out",
+    out,
+    "--no-report",
+  ]);
+}
+
 function bench(name: string, extra: string[]) {
   return runCli([
     "bench",
@@ -113,15 +125,7 @@ Deno.test("bench merge keeps each shard's parity check, naming its shard", async
     assertEquals(shard.code, 0, shard.stderr);
   }
   const out = join(base, "merged");
-  const merged = await runCli([
-    "bench",
-    "merge",
-    join(base, "shard1"),
-    join(base, "shard2"),
-    "--out",
-    out,
-    "--no-report",
-  ]);
+  const merged = await merge(["shard1", "shard2"], out);
   assertEquals(merged.code, 0, merged.stderr);
   const record = await readRunRecord(join(out, "run.json"));
   assertEquals(record.engineParity!.map((c) => [c.role, c.shard]), [
@@ -146,15 +150,7 @@ Deno.test("bench merge of shards whose checks failed exits 1, the merged record 
     assertEquals(shard.code, 1, shard.stderr);
   }
   const out = join(base, "bad-merged");
-  const merged = await runCli([
-    "bench",
-    "merge",
-    join(base, "bad1"),
-    join(base, "bad2"),
-    "--out",
-    out,
-    "--no-report",
-  ]);
+  const merged = await merge(["bad1", "bad2"], out);
   assertEquals(merged.code, 1, merged.stderr);
   assertStringIncludes(merged.stderr, "engine parity FAILED for onnx-perturbed");
   const record = await readRunRecord(join(out, "run.json"));
